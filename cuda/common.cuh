@@ -1,0 +1,46 @@
+// Small device helpers shared by the kernels. Plain CUDA C++: no torch headers anywhere under cuda/.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ssm::cuda {
+
+template <typename T>
+struct Vec2;
+template <>
+struct Vec2<float> {
+  using type = float2;
+};
+template <>
+struct Vec2<double> {
+  using type = double2;
+};
+template <typename T>
+using vec2_t = typename Vec2<T>::type;
+
+// exp(x * l) evaluated directly. For float32 the argument is formed in double precision (exact for float x and
+// l < 2^29) and the phase reduced modulo 2 pi there, so that long sequences keep float32 accuracy.
+__device__ __forceinline__ void exp_at(float xr, float xi, int64_t l, float& er, float& ei) {
+  const double ar = static_cast<double>(xr) * static_cast<double>(l);
+  double ai = static_cast<double>(xi) * static_cast<double>(l);
+  ai -= rint(ai * 0.15915494309189535) * 6.283185307179586;
+  const float m = expf(static_cast<float>(ar));
+  float s, c;
+  sincosf(static_cast<float>(ai), &s, &c);
+  er = m * c;
+  ei = m * s;
+}
+
+__device__ __forceinline__ void exp_at(double xr, double xi, int64_t l, double& er, double& ei) {
+  const double m = exp(xr * static_cast<double>(l));
+  double s, c;
+  sincos(xi * static_cast<double>(l), &s, &c);
+  er = m * c;
+  ei = m * s;
+}
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace ssm::cuda

@@ -1,0 +1,282 @@
+// ssm-bench: times the ssm ops against the LibTorch code a user would otherwise write, in one run.
+// Median of repeated runs after warm-up; bytes/s and flop/s from analytic counts; peak extra memory (CPU: growth of
+// the process's peak resident set, with glibc told to return large blocks at once; CUDA: the caching allocator's
+// peak). Prints a table and writes JSON.
+#include "bench/baselines.h"
+#include "ssm/ops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
+#ifdef SSM_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Options {
+  std::string device = "cpu";  // cpu, cuda or all
+  std::string only;            // vandermonde or fft_conv, empty for both
+  std::string json = "bench-ops.json";
+  int repeats = 0;  // 0: per device default
+  bool quick = false;
+};
+
+struct Result {
+  std::string op, impl, mode, device, dtype, shape;
+  double median_ms = 0, bytes = 0, flops = 0, peak_extra_bytes = 0, speedup = 0;
+};
+
+// ---- memory -------------------------------------------------------------------------------------------------------
+long status_kb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const size_t n = std::strlen(key);
+  while (std::getline(f, line))
+    if (line.compare(0, n, key) == 0) return std::stol(line.substr(n + 1));
+  return -1;
+}
+
+double peak_extra_bytes(const at::Device& device, const std::function<void()>& run) {
+#ifdef SSM_WITH_CUDA
+  if (device.is_cuda()) {
+    namespace alloc = c10::cuda::CUDACachingAllocator;
+    torch::cuda::synchronize();
+    const auto before = alloc::getDeviceStats(device.index()).allocated_bytes[0].current;
+    alloc::resetPeakStats(device.index());
+    run();
+    torch::cuda::synchronize();
+    return static_cast<double>(alloc::getDeviceStats(device.index()).allocated_bytes[0].peak - before);
+  }
+#endif
+  malloc_trim(0);
+  { std::ofstream("/proc/self/clear_refs") << "5"; }  // resets VmHWM to the current RSS
+  const long rss = status_kb("VmRSS:");
+  run();
+  const long hwm = status_kb("VmHWM:");
+  return (hwm >= 0 && rss >= 0) ? 1024.0 * static_cast<double>(hwm - rss) : -1.0;
+}
+
+// ---- timing -------------------------------------------------------------------------------------------------------
+double median_ms(const at::Device& device, int repeats, const std::function<void()>& run) {
+  for (int i = 0; i < 2; ++i) run();  // warm-up: plans, caches, allocator
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+#ifdef SSM_WITH_CUDA
+    if (device.is_cuda()) {
+      at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+      start.record();
+      run();
+      stop.record();
+      stop.synchronize();
+      t.push_back(start.elapsed_time(stop));
+      continue;
+    }
+#endif
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Runs f forward, or forward then backward with a fixed random output gradient.
+std::function<void()> make_run(const std::function<at::Tensor()>& f, bool backward, const std::vector<at::Tensor>& in) {
+  if (!backward)
+    return [f] {
+      c10::InferenceMode g;
+      f();
+    };
+  return [f, in] {
+    const at::Tensor y = f();
+    const auto grads = torch::autograd::grad({y}, in, {at::ones_like(y)});
+    (void)grads;
+  };
+}
+
+std::vector<Result> results;
+
+void measure(const Options& o, const at::Device& dev, const std::string& op, const std::string& dtype,
+             const std::string& shape, double bytes_fwd, double flops_fwd, double bytes_fb, double flops_fb,
+             const std::vector<at::Tensor>& in, const std::function<at::Tensor()>& ssm_fn,
+             const std::function<at::Tensor()>& base_fn) {
+  const int repeats = o.repeats > 0 ? o.repeats : (dev.is_cuda() ? 50 : (o.quick ? 3 : 7));
+  for (const bool bwd : {false, true}) {
+    Result r[2];
+    int i = 0;
+    for (const auto& [impl, fn] : {std::pair<std::string, std::function<at::Tensor()>>{"ssm", ssm_fn},
+                                   std::pair<std::string, std::function<at::Tensor()>>{"libtorch", base_fn}}) {
+      const auto run = make_run(fn, bwd, in);
+      Result& x = r[i++];
+      x.op = op;
+      x.impl = impl;
+      x.mode = bwd ? "fwd+bwd" : "fwd";
+      x.device = dev.str();
+      x.dtype = dtype;
+      x.shape = shape;
+      x.median_ms = median_ms(dev, repeats, run);
+      x.peak_extra_bytes = peak_extra_bytes(dev, run);
+      x.bytes = bwd ? bytes_fb : bytes_fwd;
+      x.flops = bwd ? flops_fb : flops_fwd;
+    }
+    r[0].speedup = r[1].median_ms / r[0].median_ms;
+    r[1].speedup = 1.0;
+    for (auto& x : r) {
+      std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %9.2f %10.1f %8.2fx\n", x.op.c_str(),
+                  x.device.c_str(), x.dtype.c_str(), x.shape.c_str(), x.mode.c_str(), x.impl.c_str(), x.median_ms,
+                  x.bytes / x.median_ms * 1e-6, x.flops / x.median_ms * 1e-6, x.peak_extra_bytes / 1048576.0,
+                  x.speedup);
+      std::fflush(stdout);
+      results.push_back(x);
+    }
+  }
+}
+
+// ---- cases --------------------------------------------------------------------------------------------------------
+void bench_vandermonde(const Options& o, const at::Device& dev, int64_t B, int64_t N, int64_t L, at::ScalarType dt) {
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor dtv = at::exp(at::rand({B, 1}, f64) * std::log(100.0) + std::log(1e-3));
+  const at::Tensor A = at::complex(-0.5 * at::ones({B, N}, f64), M_PI * at::arange(N, f64).expand({B, N}));
+  at::Tensor x = (dtv * A).to(dt).to(dev).requires_grad_(true);
+  at::Tensor v = at::complex(at::randn({B, N}, f64), at::randn({B, N}, f64)).to(dt).to(dev).requires_grad_(true);
+  const double cs = dt == at::kComplexFloat ? 8 : 16;
+  const double bytes_fwd = 2 * B * N * cs + B * L * cs / 2;
+  const double bytes_fb = bytes_fwd + B * L * cs / 2 + 4 * B * N * cs;
+  const double flops_fwd = 8.0 * B * N * L, flops_fb = flops_fwd + 16.0 * B * N * L;
+  std::ostringstream shape;
+  shape << "B=" << B << " N=" << N << " L=" << L;
+  measure(o, dev, "vandermonde", dt == at::kComplexFloat ? "complex64" : "complex128", shape.str(), bytes_fwd,
+          flops_fwd, bytes_fb, flops_fb, {v, x}, [&] { return ssm::vandermonde(v, x, L); },
+          [&] { return ssm::bench::vandermonde_materialized(v, x, L); });
+}
+
+void bench_fft_conv(const Options& o, const at::Device& dev, int64_t B, int64_t H, int64_t L, bool bidir,
+                    at::ScalarType dt) {
+  const auto opt = at::TensorOptions().dtype(dt).device(dev);
+  at::Tensor u = at::randn({B, H, L}, opt).requires_grad_(true);
+  at::Tensor k = (at::randn({H, L}, opt) / L).requires_grad_(true);
+  at::Tensor D = at::randn({H}, opt).requires_grad_(true);
+  at::Tensor kr = bidir ? (at::randn({H, L}, opt) / L).requires_grad_(true) : at::Tensor();
+  const double es = static_cast<double>(c10::elementSize(dt));
+  const double n = static_cast<double>(ssm::fft_conv_size(L, L, bidir));
+  const double rows = static_cast<double>(B * H);
+  const double kbytes = H * L * (bidir ? 2.0 : 1.0) * es + H * es;
+  const double bytes_fwd = 2 * rows * L * es + kbytes;
+  const double bytes_fb = bytes_fwd + 3 * rows * L * es + kbytes;
+  const double fft = 2.5 * n * std::log2(n);
+  const double flops_fwd = rows * (2 * fft + 3 * n + 2.0 * L);
+  const double flops_fb = flops_fwd + rows * (3 * fft + 6 * n + 4.0 * L);
+  std::ostringstream shape;
+  shape << "B=" << B << " H=" << H << " L=" << L << (bidir ? " bidir" : "");
+  std::vector<at::Tensor> in = {u, k, D};
+  if (bidir) in.push_back(kr);
+  const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
+  measure(o, dev, "fft_conv", std::string(c10::toString(dt)), shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb,
+          in, [&] { return ssm::fft_conv(u, k, D, krev); },
+          [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
+}
+
+void write_json(const Options& o) {
+  std::ofstream f(o.json);
+  f << "{\n  \"ssm_version\": \"" << ssm::version() << "\",\n  \"threads\": " << at::get_num_threads()
+    << ",\n  \"results\": [\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    f << "    {\"op\": \"" << r.op << "\", \"impl\": \"" << r.impl << "\", \"mode\": \"" << r.mode
+      << "\", \"device\": \"" << r.device << "\", \"dtype\": \"" << r.dtype << "\", \"shape\": \"" << r.shape
+      << "\", \"median_ms\": " << r.median_ms << ", \"bytes_per_s\": " << r.bytes / r.median_ms * 1e3
+      << ", \"flops_per_s\": " << r.flops / r.median_ms * 1e3 << ", \"peak_extra_bytes\": " << r.peak_extra_bytes
+      << ", \"speedup_vs_libtorch\": " << r.speedup << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+  }
+  f << "  ]\n}\n";
+  std::printf("wrote %s\n", o.json.c_str());
+}
+
+void usage() {
+  std::puts(
+      "usage: ssm-bench [--device cpu|cuda|all] [--op vandermonde|fft_conv] [--json FILE] [--repeats N] [--quick]\n"
+      "Times ssm::vandermonde and ssm::fft_conv, forward and forward+backward, against the LibTorch code a user would\n"
+      "otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain), in one run.\n"
+      "Columns: median ms, GB/s and GFLOP/s (analytic counts), peak extra MiB, speedup of ssm over LibTorch.");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "ssm-bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--device") o.device = value();
+    else if (a == "--op") o.only = value();
+    else if (a == "--json") o.json = value();
+    else if (a == "--repeats") o.repeats = std::stoi(value());
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--help" || a == "-h") { usage(); return 0; }
+    else { std::fprintf(stderr, "ssm-bench: unknown argument '%s'\n", a.c_str()); usage(); return 2; }
+  }
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "all") {
+    std::fprintf(stderr, "ssm-bench: --device must be cpu, cuda or all, got '%s'\n", o.device.c_str());
+    return 2;
+  }
+  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv") {
+    std::fprintf(stderr, "ssm-bench: --op must be vandermonde or fft_conv, got '%s'\n", o.only.c_str());
+    return 2;
+  }
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);  // large blocks come from and go back to the OS: peak RSS sees them
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  std::vector<at::Device> devices;
+  if (o.device != "cuda") devices.emplace_back(at::kCPU);
+  if (o.device != "cpu") {
+    if (!torch::cuda::is_available()) {
+      std::fprintf(stderr, "ssm-bench: no CUDA device%s\n", o.device == "cuda" ? "" : "; CPU only");
+      if (o.device == "cuda") return 1;
+    } else {
+      devices.emplace_back(at::kCUDA, 0);
+    }
+  }
+  std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10s %9s %9s %10s %9s\n", "op", "device", "dtype", "shape", "mode",
+              "impl", "median_ms", "GB/s", "GFLOP/s", "peak_MiB", "speedup");
+  for (const auto& dev : devices) {
+    const bool gpu = dev.is_cuda();
+    if (o.only.empty() || o.only == "vandermonde") {
+      bench_vandermonde(o, dev, 256, 32, 4096, at::kComplexFloat);
+      if (!o.quick) bench_vandermonde(o, dev, 64, 64, gpu ? 65536 : 16384, at::kComplexFloat);
+    }
+    if (o.only.empty() || o.only == "fft_conv") {
+      bench_fft_conv(o, dev, 16, 256, 4096, false, at::kFloat);
+      if (!o.quick) bench_fft_conv(o, dev, 16, 256, 4096, true, at::kFloat);
+      if (gpu) {
+        bench_fft_conv(o, dev, 16, 256, 16384, false, at::kFloat);
+        bench_fft_conv(o, dev, 16, 256, 4096, false, at::kBFloat16);
+      }
+    }
+  }
+  write_json(o);
+  return 0;
+}

@@ -1,0 +1,97 @@
+// Autograd-key kernels: forward through the backend below autograd, backward through the *_backward ops, so that
+// CPU and CUDA share one autograd definition. The backward ops are not themselves differentiable (no double backward).
+#include "ops/impl.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+namespace ssm::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor call_vandermonde(const at::Tensor& v, const at::Tensor& x, int64_t L) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::vandermonde", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(v, x, L);
+}
+
+std::tuple<at::Tensor, at::Tensor> call_vandermonde_backward(const at::Tensor& g, const at::Tensor& v,
+                                                             const at::Tensor& x) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("ssm::vandermonde_backward", "")
+          .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(g, v, x);
+}
+
+at::Tensor call_fft_conv(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("ssm::fft_conv", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const OptTensor&, const OptTensor&)>();
+  return op.call(u, k, D, k_rev);
+}
+
+FftConvGrads call_fft_conv_backward(const at::Tensor& g, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+                                    const OptTensor& k_rev, std::array<bool, 4> mask) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::fft_conv_backward", "")
+                       .typed<FftConvGrads(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
+                                           const OptTensor&, std::array<bool, 4>)>();
+  return op.call(g, u, k, D, k_rev, mask);
+}
+
+class VandermondeFunction : public torch::autograd::Function<VandermondeFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& v, const at::Tensor& x, int64_t L) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({v, x});
+    return call_vandermonde(v, x, L);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    auto [dv, dx] = call_vandermonde_backward(grads[0].contiguous(), saved[0], saved[1]);
+    return {dv, dx, at::Tensor()};
+  }
+};
+
+class FftConvFunction : public torch::autograd::Function<FftConvFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+                            const OptTensor& k_rev) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({u, k, D.value_or(at::Tensor()), k_rev.value_or(at::Tensor())});
+    return call_fft_conv(u, k, D, k_rev);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    // needs_input_grad counts only the tensor inputs that were given: u, k, then D and k_rev when present.
+    const bool has_D = saved[2].defined(), has_k_rev = saved[3].defined();
+    const std::array<bool, 4> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                      has_D && ctx->needs_input_grad(2),
+                                      has_k_rev && ctx->needs_input_grad(has_D ? 3 : 2)};
+    auto [du, dk, dD, dk_rev] =
+        call_fft_conv_backward(grads[0].contiguous(), saved[0], saved[1], opt(saved[2]), opt(saved[3]), mask);
+    return {du, dk, dD, dk_rev};
+  }
+
+ private:
+  static OptTensor opt(const at::Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
+};
+
+}  // namespace
+
+at::Tensor vandermonde_autograd(const at::Tensor& v, const at::Tensor& x, int64_t L) {
+  return VandermondeFunction::apply(v, x, L);
+}
+
+at::Tensor fft_conv_autograd(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev) {
+  return FftConvFunction::apply(u, k, D, k_rev);
+}
+
+}  // namespace ssm::ops

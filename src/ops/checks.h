@@ -1,0 +1,34 @@
+// Argument checks shared by every backend of an op (CPU, CUDA, Meta): one place says what each op accepts.
+// Each failure is a c10::Error naming the op, the argument, what it got and what was expected.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+
+namespace ssm::ops {
+
+std::string shape_str(const at::Tensor& t);
+
+// Sizes of a checked vandermonde call.
+struct VandermondeSizes {
+  int64_t B, N, L;
+};
+// v, x: complex64/complex128, (B, N), one dtype and device; N >= 1; L >= 1.
+VandermondeSizes check_vandermonde(const at::Tensor& v, const at::Tensor& x, int64_t L);
+// grad_out: (B, L) of the real dtype matching v, on v's device.
+VandermondeSizes check_vandermonde_backward(const at::Tensor& grad_out, const at::Tensor& v, const at::Tensor& x);
+
+// Sizes of a checked fft_conv call.
+struct FftConvSizes {
+  int64_t B, H, L, Lk;
+  bool has_D, has_k_rev;
+};
+// u: (B, H, L); k: (H, Lk), 1 <= Lk <= L; D: (H); k_rev: (H, Lk); one dtype and device, a dtype the device supports.
+FftConvSizes check_fft_conv(const char* op, const at::Tensor& u, const at::Tensor& k,
+                            const std::optional<at::Tensor>& D, const std::optional<at::Tensor>& k_rev);
+// grad_y like u.
+void check_fft_conv_grad(const at::Tensor& grad_y, const at::Tensor& u);
+
+}  // namespace ssm::ops

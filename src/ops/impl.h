@@ -1,0 +1,36 @@
+// Backend implementations of the ssm ops, registered with the dispatcher in registration.cpp.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <optional>
+#include <tuple>
+
+namespace ssm::ops {
+
+using OptTensor = std::optional<at::Tensor>;
+using FftConvGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;  // du, dk, dD, dk_rev
+
+at::Tensor vandermonde_cpu(const at::Tensor& v, const at::Tensor& x, int64_t L);
+std::tuple<at::Tensor, at::Tensor> vandermonde_backward_cpu(const at::Tensor& grad_out, const at::Tensor& v,
+                                                            const at::Tensor& x);
+at::Tensor fft_conv_cpu(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev);
+// output_mask: which of du, dk, dD, dk_rev to compute; the others are returned undefined.
+FftConvGrads fft_conv_backward_cpu(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
+                                   const OptTensor& D, const OptTensor& k_rev, std::array<bool, 4> output_mask);
+
+#ifdef SSM_WITH_CUDA
+at::Tensor vandermonde_cuda(const at::Tensor& v, const at::Tensor& x, int64_t L);
+std::tuple<at::Tensor, at::Tensor> vandermonde_backward_cuda(const at::Tensor& grad_out, const at::Tensor& v,
+                                                             const at::Tensor& x);
+at::Tensor fft_conv_cuda(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev);
+FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
+                                    const OptTensor& D, const OptTensor& k_rev, std::array<bool, 4> output_mask);
+#endif
+
+// Autograd-key kernels (autograd.cpp).
+at::Tensor vandermonde_autograd(const at::Tensor& v, const at::Tensor& x, int64_t L);
+at::Tensor fft_conv_autograd(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev);
+
+}  // namespace ssm::ops

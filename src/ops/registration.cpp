@@ -1,0 +1,76 @@
+// Op schemas and the kernels registered for each dispatch key. Meta kernels give shapes only, so that the ops work
+// with torch.compile and fake tensors.
+#include "ops/checks.h"
+#include "ops/impl.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
+
+namespace ssm::ops {
+namespace {
+
+at::Tensor vandermonde_meta(const at::Tensor& v, const at::Tensor& x, int64_t L) {
+  const auto s = check_vandermonde(v, x, L);
+  return at::empty({s.B, L}, v.options().dtype(c10::toRealValueType(v.scalar_type())));
+}
+
+std::tuple<at::Tensor, at::Tensor> vandermonde_backward_meta(const at::Tensor& g, const at::Tensor& v,
+                                                             const at::Tensor& x) {
+  check_vandermonde_backward(g, v, x);
+  return {at::empty_like(v), at::empty_like(x)};
+}
+
+at::Tensor fft_conv_meta(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev) {
+  check_fft_conv("ssm::fft_conv", u, k, D, k_rev);
+  return at::empty_like(u);
+}
+
+FftConvGrads fft_conv_backward_meta(const at::Tensor& g, const at::Tensor& u, const at::Tensor& k,
+                                    const OptTensor& D, const OptTensor& k_rev, std::array<bool, 4> mask) {
+  const auto s = check_fft_conv("ssm::fft_conv_backward", u, k, D, k_rev);
+  check_fft_conv_grad(g, u);
+  return {mask[0] ? at::empty_like(u) : at::Tensor(), mask[1] ? at::empty_like(k) : at::Tensor(),
+          mask[2] && s.has_D ? at::empty_like(*D) : at::Tensor(),
+          mask[3] && s.has_k_rev ? at::empty_like(*k_rev) : at::Tensor()};
+}
+
+}  // namespace
+}  // namespace ssm::ops
+
+TORCH_LIBRARY(ssm, m) {
+  m.def("vandermonde(Tensor v, Tensor x, int L) -> Tensor");
+  m.def("vandermonde_backward(Tensor grad_out, Tensor v, Tensor x) -> (Tensor, Tensor)");
+  m.def("fft_conv(Tensor u, Tensor k, Tensor? D=None, Tensor? k_rev=None) -> Tensor");
+  m.def(
+      "fft_conv_backward(Tensor grad_y, Tensor u, Tensor k, Tensor? D, Tensor? k_rev, bool[4] output_mask) -> "
+      "(Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(ssm, CPU, m) {
+  m.impl("vandermonde", &ssm::ops::vandermonde_cpu);
+  m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_cpu);
+  m.impl("fft_conv", &ssm::ops::fft_conv_cpu);
+  m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_cpu);
+}
+
+#ifdef SSM_WITH_CUDA
+TORCH_LIBRARY_IMPL(ssm, CUDA, m) {
+  m.impl("vandermonde", &ssm::ops::vandermonde_cuda);
+  m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_cuda);
+  m.impl("fft_conv", &ssm::ops::fft_conv_cuda);
+  m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_cuda);
+}
+#endif
+
+TORCH_LIBRARY_IMPL(ssm, Meta, m) {
+  m.impl("vandermonde", &ssm::ops::vandermonde_meta);
+  m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_meta);
+  m.impl("fft_conv", &ssm::ops::fft_conv_meta);
+  m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_meta);
+}
+
+TORCH_LIBRARY_IMPL(ssm, Autograd, m) {
+  m.impl("vandermonde", &ssm::ops::vandermonde_autograd);
+  m.impl("fft_conv", &ssm::ops::fft_conv_autograd);
+}

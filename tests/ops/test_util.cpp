@@ -1,0 +1,99 @@
+#include "ops/test_util.h"
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
+
+namespace ssm::test {
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+double rel_error(const at::Tensor& a, const at::Tensor& ref) {
+  const at::Tensor a64 = a.detach().cpu().to(a.is_complex() ? at::kComplexDouble : at::kDouble);
+  const at::Tensor r64 = ref.detach().cpu().to(ref.is_complex() ? at::kComplexDouble : at::kDouble);
+  const double scale = r64.abs().max().item<double>();
+  const double err = (a64 - r64).abs().max().item<double>();
+  return err / (scale > 0 ? scale : 1.0);
+}
+
+at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64_t L) {
+  const at::Tensor v64 = v.detach().cpu().to(at::kComplexDouble);                                   // (B, N)
+  const at::Tensor x64 = x.detach().cpu().to(at::kComplexDouble);                                   // (B, N)
+  const at::Tensor l = at::arange(L, at::TensorOptions().dtype(at::kDouble)).to(at::kComplexDouble);  // (L)
+  const at::Tensor powers = at::exp(x64.unsqueeze(-1) * l);                                          // (B, N, L)
+  return 2 * at::real((v64.unsqueeze(-1) * powers).sum(1));                                         // (B, L)
+}
+
+at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
+                              const std::optional<at::Tensor>& k_rev) {
+  const at::Tensor u64 = u.detach().cpu().to(at::kDouble).contiguous();  // (B, H, L)
+  const at::Tensor k64 = k.detach().cpu().to(at::kDouble).contiguous();  // (H, Lk)
+  const int64_t B = u.size(0), H = u.size(1), L = u.size(2), Lk = k.size(1);
+  at::Tensor y = at::zeros({B, H, L}, u64.options());
+  const double* up = u64.data_ptr<double>();
+  const double* kp = k64.data_ptr<double>();
+  at::Tensor kr64 = k_rev && k_rev->defined() ? k_rev->detach().cpu().to(at::kDouble).contiguous() : at::Tensor();
+  at::Tensor D64 = D && D->defined() ? D->detach().cpu().to(at::kDouble).contiguous() : at::Tensor();
+  double* yp = y.data_ptr<double>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      const double* ur = up + (b * H + h) * L;
+      double* yr = yp + (b * H + h) * L;
+      for (int64_t l = 0; l < L; ++l) {
+        double acc = 0;
+        for (int64_t j = std::max<int64_t>(0, l - Lk + 1); j <= l; ++j) acc += kp[h * Lk + (l - j)] * ur[j];
+        if (kr64.defined())
+          for (int64_t j = l + 1; j < std::min(L, l + 1 + Lk); ++j)
+            acc += kr64.data_ptr<double>()[h * Lk + (j - l - 1)] * ur[j];
+        if (D64.defined()) acc += D64.data_ptr<double>()[h] * ur[l];
+        yr[l] = acc;
+      }
+    }
+  return y;
+}
+
+void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
+                            std::vector<at::Tensor> inputs, double eps, double tol) {
+  const at::Tensor out0 = f(inputs);
+  const at::Tensor w = at::randn(out0.sizes(), out0.options().requires_grad(false));
+  std::vector<at::Tensor> wrt;
+  for (const auto& t : inputs)
+    if (t.requires_grad()) wrt.push_back(t);
+  ASSERT_FALSE(wrt.empty());
+  const auto grads = torch::autograd::grad({(out0 * w).sum()}, wrt, {}, false, false, true);
+  at::AutoDispatchBelowADInplaceOrView no_grad;
+  size_t gi = 0;
+  for (size_t ii = 0; ii < inputs.size(); ++ii) {
+    if (!inputs[ii].requires_grad()) continue;
+    const at::Tensor analytic = grads[gi++];
+    ASSERT_TRUE(analytic.defined()) << "no gradient for input " << ii;
+    at::Tensor x = inputs[ii];
+    at::Tensor flat = x.is_complex() ? at::view_as_real(x).view({-1}) : x.view({-1});  // shares x's storage
+    at::Tensor numeric = at::zeros({flat.numel()}, flat.options());
+    for (int64_t e = 0; e < flat.numel(); ++e) {
+      const double orig = flat[e].item<double>();
+      flat[e] = orig + eps;
+      const double fp = (f(inputs) * w).sum().item<double>();
+      flat[e] = orig - eps;
+      const double fm = (f(inputs) * w).sum().item<double>();
+      flat[e] = orig;
+      numeric[e] = (fp - fm) / (2 * eps);
+    }
+    const at::Tensor a = x.is_complex() ? at::view_as_real(analytic.contiguous()).reshape({-1}) : analytic.reshape({-1});
+    const double err = rel_error(a, numeric);
+    EXPECT_LT(err, tol) << "gradient of input " << ii << " differs from finite differences (relative error " << err
+                        << ")";
+  }
+}
+
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected a c10::Error, none was thrown";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    for (const auto& f : fragments)
+      EXPECT_NE(msg.find(f), std::string::npos) << "message lacks '" << f << "': " << msg;
+  }
+}
+
+}  // namespace ssm::test

@@ -1,0 +1,102 @@
+"""The ops from Python: torch.ops.load_library, then torch.ops.ssm.*; registration checks and gradcheck."""
+import os
+
+import pytest
+import torch
+
+LIB = os.environ.get("SSM_OPS_LIBRARY")
+if not LIB:
+    pytest.skip("SSM_OPS_LIBRARY is not set (ctest sets it)", allow_module_level=True)
+torch.ops.load_library(LIB)
+ops = torch.ops.ssm
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def s4d_inputs(B, N, dtype=torch.complex128, device="cpu"):
+    dt = torch.exp(torch.empty(B, 1, dtype=torch.float64).uniform_(-6.9, -2.3))
+    A = torch.complex(-0.5 * torch.ones(B, N, dtype=torch.float64),
+                      torch.pi * torch.arange(N, dtype=torch.float64).expand(B, N))
+    v = torch.randn(B, N, dtype=torch.complex128)
+    return v.to(dtype).to(device), (dt * A).to(dtype).to(device)
+
+
+def vandermonde_ref(v, x, L):
+    l = torch.arange(L, dtype=torch.float64)
+    return 2 * (v.cdouble().unsqueeze(-1) * torch.exp(x.cdouble().unsqueeze(-1) * l)).sum(1).real
+
+
+def conv_ref(u, k, D=None, k_rev=None):
+    u, k = u.double(), k.double()
+    L, Lk = u.shape[-1], k.shape[-1]
+    y = torch.zeros_like(u)
+    for m in range(Lk):
+        y[..., m:] += k[:, m, None] * u[..., : L - m]
+        if k_rev is not None and m + 1 < L:
+            y[..., : L - m - 1] += k_rev.double()[:, m, None] * u[..., m + 1:]
+    if D is not None:
+        y += D.double()[:, None] * u
+    return y
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("B,N,L", [(1, 1, 1), (3, 5, 7), (2, 64, 1000), (4, 33, 4097)])
+def test_vandermonde_forward(device, B, N, L):
+    v, x = s4d_inputs(B, N, device=device)
+    out = ops.vandermonde(v, x, L)
+    assert out.dtype == torch.float64 and out.shape == (B, L)
+    torch.testing.assert_close(out.cpu(), vandermonde_ref(v.cpu(), x.cpu(), L), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_vandermonde_gradcheck(device):
+    v, x = s4d_inputs(2, 3, device=device)
+    v.requires_grad_(True)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: ops.vandermonde(a, b, 9), (v, x))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("B,H,L,Lk", [(1, 1, 1, 1), (2, 3, 37, 20), (2, 4, 256, 256)])
+def test_fft_conv_forward(device, bidirectional, B, H, L, Lk):
+    dtype = torch.float64 if device == "cpu" else torch.float32
+    u = torch.randn(B, H, L, dtype=dtype, device=device)
+    k = torch.randn(H, Lk, dtype=dtype, device=device) / Lk
+    D = torch.randn(H, dtype=dtype, device=device)
+    k_rev = torch.randn(H, Lk, dtype=dtype, device=device) / Lk if bidirectional else None
+    y = ops.fft_conv(u, k, D, k_rev)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(y.double().cpu(), conv_ref(u.cpu(), k.cpu(), D.cpu(),
+                                                          None if k_rev is None else k_rev.cpu()),
+                               rtol=tol, atol=tol)
+
+
+def test_fft_conv_gradcheck():
+    u = torch.randn(2, 3, 11, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    D = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    k_rev = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ops.fft_conv, (u, k, D, k_rev))
+    assert torch.autograd.gradcheck(lambda a, b: ops.fft_conv(a, b), (u, k))
+
+
+def test_opcheck_registration():
+    v, x = s4d_inputs(2, 4)
+    v.requires_grad_(True)
+    x.requires_grad_(True)
+    tests = ("test_schema", "test_autograd_registration", "test_faketensor")
+    torch.library.opcheck(ops.vandermonde, (v, x, 16), test_utils=tests)
+    u = torch.randn(2, 3, 16, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
+    torch.library.opcheck(ops.fft_conv, (u, k, None, None), test_utils=tests)
+    torch.library.opcheck(ops.fft_conv, (u, k, torch.randn(3, dtype=torch.float64), k.detach().clone()),
+                          test_utils=tests)
+
+
+def test_bad_input_message():
+    u = torch.randn(2, 3, 10)
+    with pytest.raises(RuntimeError, match=r"argument 'k' must have length 1 <= Lk <= L = 10"):
+        ops.fft_conv(u, torch.randn(3, 11))
+    with pytest.raises(RuntimeError, match=r"argument 'L' must be >= 1"):
+        ops.vandermonde(*s4d_inputs(1, 2), 0)
