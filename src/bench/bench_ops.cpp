@@ -1,7 +1,7 @@
 // ssm-bench: times the ssm ops against the LibTorch code a user would otherwise write, in one run.
 // Median of repeated runs after warm-up; bytes/s and flop/s from analytic counts; peak extra memory (CPU: growth of
-// the process's peak resident set, with glibc told to return large blocks at once; CUDA: the caching allocator's
-// peak). Prints a table and writes JSON.
+// the process's peak resident set; CUDA: the caching allocator's
+// peak; malloc_trim first, so that freed heap pages are not reused unseen). Prints a table and writes JSON.
 #include "bench/baselines.h"
 #include "ssm/ops.h"
 
@@ -248,8 +248,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssm-bench: --op must be vandermonde or fft_conv, got '%s'\n", o.only.c_str());
     return 2;
   }
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);  // large blocks come from and go back to the OS: peak RSS sees them
-  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   std::vector<at::Device> devices;
   if (o.device != "cuda") devices.emplace_back(at::kCPU);
   if (o.device != "cpu") {

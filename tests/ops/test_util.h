@@ -28,7 +28,8 @@ at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const st
                               const std::optional<at::Tensor>& k_rev);
 
 // Checks autograd gradients of sum(f(inputs) * w) (w random) against central finite differences in float64 for
-// every input that requires grad. Complex inputs are perturbed in their real and imaginary parts.
+// every input that requires grad. Complex inputs are perturbed in their real and imaginary parts. The error is
+// max |analytic - numeric| / max(1, max |numeric|).
 void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
                             std::vector<at::Tensor> inputs, double eps = 1e-6, double tol = 1e-6);
 

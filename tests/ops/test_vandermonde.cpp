@@ -61,8 +61,8 @@ TEST(Vandermonde, LongSequenceFloat32DoesNotDrift) {
   const at::Tensor out = ssm::vandermonde(v, x, s.L);
   const at::Tensor ref = vandermonde_reference(v, x, s.L);
   EXPECT_LT(rel_error(out, ref), 1e-4);
-  // The tail as well, measured against its own scale.
-  EXPECT_LT(rel_error(out.narrow(1, s.L - 4096, 4096), ref.narrow(1, s.L - 4096, 4096)), 1e-3);
+  // The tail as well, against its own scale: ~1e-5 with re-anchored powers, ~1e-3 when powers are only multiplied.
+  EXPECT_LT(rel_error(out.narrow(1, s.L - 4096, 4096), ref.narrow(1, s.L - 4096, 4096)), 2e-4);
 }
 
 TEST(Vandermonde, GradientsMatchFiniteDifferences) {
