@@ -206,9 +206,14 @@ cudaError_t conv_skip_grad(const void* dy, const void* u, void* dD, const ConvSh
 // ---- cuFFT plan cache ----------------------------------------------------------------------------------------------
 namespace {
 
+struct Plan {
+  cufftHandle handle;
+  size_t work_bytes;
+};
+
 struct PlanCache {
-  std::mutex mutex;  // guards the map and every set-stream / set-work-area / execute sequence on a shared plan
-  std::map<std::tuple<int, int64_t, int64_t, bool>, FftPlanInfo> plans;
+  std::mutex mutex;  // guards the map, and every look-up / set-stream / set-work-area / execute sequence
+  std::map<std::tuple<int, int64_t, int64_t, bool>, Plan> plans;
 };
 
 PlanCache& plan_cache() {
@@ -219,19 +224,16 @@ PlanCache& plan_cache() {
 // Plans kept at most; beyond it the cache is emptied (a workload rarely cycles through more sizes).
 constexpr size_t kMaxPlans = 64;
 
-}  // namespace
-
-int fft_plan(int device, int64_t n, int64_t batch, bool inverse, FftPlanInfo* info) {
-  PlanCache& cache = plan_cache();
-  std::lock_guard<std::mutex> lock(cache.mutex);
+// The plan for the key, made if missing. Call with the cache's mutex held.
+cufftResult find_plan(PlanCache& cache, int device, int64_t n, int64_t batch, bool inverse, Plan* plan) {
   const auto key = std::make_tuple(device, n, batch, inverse);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) {
-    *info = it->second;
+    *plan = it->second;
     return CUFFT_SUCCESS;
   }
   if (cache.plans.size() >= kMaxPlans) {
-    for (auto& kv : cache.plans) cufftDestroy(static_cast<cufftHandle>(reinterpret_cast<intptr_t>(kv.second.handle)));
+    for (auto& kv : cache.plans) cufftDestroy(kv.second.handle);
     cache.plans.clear();
   }
   cufftHandle handle;
@@ -247,21 +249,33 @@ int fft_plan(int device, int64_t n, int64_t batch, bool inverse, FftPlanInfo* in
     cufftDestroy(handle);
     return st;
   }
-  FftPlanInfo made{reinterpret_cast<void*>(static_cast<intptr_t>(handle)), work};
-  cache.plans.emplace(key, made);
-  *info = made;
+  *plan = Plan{handle, work};
+  cache.plans.emplace(key, *plan);
   return CUFFT_SUCCESS;
 }
 
-int fft_exec(const FftPlanInfo& plan, bool inverse, void* in, void* out, void* work, cudaStream_t stream) {
+}  // namespace
+
+int fft_work_size(int device, int64_t n, int64_t batch, bool inverse, size_t* work_bytes) {
   PlanCache& cache = plan_cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
-  const auto handle = static_cast<cufftHandle>(reinterpret_cast<intptr_t>(plan.handle));
-  cufftResult st = cufftSetStream(handle, stream);
-  if (st == CUFFT_SUCCESS) st = cufftSetWorkArea(handle, work);
+  Plan plan{};
+  const cufftResult st = find_plan(cache, device, n, batch, inverse, &plan);
+  *work_bytes = plan.work_bytes;
+  return st;
+}
+
+int fft_exec(int device, int64_t n, int64_t batch, bool inverse, void* in, void* out, void* work,
+             cudaStream_t stream) {
+  PlanCache& cache = plan_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  Plan plan{};
+  cufftResult st = find_plan(cache, device, n, batch, inverse, &plan);
+  if (st == CUFFT_SUCCESS) st = cufftSetStream(plan.handle, stream);
+  if (st == CUFFT_SUCCESS) st = cufftSetWorkArea(plan.handle, work);
   if (st != CUFFT_SUCCESS) return st;
-  return inverse ? cufftExecC2R(handle, static_cast<cufftComplex*>(in), static_cast<cufftReal*>(out))
-                 : cufftExecR2C(handle, static_cast<cufftReal*>(in), static_cast<cufftComplex*>(out));
+  return inverse ? cufftExecC2R(plan.handle, static_cast<cufftComplex*>(in), static_cast<cufftReal*>(out))
+                 : cufftExecR2C(plan.handle, static_cast<cufftReal*>(in), static_cast<cufftComplex*>(out));
 }
 
 const char* fft_error_string(int status) {

@@ -40,17 +40,14 @@ cudaError_t conv_extract_kernel_grad(const float* g, void* dk, void* dk_rev, con
 cudaError_t conv_skip_grad(const void* dy, const void* u, void* dD, const ConvShape& s, ConvDtype dt,
                            cudaStream_t stream);
 
-// Real FFTs of `batch` contiguous rows of length n through cached cuFFT plans. Plans are created on first use for
-// (device, n, batch, direction) and reused; their work area is supplied by the caller (the framework's allocator).
-struct FftPlanInfo {
-  void* handle;          // opaque plan
-  size_t work_bytes;     // work area the plan needs
-};
-// Returns a cuFFT status as int (0 = success); errors name themselves through fft_error_string.
-int fft_plan(int device, int64_t n, int64_t batch, bool inverse, FftPlanInfo* info);
+// Real FFTs of `batch` contiguous rows of length n through cached cuFFT plans, created on first use for
+// (device, n, batch, direction) on the current device and reused. The caller supplies the work area (from the
+// framework's allocator). Both return a cuFFT status (0 = success); fft_error_string names it.
 // forward: in (batch, n) float -> out (batch, n/2+1) complex; inverse: in (batch, n/2+1) complex (overwritten) ->
 // out (batch, n) float, unnormalized.
-int fft_exec(const FftPlanInfo& plan, bool inverse, void* in, void* out, void* work, cudaStream_t stream);
+int fft_work_size(int device, int64_t n, int64_t batch, bool inverse, size_t* work_bytes);
+int fft_exec(int device, int64_t n, int64_t batch, bool inverse, void* in, void* out, void* work,
+             cudaStream_t stream);
 const char* fft_error_string(int status);
 
 }  // namespace ssm::cuda

@@ -140,7 +140,10 @@ __global__ void vandermonde_bwd_finish_kernel(VandermondeBwdParams p) {
 
 VandermondeBwdPlan plan_vandermonde_bwd(int64_t B, int64_t N, int64_t L, int sm_count) {
   VandermondeBwdPlan plan{};
-  plan.threads_n = static_cast<int>(std::min<int64_t>(kBwdThreads, ceil_div(N, 32) * 32));
+  // A power of two from 32 to kBwdThreads, so that threads_n * subs fills the block exactly.
+  int threads_n = 32;
+  while (threads_n < kBwdThreads && threads_n < N) threads_n *= 2;
+  plan.threads_n = threads_n;
   plan.subs = kBwdThreads / plan.threads_n;
   plan.n_tiles = ceil_div(N, plan.threads_n);
   const int64_t segs = ceil_div(L, kBwdSeg);

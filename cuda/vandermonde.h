@@ -19,7 +19,7 @@ struct VandermondeFwdParams {
 
 // How the backward splits the work: threads over n, subs sub-ranges of l per block, chunks of l across blocks.
 struct VandermondeBwdPlan {
-  int threads_n;       // threads per block along n (multiple of 32, <= 256)
+  int threads_n;       // threads per block along n (a power of two from 32 to 256)
   int subs;            // l sub-ranges per block (threads_n * subs = 256)
   int64_t n_tiles;     // blocks along n
   int64_t chunks;      // blocks along l

@@ -42,8 +42,11 @@ struct Options {
 
 struct Result {
   std::string op, impl, mode, device, dtype, shape;
-  double median_ms = 0, bytes = 0, flops = 0, peak_extra_bytes = 0, speedup = 0;
+  double median_ms = 0, bytes = 0, flops = 0, peak_extra_bytes = 0, speedup = 0, bw_fraction = 0;
 };
+
+// Measured copy bandwidth of the device being benchmarked (bytes read + written per second).
+double copy_bandwidth = 0;
 
 // ---- memory -------------------------------------------------------------------------------------------------------
 long status_kb(const char* key) {
@@ -114,6 +117,7 @@ std::function<void()> make_run(const std::function<at::Tensor()>& f, bool backwa
 }
 
 std::vector<Result> results;
+std::vector<std::pair<std::string, double>> device_copy_bw;
 
 void measure(const Options& o, const at::Device& dev, const std::string& op, const std::string& dtype,
              const std::string& shape, double bytes_fwd, double flops_fwd, double bytes_fb, double flops_fb,
@@ -137,14 +141,15 @@ void measure(const Options& o, const at::Device& dev, const std::string& op, con
       x.peak_extra_bytes = peak_extra_bytes(dev, run);
       x.bytes = bwd ? bytes_fb : bytes_fwd;
       x.flops = bwd ? flops_fb : flops_fwd;
+      x.bw_fraction = x.bytes / (x.median_ms * 1e-3) / copy_bandwidth;
     }
     r[0].speedup = r[1].median_ms / r[0].median_ms;
     r[1].speedup = 1.0;
     for (auto& x : r) {
-      std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %9.2f %10.1f %8.2fx\n", x.op.c_str(),
+      std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %6.1f%% %9.2f %10.1f %8.2fx\n", x.op.c_str(),
                   x.device.c_str(), x.dtype.c_str(), x.shape.c_str(), x.mode.c_str(), x.impl.c_str(), x.median_ms,
-                  x.bytes / x.median_ms * 1e-6, x.flops / x.median_ms * 1e-6, x.peak_extra_bytes / 1048576.0,
-                  x.speedup);
+                  x.bytes / x.median_ms * 1e-6, 100 * x.bw_fraction, x.flops / x.median_ms * 1e-6,
+                  x.peak_extra_bytes / 1048576.0, x.speedup);
       std::fflush(stdout);
       results.push_back(x);
     }
@@ -198,12 +203,16 @@ void bench_fft_conv(const Options& o, const at::Device& dev, int64_t B, int64_t 
 void write_json(const Options& o) {
   std::ofstream f(o.json);
   f << "{\n  \"ssm_version\": \"" << ssm::version() << "\",\n  \"threads\": " << at::get_num_threads()
-    << ",\n  \"results\": [\n";
+    << ",\n  \"copy_bandwidth_bytes_per_s\": {";
+  for (size_t i = 0; i < device_copy_bw.size(); ++i)
+    f << (i ? ", " : "") << "\"" << device_copy_bw[i].first << "\": " << device_copy_bw[i].second;
+  f << "},\n  \"results\": [\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
     f << "    {\"op\": \"" << r.op << "\", \"impl\": \"" << r.impl << "\", \"mode\": \"" << r.mode
       << "\", \"device\": \"" << r.device << "\", \"dtype\": \"" << r.dtype << "\", \"shape\": \"" << r.shape
       << "\", \"median_ms\": " << r.median_ms << ", \"bytes_per_s\": " << r.bytes / r.median_ms * 1e3
+      << ", \"fraction_of_copy_bandwidth\": " << r.bw_fraction
       << ", \"flops_per_s\": " << r.flops / r.median_ms * 1e3 << ", \"peak_extra_bytes\": " << r.peak_extra_bytes
       << ", \"speedup_vs_libtorch\": " << r.speedup << "}" << (i + 1 < results.size() ? "," : "") << "\n";
   }
@@ -216,7 +225,8 @@ void usage() {
       "usage: ssm-bench [--device cpu|cuda|all] [--op vandermonde|fft_conv] [--json FILE] [--repeats N] [--quick]\n"
       "Times ssm::vandermonde and ssm::fft_conv, forward and forward+backward, against the LibTorch code a user would\n"
       "otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain), in one run.\n"
-      "Columns: median ms, GB/s and GFLOP/s (analytic counts), peak extra MiB, speedup of ssm over LibTorch.");
+      "Columns: median ms; GB/s (analytic bytes) and its share of the device's measured copy bandwidth; GFLOP/s\n"
+      "(analytic flops); peak extra MiB (outputs and gradients included); speedup of ssm over LibTorch.");
 }
 
 }  // namespace
@@ -258,10 +268,19 @@ int main(int argc, char** argv) {
       devices.emplace_back(at::kCUDA, 0);
     }
   }
-  std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10s %9s %9s %10s %9s\n", "op", "device", "dtype", "shape", "mode",
-              "impl", "median_ms", "GB/s", "GFLOP/s", "peak_MiB", "speedup");
+  std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10s %9s %7s %9s %10s %9s\n", "op", "device", "dtype", "shape",
+              "mode", "impl", "median_ms", "GB/s", "of_copy", "GFLOP/s", "peak_MiB", "speedup");
   for (const auto& dev : devices) {
     const bool gpu = dev.is_cuda();
+    {
+      // The ceiling the GB/s figures are compared with: a 256 MiB device-to-device copy.
+      const at::Tensor src = at::rand({64 << 20}, at::TensorOptions().device(dev));
+      at::Tensor dst = at::empty_like(src);
+      const double ms = median_ms(dev, gpu ? 20 : 5, [&] { dst.copy_(src); });
+      copy_bandwidth = 2.0 * static_cast<double>(src.nbytes()) / (ms * 1e-3);
+      std::printf("# %s: measured copy bandwidth %.1f GB/s\n", dev.str().c_str(), copy_bandwidth * 1e-9);
+      device_copy_bw.emplace_back(dev.str(), copy_bandwidth);
+    }
     if (o.only.empty() || o.only == "vandermonde") {
       bench_vandermonde(o, dev, 256, 32, 4096, at::kComplexFloat);
       if (!o.quick) bench_vandermonde(o, dev, 64, 64, gpu ? 65536 : 16384, at::kComplexFloat);

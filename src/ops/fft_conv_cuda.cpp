@@ -32,13 +32,13 @@ cuda::ConvDtype conv_dtype(at::ScalarType t) {
 
 // One real FFT of `rows` rows of length n through the plan cache, with its work area from the caching allocator.
 void run_fft(const at::Tensor& in, const at::Tensor& out, int64_t rows, int64_t n, bool inverse) {
-  cuda::FftPlanInfo plan{};
   const int device = in.get_device();
-  int st = cuda::fft_plan(device, n, rows, inverse, &plan);
+  size_t work_bytes = 0;
+  int st = cuda::fft_work_size(device, n, rows, inverse, &work_bytes);
   TORCH_CHECK(st == 0, "ssm::fft_conv: cuFFT plan (n = ", n, ", batch = ", rows, ") failed: ",
               cuda::fft_error_string(st));
-  at::Tensor work = at::empty({static_cast<int64_t>(plan.work_bytes)}, in.options().dtype(at::kByte));
-  st = cuda::fft_exec(plan, inverse, in.data_ptr(), out.data_ptr(), work.data_ptr(),
+  at::Tensor work = at::empty({static_cast<int64_t>(work_bytes)}, in.options().dtype(at::kByte));
+  st = cuda::fft_exec(device, n, rows, inverse, in.data_ptr(), out.data_ptr(), work.data_ptr(),
                       at::cuda::getCurrentCUDAStream());
   TORCH_CHECK(st == 0, "ssm::fft_conv: cuFFT execution (n = ", n, ", batch = ", rows, ") failed: ",
               cuda::fft_error_string(st));
