@@ -1,4 +1,4 @@
-// ssm-bench: times the ssm ops against the LibTorch code a user would otherwise write, in one run.
+// ssm bench (also built as ssm-bench): times the ssm ops against the LibTorch code a user would otherwise write, in one run.
 // Median of repeated runs after warm-up; bytes/s and flop/s from analytic counts; peak extra memory (CPU: growth of
 // the process's peak resident set; CUDA: the caching allocator's
 // peak; malloc_trim first, so that freed heap pages are not reused unseen). Prints a table and writes JSON.
@@ -222,7 +222,7 @@ void write_json(const Options& o) {
 
 void usage() {
   std::puts(
-      "usage: ssm-bench [--device cpu|cuda|all] [--op vandermonde|fft_conv] [--json FILE] [--repeats N] [--quick]\n"
+      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv] [--json FILE] [--repeats N] [--quick]\n"
       "Times ssm::vandermonde and ssm::fft_conv, forward and forward+backward, against the LibTorch code a user would\n"
       "otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain), in one run.\n"
       "Columns: median ms; GB/s (analytic bytes) and its share of the device's measured copy bandwidth; GFLOP/s\n"
@@ -230,6 +230,8 @@ void usage() {
 }
 
 }  // namespace
+
+namespace ssm::bench {
 
 int main(int argc, char** argv) {
   Options o;
@@ -297,3 +299,5 @@ int main(int argc, char** argv) {
   write_json(o);
   return 0;
 }
+
+}  // namespace ssm::bench

@@ -1,0 +1,133 @@
+// The `ssm` command: train, eval, bench, info.
+#include "config/config.h"
+#include "ssm/ops.h"
+#include "train/schema.h"
+#include "train/trainer.h"
+
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace ssm::bench {
+int main(int argc, char** argv);
+}
+
+namespace {
+
+const char* kUsage =
+    "usage: ssm <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
+    "  eval CHECKPOINT [--split test|val|train]                        evaluate a checkpoint of a run\n"
+    "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
+    "  info                                                            versions, build options, devices\n"
+    "\n"
+    "ssm <command> --help describes a command; ssm train --help lists every config key.\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "ssm: %s\n\n%s", msg.c_str(), kUsage);
+  return 2;
+}
+
+int cmd_train(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::string> sets;
+  ssm::train::TrainOptions opt;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: ssm train CONFIG [--set key.path=value ...] [--resume] [--quiet]\n\n"
+          "Trains the model a YAML config describes, validating each epoch and testing at the end. The run folder\n"
+          "(trainer.out_dir) receives config.yaml (the resolved config), metrics.jsonl (one JSON object per log\n"
+          "interval and evaluation), last.pt and best.pt (written atomically). --resume continues from last.pt\n"
+          "exactly; Ctrl-C saves last.pt and stops. A config may start from others: base: [file, ...].\n\n"
+          "config keys:\n%s",
+          ssm::config::describe(ssm::train::train_schema()).c_str());
+      return 0;
+    } else if (a == "--set") {
+      if (i + 1 >= argc) return usage_error("--set needs key.path=value");
+      sets.push_back(argv[++i]);
+    } else if (a.rfind("--set=", 0) == 0) {
+      sets.push_back(a.substr(6));
+    } else if (a == "--resume") {
+      opt.resume = true;
+    } else if (a == "--quiet") {
+      opt.quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("train: unknown option '" + a + "'");
+    } else if (config_path.empty()) {
+      config_path = a;
+    } else {
+      return usage_error("train: more than one config file ('" + config_path + "', '" + a + "')");
+    }
+  }
+  if (config_path.empty()) return usage_error("train: no config file given");
+  const auto cfg = ssm::config::Config::load(ssm::train::train_schema(), config_path, sets);
+  const auto s = ssm::train::train(cfg, opt);
+  std::printf("trained %lld steps in %.1f s; best val accuracy %.4f; test accuracy %.4f (loss %.4f); run: %s\n",
+              static_cast<long long>(s.steps), s.seconds, s.best_val_accuracy, s.test_accuracy, s.test_loss,
+              s.out_dir.c_str());
+  return 0;
+}
+
+int cmd_eval(int argc, char** argv) {
+  std::string ckpt, split = "test";
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: ssm eval CHECKPOINT [--split test|val|train]\n\n"
+                  "Rebuilds the model and data from config.yaml beside the checkpoint and reports loss and accuracy.\n");
+      return 0;
+    } else if (a == "--split") {
+      if (i + 1 >= argc) return usage_error("--split needs a value");
+      split = argv[++i];
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("eval: unknown option '" + a + "'");
+    } else {
+      ckpt = a;
+    }
+  }
+  if (ckpt.empty()) return usage_error("eval: no checkpoint given");
+  const auto e = ssm::train::evaluate_checkpoint(ckpt, split);
+  std::printf("%s split: %lld examples, loss %.4f, accuracy %.4f\n", split.c_str(),
+              static_cast<long long>(e.examples), e.loss, e.accuracy);
+  return 0;
+}
+
+int cmd_info() {
+  std::printf("ssm %s\nLibTorch %s\nbuilt with CUDA kernels: %s\nCUDA available: %s\nCUDA devices: %d\n",
+              ssm::version(), TORCH_VERSION, ssm::built_with_cuda() ? "yes" : "no",
+              torch::cuda::is_available() ? "yes" : "no", static_cast<int>(torch::cuda::device_count()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage_error("no command given");
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    if (cmd == "train") return cmd_train(argc - 2, argv + 2);
+    if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
+    if (cmd == "bench") return ssm::bench::main(argc - 1, argv + 1);
+    if (cmd == "info") return cmd_info();
+    return usage_error("unknown command '" + cmd + "'");
+  } catch (const ssm::config::ConfigError& e) {
+    std::fprintf(stderr, "ssm: config error: %s\n", e.what());
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "ssm: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ssm: %s\n", e.what());
+  }
+  return 1;
+}

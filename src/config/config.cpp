@@ -1,0 +1,291 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+namespace ssm::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Leaf {
+  std::string text;
+  Origin origin;
+};
+
+[[noreturn]] void fail(const Origin& o, const std::string& key, const std::string& msg) {
+  std::ostringstream s;
+  if (o.file == "--set")
+    s << "--set " << key << ": " << msg;
+  else if (o.line > 0)
+    s << o.file << ":" << o.line << ": " << key << ": " << msg;
+  else
+    s << o.file << ": " << key << ": " << msg;
+  throw ConfigError(s.str());
+}
+
+const KeySpec* spec_of(const Schema& schema, const std::string& key) {
+  for (const auto& k : schema)
+    if (k.path == key) return &k;
+  return nullptr;
+}
+
+bool is_section(const Schema& schema, const std::string& prefix) {
+  for (const auto& k : schema)
+    if (k.path.size() > prefix.size() && k.path.compare(0, prefix.size(), prefix) == 0 && k.path[prefix.size()] == '.')
+      return true;
+  return false;
+}
+
+std::string near_keys(const Schema& schema, const std::string& key) {
+  // Keys of the same section, to help with a typo.
+  const auto dot = key.rfind('.');
+  const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+  std::string out;
+  for (const auto& k : schema)
+    if (k.path.compare(0, section.size(), section) == 0) {
+      const std::string rest = k.path.substr(section.size());
+      const std::string head = rest.substr(0, rest.find('.'));
+      if (out.find(" " + head + ",") == std::string::npos && out.find(" " + head + ")") == std::string::npos)
+        out += (out.empty() ? " (known here:" : ",") + std::string(" ") + head;
+    }
+  return out.empty() ? "" : out + ")";
+}
+
+Origin origin_of(const std::string& file, const YAML::Node& n) { return {file, n.Mark().line + 1}; }
+
+void walk(const Schema& schema, const std::string& file, const YAML::Node& map, const std::string& prefix,
+          std::map<std::string, Leaf>& leaves) {
+  for (const auto& kv : map) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    const YAML::Node& value = kv.second;
+    const Origin o = origin_of(file, kv.first);
+    if (prefix.empty() && name == "base") continue;  // handled by collect()
+    const KeySpec* spec = spec_of(schema, key);
+    const bool section = is_section(schema, key);
+    if (!spec && !section) fail(o, key, "unknown key" + near_keys(schema, key));
+    if (value.IsMap()) {
+      if (!section) fail(o, key, "expected a single value, got a mapping");
+      walk(schema, file, value, key, leaves);
+    } else if (value.IsSequence()) {
+      fail(o, key, "expected a single value, got a list");
+    } else if (section) {
+      fail(o, key, "is a section: expected a mapping of its keys");
+    } else if (value.IsNull()) {
+      fail(o, key, "has no value");
+    } else {
+      leaves[key] = {value.Scalar(), o};
+    }
+  }
+}
+
+void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& stack,
+             std::map<std::string, Leaf>& leaves) {
+  const fs::path canon = fs::weakly_canonical(file);
+  if (std::find(stack.begin(), stack.end(), canon) != stack.end())
+    throw ConfigError(file.string() + ": base files include each other in a cycle");
+  if (!fs::exists(file)) {
+    throw ConfigError(stack.empty() ? file.string() + ": no such config file"
+                                    : stack.back().string() + ": base file '" + file.string() + "' does not exist");
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file.string() + ": cannot read: " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError(file.string() + ":1: the top level must be a mapping of sections");
+  stack.push_back(canon);
+  if (const YAML::Node base = root["base"]) {
+    std::vector<std::string> names;
+    if (base.IsScalar()) {
+      names.push_back(base.Scalar());
+    } else if (base.IsSequence()) {
+      for (const auto& b : base) {
+        if (!b.IsScalar()) fail(origin_of(file.string(), b), "base", "expected file names");
+        names.push_back(b.Scalar());
+      }
+    } else {
+      fail(origin_of(file.string(), base), "base", "expected a file name or a list of file names");
+    }
+    for (const auto& n : names) collect(schema, file.parent_path() / n, stack, leaves);
+  }
+  walk(schema, file.string(), root, "", leaves);
+  stack.pop_back();
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string fmt_double(double v) {
+  std::ostringstream s;
+  s.precision(12);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+Config Config::load(const Schema& schema, const std::string& path, const std::vector<std::string>& overrides) {
+  std::map<std::string, Leaf> leaves;
+  std::vector<fs::path> stack;
+  if (!path.empty()) collect(schema, path, stack, leaves);
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set " + o + ": expected key.path=value");
+    const std::string key = o.substr(0, eq);
+    if (!spec_of(schema, key)) fail({"--set", 0}, key, "unknown key" + near_keys(schema, key));
+    leaves[key] = {o.substr(eq + 1), {"--set", 0}};
+  }
+  Config c;
+  c.schema_ = schema;
+  c.source_ = path;
+  for (const auto& spec : schema) {
+    auto it = leaves.find(spec.path);
+    const Leaf leaf = it != leaves.end() ? it->second : Leaf{spec.fallback, {"default", 0}};
+    const std::string& t = leaf.text;
+    std::string canonical = t;
+    switch (spec.type) {
+      case Type::kInt: {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(t.c_str(), &end, 10);
+        if (t.empty() || *end != '\0' || errno != 0) fail(leaf.origin, spec.path, "expected an integer, got '" + t + "'");
+        if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
+          std::ostringstream s;
+          s << "must be in " << (spec.min_exclusive ? "(" : "[") << fmt_double(spec.min) << ", " << fmt_double(spec.max)
+            << "], got " << v;
+          fail(leaf.origin, spec.path, s.str());
+        }
+        c.ints_[spec.path] = v;
+        canonical = std::to_string(v);
+        break;
+      }
+      case Type::kFloat: {
+        errno = 0;
+        char* end = nullptr;
+        const double v = std::strtod(t.c_str(), &end);
+        if (t.empty() || *end != '\0' || errno != 0 || !std::isfinite(v))
+          fail(leaf.origin, spec.path, "expected a finite number, got '" + t + "'");
+        if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
+          std::ostringstream s;
+          s << "must be in " << (spec.min_exclusive ? "(" : "[") << fmt_double(spec.min) << ", " << fmt_double(spec.max)
+            << "], got " << fmt_double(v);
+          fail(leaf.origin, spec.path, s.str());
+        }
+        c.floats_[spec.path] = v;
+        canonical = fmt_double(v);
+        break;
+      }
+      case Type::kBool: {
+        const std::string l = lower(t);
+        if (l == "true" || l == "yes" || l == "on") canonical = "true";
+        else if (l == "false" || l == "no" || l == "off") canonical = "false";
+        else fail(leaf.origin, spec.path, "expected true or false, got '" + t + "'");
+        break;
+      }
+      case Type::kEnum: {
+        if (std::find(spec.choices.begin(), spec.choices.end(), t) == spec.choices.end()) {
+          std::string list;
+          for (const auto& ch : spec.choices) list += (list.empty() ? "" : ", ") + ch;
+          fail(leaf.origin, spec.path, "expected one of " + list + ", got '" + t + "'");
+        }
+        break;
+      }
+      case Type::kString: break;
+    }
+    c.values_[spec.path] = {canonical, leaf.origin};
+  }
+  return c;
+}
+
+Config Config::from_overrides(const Schema& schema, const std::vector<std::string>& overrides) {
+  return load(schema, "", overrides);
+}
+
+const Config::Value& Config::find(const std::string& key, Type expect) const {
+  const KeySpec* spec = spec_of(schema_, key);
+  if (!spec) throw std::logic_error("config key '" + key + "' is not in the schema");
+  const bool ok = spec->type == expect || (expect == Type::kString && spec->type == Type::kEnum);
+  if (!ok) throw std::logic_error("config key '" + key + "' read with the wrong type");
+  return values_.at(key);
+}
+
+int64_t Config::get_int(const std::string& key) const {
+  find(key, Type::kInt);
+  return ints_.at(key);
+}
+double Config::get_float(const std::string& key) const {
+  find(key, Type::kFloat);
+  return floats_.at(key);
+}
+bool Config::get_bool(const std::string& key) const { return find(key, Type::kBool).text == "true"; }
+const std::string& Config::get_string(const std::string& key) const { return find(key, Type::kString).text; }
+const Origin& Config::origin(const std::string& key) const { return values_.at(key).origin; }
+
+std::string Config::to_yaml() const {
+  std::ostringstream s;
+  std::vector<std::string> open;  // sections printed so far on the current path
+  for (const auto& spec : schema_) {
+    std::vector<std::string> parts;
+    std::stringstream ss(spec.path);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    size_t common = 0;
+    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+    open.resize(common);
+    for (size_t i = common; i + 1 < parts.size(); ++i) {
+      s << std::string(2 * i, ' ') << parts[i] << ":\n";
+      open.push_back(parts[i]);
+    }
+    const Value& v = values_.at(spec.path);
+    std::string text = v.text;
+    if (spec.type == Type::kString) text = YAML::Dump(YAML::Node(text));
+    s << std::string(2 * (parts.size() - 1), ' ') << parts.back() << ": " << text;
+    if (v.origin.file != "default")
+      s << "  # " << v.origin.file << (v.origin.line ? ":" + std::to_string(v.origin.line) : "");
+    s << "\n";
+  }
+  return s.str();
+}
+
+std::string describe(const Schema& schema) {
+  std::ostringstream s;
+  for (const auto& k : schema) {
+    s << "  " << k.path << " (";
+    switch (k.type) {
+      case Type::kInt: s << "integer"; break;
+      case Type::kFloat: s << "number"; break;
+      case Type::kBool: s << "true/false"; break;
+      case Type::kString: s << "text"; break;
+      case Type::kEnum: {
+        std::string list;
+        for (const auto& c : k.choices) list += (list.empty() ? "" : "|") + c;
+        s << list;
+        break;
+      }
+    }
+    s << ", default " << (k.fallback.empty() ? "\"\"" : k.fallback);
+    if ((k.type == Type::kInt || k.type == Type::kFloat) && (k.min > -1e299 || k.max < 1e299)) {
+      s << ", " << (k.min_exclusive ? "(" : "[") << (k.min > -1e299 ? fmt_double(k.min) : "-inf") << ", "
+        << (k.max < 1e299 ? fmt_double(k.max) : "inf") << "]";
+    }
+    s << ")\n      " << k.doc << "\n";
+  }
+  return s.str();
+}
+
+}  // namespace ssm::config

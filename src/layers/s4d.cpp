@@ -1,0 +1,107 @@
+#include "layers/s4d.h"
+
+#include "ssm/ops.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace ssm::layers {
+
+S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
+  if (o.d_model < 1) throw std::invalid_argument("S4D: d_model must be >= 1, got " + std::to_string(o.d_model));
+  if (o.d_state < 2 || o.d_state % 2)
+    throw std::invalid_argument("S4D: d_state must be an even number >= 2, got " + std::to_string(o.d_state));
+  if (!(o.dt_min > 0 && o.dt_max >= o.dt_min))
+    throw std::invalid_argument("S4D: need 0 < dt_min <= dt_max");
+  if (o.discretization != "zoh" && o.discretization != "bilinear")
+    throw std::invalid_argument("S4D: discretization must be zoh or bilinear, got '" + o.discretization + "'");
+  const int64_t H = o.d_model, N2 = o.d_state / 2, channels = o.bidirectional ? 2 : 1;
+  torch::NoGradGuard no_grad;
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  log_dt = register_parameter(
+      "log_dt", torch::rand({H}, f32) * (std::log(o.dt_max) - std::log(o.dt_min)) + std::log(o.dt_min));
+  const torch::Tensor n = torch::arange(N2, f32).unsqueeze(0).expand({H, N2});  // (H, N/2)
+  torch::Tensor re = torch::full({H, N2}, 0.5, f32), im;
+  if (o.init == "lin") {
+    im = M_PI * n;
+  } else if (o.init == "inv") {
+    im = (o.d_state / M_PI) * (o.d_state / (2 * n + 1) - 1);
+  } else if (o.init == "real") {
+    re = n + 1;
+    im = torch::zeros({H, N2}, f32);
+  } else {
+    throw std::invalid_argument("S4D: init must be lin, inv or real, got '" + o.init + "'");
+  }
+  A_log_re = register_parameter("A_log_re", torch::log(re).contiguous());  // -Re A = exp(A_log_re)
+  A_im = register_parameter("A_im", im.contiguous());
+  // C ~ complex normal with variance 1 (1/2 per part).
+  C = register_parameter("C", torch::randn({channels, H, N2, 2}, f32) * std::sqrt(0.5));
+  D = register_parameter("D", torch::randn({H}, f32));
+  out = register_module("out", torch::nn::Linear(H, 2 * H));
+  drop = register_module("drop", torch::nn::Dropout(o.dropout));
+}
+
+std::vector<torch::Tensor> S4DImpl::ssm_parameters() const { return {log_dt, A_log_re, A_im}; }
+
+std::pair<torch::Tensor, torch::Tensor> S4DImpl::discretize() {
+  const int64_t H = o_.d_model, N2 = o_.d_state / 2;
+  const torch::Tensor A = torch::complex(-torch::exp(A_log_re), A_im);  // (H, N/2)
+  const torch::Tensor dt = torch::exp(log_dt).unsqueeze(-1);             // (H, 1)
+  const torch::Tensor dtA = A * dt;                                        // (H, N/2)
+  torch::Tensor x, dB;
+  if (o_.discretization == "zoh") {
+    x = dtA;
+    dB = (torch::exp(dtA) - 1) / A;
+  } else {
+    const torch::Tensor den = 1 - dtA / 2;
+    x = torch::log((1 + dtA / 2) / den);
+    dB = dt / den;
+  }
+  const torch::Tensor Cc = torch::view_as_complex(C);  // (channels, H, N/2)
+  const int64_t channels = Cc.size(0);
+  const torch::Tensor v = (Cc * dB).reshape({channels * H, N2});
+  return {x.repeat({channels, 1}), v};
+}
+
+torch::Tensor S4DImpl::kernel(int64_t L) {
+  auto [x, v] = discretize();
+  const int64_t channels = o_.bidirectional ? 2 : 1;
+  return ssm::vandermonde(v.contiguous(), x.contiguous(), L).view({channels, o_.d_model, L});
+}
+
+torch::Tensor S4DImpl::post(const torch::Tensor& y) {
+  return torch::nn::functional::glu(out(drop(torch::gelu(y))), -1);
+}
+
+torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
+  TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "S4D: input must have shape (B, L, ", o_.d_model, "), got ",
+              u.sizes());
+  const int64_t L = u.size(1);
+  const torch::Tensor k = kernel(L).to(u.scalar_type());  // (channels, H, L)
+  const torch::Tensor D_ = D.to(u.scalar_type());
+  const std::optional<torch::Tensor> k_rev =
+      o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
+  const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], D_, k_rev);  // (B, H, L)
+  return post(y.transpose(1, 2));
+}
+
+torch::Tensor S4DImpl::step_state(int64_t batch) const {
+  return torch::zeros({batch, o_.d_model, o_.d_state / 2},
+                      torch::TensorOptions().dtype(torch::kComplexFloat).device(log_dt.device()));
+}
+
+torch::Tensor S4DImpl::step(const torch::Tensor& u_t, torch::Tensor& state) {
+  TORCH_CHECK(!o_.bidirectional, "S4D: step mode needs a unidirectional layer (bidirectional = false)");
+  TORCH_CHECK(u_t.dim() == 2 && u_t.size(1) == o_.d_model, "S4D: step input must have shape (B, ", o_.d_model,
+              "), got ", u_t.sizes());
+  auto [x, v] = discretize();  // x = log dA, v = C dB: (H, N/2)
+  // state_k = dA state_{k-1} + u_k (dB folded into v);  y_k = 2 Re sum_n v state_k + D u_k
+  state = torch::exp(x) * state + u_t.unsqueeze(-1).to(state.scalar_type());
+  const torch::Tensor y = 2 * torch::real((v * state).sum(-1)) + D * u_t;  // (B, H)
+  return post(y.unsqueeze(1)).squeeze(1);
+}
+
+}  // namespace ssm::layers

@@ -1,0 +1,59 @@
+// The S4D layer (diagonal state-space convolution), built on ssm::vandermonde and ssm::fft_conv.
+//
+// Per channel h: A[h,n] = -exp(A_log_re[h,n]) + i A_im[h,n] (n < N/2, conjugate pairs implied), dt[h] = exp(log_dt[h]),
+// complex C[c,h,n] (c = 2 output channels when bidirectional), real D[h]. With dtA = dt A:
+//   ZOH:      K[c,h,l] = 2 Re sum_n C (exp(dtA) - 1) / A * exp(dtA l)
+//   bilinear: K[c,h,l] = 2 Re sum_n C dt / (1 - dtA/2) * ((1 + dtA/2) / (1 - dtA/2))^l
+// y = fft_conv(u, K[0], D, K[1] if bidirectional), then GELU, dropout, a linear map H -> 2H and a GLU.
+// step() runs the same layer as a recurrence (unidirectional only) and matches the convolution to float tolerance.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+
+#include <string>
+
+namespace ssm::layers {
+
+struct S4DOptions {
+  int64_t d_model = 128;        // H channels
+  int64_t d_state = 64;         // N: state size; N/2 complex modes are stored (conjugate symmetry)
+  std::string init = "lin";     // lin | inv | real
+  std::string discretization = "zoh";  // zoh | bilinear
+  double dt_min = 1e-3, dt_max = 1e-1;
+  bool bidirectional = false;
+  double dropout = 0.0;
+};
+
+class S4DImpl : public torch::nn::Module {
+ public:
+  explicit S4DImpl(const S4DOptions& o);
+
+  // u: (B, L, H) -> (B, L, H).
+  torch::Tensor forward(const torch::Tensor& u);
+  // The convolution kernel, (channels, H, L) with channels = 2 when bidirectional.
+  torch::Tensor kernel(int64_t L);
+
+  // Recurrent mode. step_state(B) gives a zero state; step(u_t (B, H), state) returns y_t (B, H) and advances state.
+  torch::Tensor step_state(int64_t batch) const;
+  torch::Tensor step(const torch::Tensor& u_t, torch::Tensor& state);
+
+  // The parameters of the state-space part (dt, A), which get their own learning rate and no weight decay.
+  std::vector<torch::Tensor> ssm_parameters() const;
+
+  const S4DOptions& options() const { return o_; }
+
+ private:
+  // Discretized (x = log dA, v = C dB) for every output channel: complex (channels * H, N/2) each.
+  std::pair<torch::Tensor, torch::Tensor> discretize();
+  torch::Tensor post(const torch::Tensor& y);  // GELU, dropout, linear, GLU on (B, L, H)
+
+  S4DOptions o_;
+  torch::Tensor log_dt, A_log_re, A_im, C, D;  // C stored as real (channels, H, N/2, 2)
+  torch::nn::Linear out{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(S4D);
+
+}  // namespace ssm::layers

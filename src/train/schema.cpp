@@ -1,0 +1,63 @@
+#include "train/schema.h"
+
+namespace ssm::train {
+
+const config::Schema& train_schema() {
+  using config::Type;
+  constexpr double inf = 1e300;
+  static const config::Schema schema = {
+      // model
+      {"model.layer", Type::kEnum, "s4d", "the sequence layer", -inf, inf, false, {"s4d"}},
+      {"model.d_model", Type::kInt, "128", "model width H (channels)", 1, 65536},
+      {"model.n_layers", Type::kInt, "4", "number of residual blocks", 1, 1024},
+      {"model.d_state", Type::kInt, "64", "state size N per channel (even; N/2 complex modes are stored)", 2, 4096},
+      {"model.dropout", Type::kFloat, "0.0", "dropout after each layer and inside it", 0, 1, false},
+      {"model.prenorm", Type::kBool, "true", "normalize before the layer (else after the residual sum)"},
+      {"model.norm", Type::kEnum, "layer", "normalization", -inf, inf, false, {"layer", "batch"}},
+      {"model.pooling", Type::kEnum, "mean", "mean over valid positions, or the last valid position", -inf, inf,
+       false, {"mean", "last"}},
+      {"model.bidirectional", Type::kBool, "false", "add an anti-causal kernel (non-causal layer)"},
+      {"model.s4d.init", Type::kEnum, "lin", "initialization of A: S4D-Lin, S4D-Inv or S4D-Real", -inf, inf, false,
+       {"lin", "inv", "real"}},
+      {"model.s4d.discretization", Type::kEnum, "zoh", "zero-order hold or bilinear", -inf, inf, false,
+       {"zoh", "bilinear"}},
+      {"model.s4d.dt_min", Type::kFloat, "0.001", "smallest initial step dt", 0, 10, true},
+      {"model.s4d.dt_max", Type::kFloat, "0.1", "largest initial step dt", 0, 10, true},
+      // data
+      {"data.task", Type::kEnum, "sfmnist", "the task", -inf, inf, false, {"sfmnist"}},
+      {"data.root", Type::kString, "/usr/share/datasets/fashion-mnist",
+       "folder of the data files (sfmnist: the IDX files, gzip-compressed or not)"},
+      {"data.permute", Type::kBool, "false", "sfmnist: apply one fixed random permutation to the pixel order"},
+      {"data.permute_seed", Type::kInt, "0", "sfmnist: seed of that permutation", 0, 1e18},
+      {"data.val_fraction", Type::kFloat, "0.1", "fraction of the training set held out for validation (its end)",
+       0, 0.9},
+      {"data.limit_train", Type::kInt, "0", "use only the first N training examples (0: all)", 0, 1e12},
+      {"data.batch_size", Type::kInt, "50", "training batch size", 1, 1e6},
+      {"data.eval_batch_size", Type::kInt, "250", "evaluation batch size", 1, 1e6},
+      // optimizer
+      {"optimizer.lr", Type::kFloat, "0.01", "AdamW learning rate of all but the SSM parameters", 0, 10, true},
+      {"optimizer.weight_decay", Type::kFloat, "0.05", "AdamW weight decay of all but the SSM parameters", 0, 10},
+      {"optimizer.ssm_lr", Type::kFloat, "0.001", "learning rate of the SSM parameters (dt, A)", 0, 10, true},
+      {"optimizer.ssm_weight_decay", Type::kFloat, "0.0", "weight decay of the SSM parameters", 0, 10},
+      {"optimizer.beta1", Type::kFloat, "0.9", "Adam beta1", 0, 1, false},
+      {"optimizer.beta2", Type::kFloat, "0.999", "Adam beta2", 0, 1, false},
+      {"optimizer.grad_clip", Type::kFloat, "0.0", "clip the global gradient norm to this value (0: off)", 0, inf},
+      // schedule
+      {"schedule.kind", Type::kEnum, "cosine", "learning-rate schedule after warm-up", -inf, inf, false,
+       {"cosine", "constant", "linear"}},
+      {"schedule.warmup_steps", Type::kInt, "0", "linear warm-up steps from 0", 0, 1e12},
+      {"schedule.min_lr_factor", Type::kFloat, "0.0", "cosine and linear end at this fraction of the lr", 0, 1},
+      // trainer
+      {"trainer.epochs", Type::kInt, "10", "passes over the training set", 1, 1e9},
+      {"trainer.max_steps", Type::kInt, "0", "stop after this many steps (0: epochs decide)", 0, 1e12},
+      {"trainer.seed", Type::kInt, "0", "seed of initialization, shuffling and dropout", 0, 1e18},
+      {"trainer.device", Type::kEnum, "auto", "where to train (auto: cuda when available)", -inf, inf, false,
+       {"auto", "cpu", "cuda"}},
+      {"trainer.threads", Type::kInt, "0", "CPU threads (0: all cores)", 0, 4096},
+      {"trainer.log_every", Type::kInt, "50", "steps between metric lines", 1, 1e9},
+      {"trainer.out_dir", Type::kString, "runs/default", "where the run writes config, metrics and checkpoints"},
+  };
+  return schema;
+}
+
+}  // namespace ssm::train

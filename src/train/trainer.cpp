@@ -1,0 +1,361 @@
+#include "train/trainer.h"
+
+#include "data/fashion_mnist.h"
+#include "model/classifier.h"
+#include "train/schema.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ssm::train {
+namespace {
+
+namespace fs = std::filesystem;
+std::atomic<bool> g_interrupted{false};
+
+data::TaskData load_data(const config::Config& c) {
+  const std::string task = c.get_string("data.task");
+  if (task == "sfmnist") {
+    data::FashionMnistOptions o;
+    o.root = c.get_string("data.root");
+    o.val_fraction = c.get_float("data.val_fraction");
+    o.limit_train = c.get_int("data.limit_train");
+    o.permute = c.get_bool("data.permute");
+    o.permute_seed = c.get_int("data.permute_seed");
+    return data::load_fashion_mnist(o);
+  }
+  throw std::runtime_error("data.task '" + task + "' has no loader");
+}
+
+model::Classifier build_model(const config::Config& c, const data::TaskData& d) {
+  model::ClassifierOptions o;
+  o.vocab_size = d.vocab_size;
+  o.d_input = d.d_input;
+  o.n_classes = d.n_classes;
+  o.n_layers = c.get_int("model.n_layers");
+  o.prenorm = c.get_bool("model.prenorm");
+  o.norm = c.get_string("model.norm");
+  o.pooling = c.get_string("model.pooling");
+  o.dropout = c.get_float("model.dropout");
+  o.layer.d_model = c.get_int("model.d_model");
+  o.layer.d_state = c.get_int("model.d_state");
+  o.layer.init = c.get_string("model.s4d.init");
+  o.layer.discretization = c.get_string("model.s4d.discretization");
+  o.layer.dt_min = c.get_float("model.s4d.dt_min");
+  o.layer.dt_max = c.get_float("model.s4d.dt_max");
+  o.layer.bidirectional = c.get_bool("model.bidirectional");
+  o.layer.dropout = o.dropout;
+  if (o.layer.d_state % 2) throw config::ConfigError("model.d_state: must be even, got " + std::to_string(o.layer.d_state));
+  if (o.layer.dt_min > o.layer.dt_max) throw config::ConfigError("model.s4d.dt_min: must be <= model.s4d.dt_max");
+  return model::Classifier(o);
+}
+
+torch::Device pick_device(const config::Config& c) {
+  const std::string d = c.get_string("trainer.device");
+  if (d == "cuda" && !torch::cuda::is_available()) throw std::runtime_error("trainer.device is cuda but no GPU is visible");
+  return (d == "cuda" || (d == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA)
+                                                                        : torch::Device(torch::kCPU);
+}
+
+// Writes through a temporary file and a rename, so that a crash never leaves a half-written file under `path`.
+template <typename F>
+void write_atomically(const fs::path& path, F&& write) {
+  const fs::path tmp = path.string() + ".tmp";
+  write(tmp.string());
+  fs::rename(tmp, path);
+}
+
+struct State {
+  int64_t step = 0;
+  double best_val = -1;
+};
+
+void save_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::Optimizer& opt, const State& s) {
+  write_atomically(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive ar;
+    torch::serialize::OutputArchive ma, oa;
+    m->save(ma);
+    opt.save(oa);
+    ar.write("model", ma);
+    ar.write("optimizer", oa);
+    ar.write("step", torch::tensor(s.step));
+    ar.write("best_val", torch::tensor(s.best_val, torch::kDouble));
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    ar.write("cpu_rng", gen.get_state());
+    ar.save_to(tmp);
+  });
+}
+
+State load_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::Optimizer* opt) {
+  if (!fs::exists(path)) throw std::runtime_error(path.string() + ": no checkpoint to resume from");
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path.string() + ": unreadable checkpoint: " + e.what_without_backtrace());
+  }
+  torch::serialize::InputArchive ma;
+  ar.read("model", ma);
+  m->load(ma);
+  State s;
+  torch::Tensor t;
+  ar.read("step", t);
+  s.step = t.item<int64_t>();
+  ar.read("best_val", t);
+  s.best_val = t.item<double>();
+  if (opt) {
+    torch::serialize::InputArchive oa;
+    ar.read("optimizer", oa);
+    opt->load(oa);
+    ar.read("cpu_rng", t);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    gen.set_state(t);
+  }
+  return s;
+}
+
+struct Eval {
+  double loss = 0, accuracy = 0;
+};
+
+Eval run_eval(model::Classifier& m, const data::Split& s, int64_t batch, const torch::Device& dev) {
+  torch::NoGradGuard no_grad;
+  m->eval();
+  double loss = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < s.size(); i += batch) {
+    const int64_t n = std::min(batch, s.size() - i);
+    const torch::Tensor x = s.x.narrow(0, i, n).to(dev), y = s.y.narrow(0, i, n).to(dev);
+    const torch::Tensor logits = m->forward(x, s.lengths.narrow(0, i, n).to(dev));
+    loss += torch::nn::functional::cross_entropy(logits, y).item<double>() * n;
+    correct += (logits.argmax(1) == y).sum().item<int64_t>();
+  }
+  m->train();
+  const double total = std::max<int64_t>(s.size(), 1);
+  return {loss / total, correct / total};
+}
+
+std::string json_line(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::ostringstream s;
+  s << "{";
+  for (size_t i = 0; i < kv.size(); ++i) s << (i ? ", " : "") << "\"" << kv[i].first << "\": " << kv[i].second;
+  s << "}\n";
+  return s.str();
+}
+std::string num(double v) {
+  std::ostringstream s;
+  s.precision(8);
+  s << v;
+  return std::isfinite(v) ? s.str() : "null";
+}
+std::string str(const std::string& v) { return "\"" + v + "\""; }
+
+std::string fmt_time(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return b;
+}
+
+}  // namespace
+
+double lr_factor(const std::string& kind, int64_t step, int64_t warmup, int64_t total, double min_factor) {
+  if (step < warmup) return static_cast<double>(step + 1) / warmup;
+  if (kind == "constant") return 1.0;
+  const double span = std::max<int64_t>(1, total - warmup);
+  const double p = std::min(1.0, static_cast<double>(step - warmup) / span);
+  const double f = kind == "cosine" ? 0.5 * (1 + std::cos(M_PI * p)) : 1 - p;
+  return min_factor + (1 - min_factor) * f;
+}
+
+TrainSummary train(const config::Config& c, const TrainOptions& opt) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t threads = c.get_int("trainer.threads");
+  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  const int64_t seed = c.get_int("trainer.seed");
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  const torch::Device dev = pick_device(c);
+  const fs::path out = c.get_string("trainer.out_dir");
+  fs::create_directories(out);
+  if (!opt.resume && fs::exists(out / "last.pt"))
+    throw std::runtime_error((out / "last.pt").string() +
+                             " exists: pass --resume to continue that run, or choose another trainer.out_dir");
+  write_atomically(out / "config.yaml", [&](const std::string& tmp) {
+    std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
+                       << c.to_yaml();
+  });
+
+  const data::TaskData data = load_data(c);
+  model::Classifier m = build_model(c, data);
+  m->to(dev);
+
+  // Parameter groups: the SSM parameters (dt, A) with their own lr and weight decay, the rest with the task's.
+  std::vector<torch::Tensor> ssm_params = m->ssm_parameters(), rest;
+  for (const auto& p : m->parameters()) {
+    bool is_ssm = false;
+    for (const auto& q : ssm_params) is_ssm |= p.is_same(q);
+    if (!is_ssm) rest.push_back(p);
+  }
+  const double lr = c.get_float("optimizer.lr"), ssm_lr = c.get_float("optimizer.ssm_lr");
+  const auto betas = std::make_tuple(c.get_float("optimizer.beta1"), c.get_float("optimizer.beta2"));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
+                                torch::optim::AdamWOptions(lr).weight_decay(c.get_float("optimizer.weight_decay")).betas(betas)));
+  groups.emplace_back(ssm_params,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(ssm_lr).weight_decay(c.get_float("optimizer.ssm_weight_decay")).betas(betas)));
+  torch::optim::AdamW optimizer(std::move(groups));
+  const double base_lr[2] = {lr, ssm_lr};
+
+  State st;
+  if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer);
+
+  const int64_t batch = c.get_int("data.batch_size"), n_train = data.train.size();
+  if (n_train == 0) throw std::runtime_error("the training split is empty");
+  const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+  const int64_t max_steps = c.get_int("trainer.max_steps");
+  const int64_t total = max_steps > 0 ? max_steps : steps_per_epoch * c.get_int("trainer.epochs");
+  const int64_t warmup = c.get_int("schedule.warmup_steps"), log_every = c.get_int("trainer.log_every");
+  const std::string kind = c.get_string("schedule.kind");
+  const double min_factor = c.get_float("schedule.min_lr_factor"), clip = c.get_float("optimizer.grad_clip");
+  const int64_t eval_batch = c.get_int("data.eval_batch_size");
+  std::ofstream metrics(out / "metrics.jsonl", std::ios::app);
+  const bool tty = !opt.quiet && isatty(STDERR_FILENO);
+
+  g_interrupted = false;
+  auto prev = std::signal(SIGINT, [](int) { g_interrupted = true; });
+  double loss_acc = 0;
+  int64_t correct_acc = 0, seen_acc = 0;
+  auto t_log = std::chrono::steady_clock::now();
+  const int64_t start_step = st.step;
+  const auto t_train = std::chrono::steady_clock::now();
+  m->train();
+  while (st.step < total) {
+    const int64_t epoch = st.step / steps_per_epoch, in_epoch = st.step % steps_per_epoch;
+    // The order of an epoch depends on (seed, epoch) only: a resumed run sees the same batches.
+    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed * 1000003 + epoch));
+    const torch::Tensor order = torch::randperm(n_train, gen, torch::TensorOptions().dtype(torch::kLong));
+    for (int64_t b = in_epoch; b < steps_per_epoch && st.step < total; ++b) {
+      const int64_t n = std::min(batch, n_train - b * batch);
+      const data::Split s = data::take(data.train, order.narrow(0, b * batch, n));
+      const torch::Tensor x = s.x.to(dev), y = s.y.to(dev);
+      const double f = lr_factor(kind, st.step, warmup, total, min_factor);
+      for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
+        static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(base_lr[g] * f);
+      optimizer.zero_grad();
+      const torch::Tensor logits = m->forward(x, s.lengths.to(dev));
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      const double lv = loss.item<double>();
+      if (!std::isfinite(lv)) {
+        metrics << json_line({{"event", str("error")}, {"step", std::to_string(st.step)}, {"loss", num(lv)}});
+        throw std::runtime_error("loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
+                                 std::to_string(st.step) + "; stopped. The last good checkpoint is " +
+                                 (out / "last.pt").string() + " (if one was written)");
+      }
+      loss.backward();
+      if (clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), clip);
+      optimizer.step();
+      ++st.step;
+      loss_acc += lv * n;
+      correct_acc += (logits.argmax(1) == y).sum().item<int64_t>();
+      seen_acc += n;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
+      if (st.step % log_every == 0 || st.step == total) {
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
+        metrics << json_line({{"event", str("train")}, {"step", std::to_string(st.step)},
+                              {"epoch", std::to_string(epoch)}, {"loss", num(loss_acc / seen_acc)},
+                              {"accuracy", num(static_cast<double>(correct_acc) / seen_acc)},
+                              {"lr", num(base_lr[0] * f)}, {"samples_per_s", num(seen_acc / dt)},
+                              {"elapsed_s", num(elapsed)}});
+        metrics.flush();
+        if (!opt.quiet && !tty)
+          std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.4f acc %.4f lr %.2e %.0f samples/s\n",
+                       static_cast<long long>(st.step), static_cast<long long>(total), static_cast<long long>(epoch),
+                       loss_acc / seen_acc, static_cast<double>(correct_acc) / seen_acc, base_lr[0] * f,
+                       seen_acc / dt);
+        loss_acc = 0;
+        correct_acc = seen_acc = 0;
+        t_log = std::chrono::steady_clock::now();
+      }
+      if (tty) {
+        const double eta = elapsed / (st.step - start_step) * (total - st.step);
+        const int width = 30, done = static_cast<int>(width * st.step / total);
+        std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f elapsed %s eta %s ", std::string(done, '#').c_str(),
+                     std::string(width - done, '.').c_str(), static_cast<long long>(st.step),
+                     static_cast<long long>(total), lv, fmt_time(elapsed).c_str(), fmt_time(eta).c_str());
+      }
+      if (opt.stop_at_step > 0 && st.step >= opt.stop_at_step) g_interrupted = true;
+      if (g_interrupted) break;
+    }
+    const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
+    if (epoch_end && !g_interrupted && data.val.size() > 0) {
+      const Eval v = run_eval(m, data.val, eval_batch, dev);
+      metrics << json_line({{"event", str("val")}, {"step", std::to_string(st.step)},
+                            {"epoch", std::to_string(epoch)}, {"loss", num(v.loss)}, {"accuracy", num(v.accuracy)}});
+      metrics.flush();
+      if (tty) std::fputc('\n', stderr);
+      if (!opt.quiet) std::fprintf(stderr, "epoch %lld: val loss %.4f accuracy %.4f\n", static_cast<long long>(epoch), v.loss, v.accuracy);
+      if (v.accuracy > st.best_val) {
+        st.best_val = v.accuracy;
+        save_checkpoint(out / "best.pt", m, optimizer, st);
+      }
+    }
+    save_checkpoint(out / "last.pt", m, optimizer, st);
+    if (g_interrupted && opt.stop_at_step > 0) {
+      std::signal(SIGINT, prev);
+      TrainSummary early;
+      early.steps = st.step;
+      early.out_dir = out.string();
+      return early;
+    }
+    if (g_interrupted) {
+      std::signal(SIGINT, prev);
+      throw std::runtime_error("interrupted at step " + std::to_string(st.step) + "; saved " +
+                               (out / "last.pt").string() + " (continue with --resume)");
+    }
+  }
+  std::signal(SIGINT, prev);
+
+  TrainSummary sum;
+  sum.steps = st.step;
+  sum.best_val_accuracy = st.best_val;
+  sum.out_dir = out.string();
+  if (data.test.size() > 0) {
+    if (fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr);
+    const Eval t = run_eval(m, data.test, eval_batch, dev);
+    sum.test_accuracy = t.accuracy;
+    sum.test_loss = t.loss;
+    metrics << json_line({{"event", str("test")}, {"step", std::to_string(st.step)}, {"loss", num(t.loss)},
+                          {"accuracy", num(t.accuracy)}});
+  }
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return sum;
+}
+
+EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split) {
+  const fs::path dir = fs::path(checkpoint).parent_path();
+  const fs::path cfg_path = dir / "config.yaml";
+  if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
+  const config::Config c = config::Config::load(train_schema(), cfg_path.string());
+  const data::TaskData data = load_data(c);
+  const torch::Device dev = pick_device(c);
+  model::Classifier m = build_model(c, data);
+  load_checkpoint(checkpoint, m, nullptr);
+  m->to(dev);
+  const data::Split* s = split == "test" ? &data.test : split == "val" ? &data.val : split == "train" ? &data.train : nullptr;
+  if (!s) throw std::runtime_error("--split must be train, val or test, got '" + split + "'");
+  const Eval e = run_eval(m, *s, c.get_int("data.eval_batch_size"), dev);
+  return {e.loss, e.accuracy, s->size()};
+}
+
+}  // namespace ssm::train

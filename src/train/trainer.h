@@ -1,0 +1,38 @@
+// The training driver: builds data, model, optimizer and schedule from a checked config, trains with validation each
+// epoch and a test at the end, writes metrics (JSON lines), the resolved config and checkpoints (atomically).
+#pragma once
+
+#include "config/config.h"
+
+#include <string>
+
+namespace ssm::train {
+
+struct TrainOptions {
+  bool resume = false;  // continue from <out_dir>/last.pt exactly
+  bool quiet = false;   // no progress output
+  int64_t stop_at_step = 0;  // > 0: stop after this step as an interruption would (checkpoint saved), for tests
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double best_val_accuracy = -1, test_accuracy = -1, test_loss = 0, seconds = 0;
+  std::string out_dir;
+};
+
+// Returns the summary; throws std::runtime_error on failure (a NaN loss, an unreadable checkpoint, ...) after keeping
+// whatever was already written.
+TrainSummary train(const config::Config& cfg, const TrainOptions& opt);
+
+struct EvalSummary {
+  double loss = 0, accuracy = 0;
+  int64_t examples = 0;
+};
+// Loads <run dir>/config.yaml and the checkpoint, evaluates a split (train, val or test).
+EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split);
+
+// Learning-rate factor at `step` (0-based) of `total` steps: linear warm-up, then cosine, constant or linear decay
+// towards min_factor.
+double lr_factor(const std::string& kind, int64_t step, int64_t warmup, int64_t total, double min_factor);
+
+}  // namespace ssm::train
