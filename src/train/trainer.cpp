@@ -109,18 +109,19 @@ State load_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::
   ar.read("model", ma);
   m->load(ma);
   State s;
-  torch::Tensor t;
-  ar.read("step", t);
-  s.step = t.item<int64_t>();
-  ar.read("best_val", t);
-  s.best_val = t.item<double>();
+  torch::Tensor step, best;  // read() fills undefined tensors; a defined one would be resized in place
+  ar.read("step", step);
+  s.step = step.item<int64_t>();
+  ar.read("best_val", best);
+  s.best_val = best.item<double>();
   if (opt) {
     torch::serialize::InputArchive oa;
     ar.read("optimizer", oa);
     opt->load(oa);
-    ar.read("cpu_rng", t);
+    torch::Tensor rng;
+    ar.read("cpu_rng", rng);
     at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(t);
+    gen.set_state(rng);
   }
   return s;
 }
@@ -169,6 +170,28 @@ std::string fmt_time(double s) {
 
 }  // namespace
 
+std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c) {
+  // Group 0: everything but the SSM parameters, at the task's lr and weight decay. Group 1: the SSM parameters
+  // (dt, A) at their own lr and weight decay (0 by default), as every anchor does.
+  std::vector<torch::Tensor> ssm_params = m->ssm_parameters(), rest;
+  for (const auto& p : m->parameters()) {
+    bool is_ssm = false;
+    for (const auto& q : ssm_params) is_ssm |= p.is_same(q);
+    if (!is_ssm) rest.push_back(p);
+  }
+  const auto betas = std::make_tuple(c.get_float("optimizer.beta1"), c.get_float("optimizer.beta2"));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
+                                torch::optim::AdamWOptions(c.get_float("optimizer.lr"))
+                                    .weight_decay(c.get_float("optimizer.weight_decay"))
+                                    .betas(betas)));
+  groups.emplace_back(ssm_params, std::make_unique<torch::optim::AdamWOptions>(
+                                      torch::optim::AdamWOptions(c.get_float("optimizer.ssm_lr"))
+                                          .weight_decay(c.get_float("optimizer.ssm_weight_decay"))
+                                          .betas(betas)));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups));
+}
+
 double lr_factor(const std::string& kind, int64_t step, int64_t warmup, int64_t total, double min_factor) {
   if (step < warmup) return static_cast<double>(step + 1) / warmup;
   if (kind == "constant") return 1.0;
@@ -199,23 +222,9 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   model::Classifier m = build_model(c, data);
   m->to(dev);
 
-  // Parameter groups: the SSM parameters (dt, A) with their own lr and weight decay, the rest with the task's.
-  std::vector<torch::Tensor> ssm_params = m->ssm_parameters(), rest;
-  for (const auto& p : m->parameters()) {
-    bool is_ssm = false;
-    for (const auto& q : ssm_params) is_ssm |= p.is_same(q);
-    if (!is_ssm) rest.push_back(p);
-  }
-  const double lr = c.get_float("optimizer.lr"), ssm_lr = c.get_float("optimizer.ssm_lr");
-  const auto betas = std::make_tuple(c.get_float("optimizer.beta1"), c.get_float("optimizer.beta2"));
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
-                                torch::optim::AdamWOptions(lr).weight_decay(c.get_float("optimizer.weight_decay")).betas(betas)));
-  groups.emplace_back(ssm_params,
-                      std::make_unique<torch::optim::AdamWOptions>(
-                          torch::optim::AdamWOptions(ssm_lr).weight_decay(c.get_float("optimizer.ssm_weight_decay")).betas(betas)));
-  torch::optim::AdamW optimizer(std::move(groups));
-  const double base_lr[2] = {lr, ssm_lr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_ptr = make_optimizer(m, c);
+  torch::optim::AdamW& optimizer = *optimizer_ptr;
+  const double base_lr[2] = {c.get_float("optimizer.lr"), c.get_float("optimizer.ssm_lr")};
 
   State st;
   if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer);

@@ -3,7 +3,11 @@
 #pragma once
 
 #include "config/config.h"
+#include "model/classifier.h"
 
+#include <torch/optim/adamw.h>
+
+#include <memory>
 #include <string>
 
 namespace ssm::train {
@@ -30,6 +34,10 @@ struct EvalSummary {
 };
 // Loads <run dir>/config.yaml and the checkpoint, evaluates a split (train, val or test).
 EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split);
+
+// AdamW with two parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
+// 1 = the SSM parameters dt and A (optimizer.ssm_lr, optimizer.ssm_weight_decay).
+std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c);
 
 // Learning-rate factor at `step` (0-based) of `total` steps: linear warm-up, then cosine, constant or linear decay
 // towards min_factor.

@@ -1,0 +1,153 @@
+// Config loading: values, bases, overrides, and every error path with its file, line and key.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+namespace ssm::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const Schema& schema() {
+  static const Schema s = {
+      {"model.d_model", Type::kInt, "128", "width", 1, 4096},
+      {"model.dropout", Type::kFloat, "0.0", "dropout", 0, 1},
+      {"model.prenorm", Type::kBool, "true", "prenorm"},
+      {"model.norm", Type::kEnum, "layer", "norm", -1e300, 1e300, false, {"layer", "batch"}},
+      {"model.s4d.dt_min", Type::kFloat, "0.001", "dt", 0, 1, true},
+      {"trainer.out_dir", Type::kString, "runs/x", "where"},
+  };
+  return s;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("ssm_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                                       "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path p = dir / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  // Expects a ConfigError whose message contains every fragment.
+  void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
+    try {
+      fn();
+      ADD_FAILURE() << "expected a ConfigError";
+    } catch (const ConfigError& e) {
+      const std::string msg = e.what();
+      for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+    }
+  }
+  fs::path dir;
+};
+
+TEST_F(ConfigTest, ValuesDefaultsAndOrigins) {
+  const auto p = write("a.yaml", "model:\n  d_model: 256\n  s4d:\n    dt_min: 1e-4\ntrainer:\n  out_dir: runs/a\n");
+  const Config c = Config::load(schema(), p);
+  EXPECT_EQ(c.get_int("model.d_model"), 256);
+  EXPECT_DOUBLE_EQ(c.get_float("model.s4d.dt_min"), 1e-4);
+  EXPECT_DOUBLE_EQ(c.get_float("model.dropout"), 0.0);
+  EXPECT_TRUE(c.get_bool("model.prenorm"));
+  EXPECT_EQ(c.get_string("model.norm"), "layer");
+  EXPECT_EQ(c.get_string("trainer.out_dir"), "runs/a");
+  EXPECT_EQ(c.origin("model.d_model").file, p);
+  EXPECT_EQ(c.origin("model.d_model").line, 2);
+  EXPECT_EQ(c.origin("model.dropout").file, "default");
+}
+
+TEST_F(ConfigTest, BasesMergeInOrderAndOverridesComeLast) {
+  write("base/task.yaml", "model:\n  d_model: 64\n  dropout: 0.1\n");
+  write("base/model.yaml", "model:\n  d_model: 32\n  norm: batch\n");
+  const auto p = write("run.yaml", "base: [base/task.yaml, base/model.yaml]\nmodel:\n  dropout: 0.2\n");
+  const Config c = Config::load(schema(), p, {"model.prenorm=false"});
+  EXPECT_EQ(c.get_int("model.d_model"), 32);  // the later base wins
+  EXPECT_EQ(c.get_string("model.norm"), "batch");
+  EXPECT_DOUBLE_EQ(c.get_float("model.dropout"), 0.2);  // the file itself wins over its bases
+  EXPECT_FALSE(c.get_bool("model.prenorm"));
+  EXPECT_EQ(c.origin("model.prenorm").file, "--set");
+  EXPECT_NE(c.origin("model.d_model").file.find("model.yaml"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ResolvedYamlLoadsToTheSameValues) {
+  const auto p = write("a.yaml", "model:\n  d_model: 96\n  norm: batch\ntrainer:\n  out_dir: 'runs/with space: x'\n");
+  const Config c = Config::load(schema(), p, {"model.dropout=0.25"});
+  const auto q = write("resolved.yaml", c.to_yaml());
+  const Config r = Config::load(schema(), q);
+  for (const auto& k : schema()) {
+    if (k.type == Type::kInt) EXPECT_EQ(r.get_int(k.path), c.get_int(k.path)) << k.path;
+    if (k.type == Type::kFloat) EXPECT_DOUBLE_EQ(r.get_float(k.path), c.get_float(k.path)) << k.path;
+    if (k.type == Type::kBool) EXPECT_EQ(r.get_bool(k.path), c.get_bool(k.path)) << k.path;
+    if (k.type == Type::kString || k.type == Type::kEnum) EXPECT_EQ(r.get_string(k.path), c.get_string(k.path));
+  }
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileLineAndKey) {
+  const auto p = write("a.yaml", "model:\n  d_model: 64\n  d_modle: 3\n");
+  expect_error([&] { Config::load(schema(), p); }, {p + ":3:", "model.d_modle", "unknown key", "d_model"});
+  const auto q = write("b.yaml", "modle:\n  d_model: 64\n");
+  expect_error([&] { Config::load(schema(), q); }, {q + ":1:", "modle", "unknown key"});
+}
+
+TEST_F(ConfigTest, WrongTypesNameFileLineAndKey) {
+  expect_error([&] { Config::load(schema(), write("a.yaml", "model:\n  d_model: wide\n")); },
+               {"a.yaml:2:", "model.d_model", "expected an integer", "'wide'"});
+  expect_error([&] { Config::load(schema(), write("b.yaml", "model:\n  d_model: 1.5\n")); },
+               {"b.yaml:2:", "expected an integer", "'1.5'"});
+  expect_error([&] { Config::load(schema(), write("c.yaml", "model:\n\n  dropout: lots\n")); },
+               {"c.yaml:3:", "model.dropout", "expected a finite number"});
+  expect_error([&] { Config::load(schema(), write("d.yaml", "model:\n  prenorm: maybe\n")); },
+               {"d.yaml:2:", "model.prenorm", "expected true or false"});
+  expect_error([&] { Config::load(schema(), write("e.yaml", "model:\n  norm: group\n")); },
+               {"e.yaml:2:", "model.norm", "expected one of layer, batch", "'group'"});
+  expect_error([&] { Config::load(schema(), write("f.yaml", "model:\n  d_model: [1, 2]\n")); },
+               {"f.yaml:2:", "model.d_model", "got a list"});
+  expect_error([&] { Config::load(schema(), write("g.yaml", "model: 3\n")); },
+               {"g.yaml:1:", "model", "is a section"});
+  expect_error([&] { Config::load(schema(), write("h.yaml", "model:\n  d_model:\n")); },
+               {"h.yaml:2:", "model.d_model", "has no value"});
+  expect_error([&] { Config::load(schema(), write("i.yaml", "model:\n  d_model:\n    x: 1\n")); },
+               {"i.yaml:2:", "model.d_model", "got a mapping"});
+}
+
+TEST_F(ConfigTest, OutOfRangeValues) {
+  expect_error([&] { Config::load(schema(), write("a.yaml", "model:\n  d_model: 0\n")); },
+               {"a.yaml:2:", "model.d_model", "must be in [1, 4096], got 0"});
+  expect_error([&] { Config::load(schema(), write("b.yaml", "model:\n  s4d:\n    dt_min: 0\n")); },
+               {"b.yaml:3:", "model.s4d.dt_min", "must be in (0, 1]"});
+  expect_error([&] { Config::load(schema(), write("c.yaml", "model:\n  dropout: .nan\n")); },
+               {"c.yaml:2:", "finite"});
+}
+
+TEST_F(ConfigTest, OverrideErrors) {
+  const auto p = write("a.yaml", "model:\n  d_model: 64\n");
+  expect_error([&] { Config::load(schema(), p, {"model.width=3"}); }, {"--set model.width", "unknown key"});
+  expect_error([&] { Config::load(schema(), p, {"model.d_model"}); }, {"--set model.d_model", "key.path=value"});
+  expect_error([&] { Config::load(schema(), p, {"model.d_model=x"}); }, {"--set model.d_model", "expected an integer"});
+}
+
+TEST_F(ConfigTest, FileErrors) {
+  expect_error([&] { Config::load(schema(), (dir / "missing.yaml").string()); }, {"missing.yaml", "no such config file"});
+  expect_error([&] { Config::load(schema(), write("a.yaml", "model:\n  d_model: [1,\n")); },
+               {"a.yaml:", "YAML syntax error"});
+  expect_error([&] { Config::load(schema(), write("b.yaml", "base: nothere.yaml\n")); },
+               {"b.yaml", "base file", "nothere.yaml", "does not exist"});
+  write("c1.yaml", "base: c2.yaml\n");
+  const auto c2 = write("c2.yaml", "base: c1.yaml\n");
+  expect_error([&] { Config::load(schema(), c2); }, {"cycle"});
+  expect_error([&] { Config::load(schema(), write("d.yaml", "- 1\n- 2\n")); }, {"d.yaml:1:", "mapping"});
+}
+
+}  // namespace
+}  // namespace ssm::config

@@ -1,0 +1,142 @@
+// The training driver: schedule, parameter groups, a short run that must learn, exact resume, run-folder safety.
+#include "train/fixtures.h"
+#include "train/schema.h"
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+namespace ssm::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Trainer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("ssm_trainer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir);
+    test::write_fashion_like(dir / "data", 240, 60, 7);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  config::Config cfg(const std::string& run, std::vector<std::string> extra = {}) {
+    std::vector<std::string> sets = {"data.root=" + (dir / "data").string(),
+                                     "trainer.out_dir=" + (dir / run).string(),
+                                     "model.d_model=8",
+                                     "model.n_layers=1",
+                                     "model.d_state=4",
+                                     "model.dropout=0.1",
+                                     "data.batch_size=16",
+                                     "data.val_fraction=0.25",
+                                     "optimizer.lr=0.01",
+                                     "schedule.warmup_steps=3",
+                                     "trainer.epochs=2",
+                                     "trainer.log_every=1",
+                                     "trainer.threads=1"};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return config::Config::from_overrides(train_schema(), sets);
+  }
+  // Train losses by step from a run's metrics.
+  std::map<int64_t, double> train_losses(const std::string& run) {
+    std::map<int64_t, double> out;
+    std::ifstream f(dir / run / "metrics.jsonl");
+    const std::regex re("\"event\": \"train\", \"step\": (\\d+), .*\"loss\": ([-0-9.e]+)");
+    std::smatch m;
+    for (std::string line; std::getline(f, line);)
+      if (std::regex_search(line, m, re)) out[std::stoll(m[1])] = std::stod(m[2]);
+    return out;
+  }
+  fs::path dir;
+};
+
+TEST(Schedule, WarmupThenDecay) {
+  EXPECT_DOUBLE_EQ(lr_factor("cosine", 0, 10, 110, 0.0), 0.1);
+  EXPECT_DOUBLE_EQ(lr_factor("cosine", 9, 10, 110, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(lr_factor("cosine", 10, 10, 110, 0.0), 1.0);
+  EXPECT_NEAR(lr_factor("cosine", 60, 10, 110, 0.0), 0.5, 1e-12);
+  EXPECT_NEAR(lr_factor("cosine", 110, 10, 110, 0.1), 0.1, 1e-12);
+  EXPECT_NEAR(lr_factor("linear", 35, 10, 110, 0.0), 0.75, 1e-12);
+  EXPECT_DOUBLE_EQ(lr_factor("constant", 80, 10, 110, 0.0), 1.0);
+}
+
+TEST_F(Trainer, ParameterGroupsGetTheirLearningRatesAndWeightDecay) {
+  const auto c = cfg("groups", {"optimizer.lr=0.02", "optimizer.weight_decay=0.07", "optimizer.ssm_lr=0.0005",
+                                "model.n_layers=2"});
+  model::ClassifierOptions o;
+  o.n_layers = 2;
+  o.layer.d_model = 8;
+  o.layer.d_state = 4;
+  model::Classifier m(o);
+  auto opt = make_optimizer(m, c);
+  ASSERT_EQ(opt->param_groups().size(), 2u);
+  const auto& g0 = static_cast<const torch::optim::AdamWOptions&>(opt->param_groups()[0].options());
+  const auto& g1 = static_cast<const torch::optim::AdamWOptions&>(opt->param_groups()[1].options());
+  EXPECT_DOUBLE_EQ(g0.lr(), 0.02);
+  EXPECT_DOUBLE_EQ(g0.weight_decay(), 0.07);
+  EXPECT_DOUBLE_EQ(g1.lr(), 0.0005);
+  EXPECT_DOUBLE_EQ(g1.weight_decay(), 0.0);
+  // Group 1 holds exactly log_dt, A_log_re, A_im of every layer; group 0 everything else.
+  EXPECT_EQ(opt->param_groups()[1].params().size(), 6u);
+  for (const auto& p : m->named_parameters()) {
+    const bool ssm = p.key().find("log_dt") != std::string::npos || p.key().find("A_log_re") != std::string::npos ||
+                     p.key().find("A_im") != std::string::npos;
+    bool in1 = false;
+    for (const auto& q : opt->param_groups()[1].params()) in1 |= q.is_same(p.value());
+    EXPECT_EQ(in1, ssm) << p.key();
+  }
+  EXPECT_EQ(opt->param_groups()[0].params().size() + 6, m->parameters().size());
+}
+
+TEST_F(Trainer, ShortRunLowersTheLoss) {
+  const TrainSummary s = train(cfg("learn", {"trainer.epochs=4", "optimizer.lr=0.03"}), {false, true});
+  const auto losses = train_losses("learn");
+  ASSERT_GE(losses.size(), 40u);
+  const double first = (losses.at(1) + losses.at(2) + losses.at(3)) / 3;
+  const double last = (std::prev(losses.end(), 1)->second + std::prev(losses.end(), 2)->second +
+                       std::prev(losses.end(), 3)->second) / 3;
+  EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
+  EXPECT_GT(s.test_accuracy, 0.2);  // chance is 0.1
+  for (const char* f : {"config.yaml", "metrics.jsonl", "last.pt", "best.pt"}) EXPECT_TRUE(fs::exists(dir / "learn" / f)) << f;
+}
+
+TEST_F(Trainer, ResumeContinuesExactly) {
+  train(cfg("full"), {false, true});
+  TrainOptions stop{false, true, 7};
+  train(cfg("split"), stop);
+  EXPECT_EQ(train_losses("split").size(), 7u);
+  train(cfg("split"), {true, true});
+  const auto a = train_losses("full"), b = train_losses("split");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
+}
+
+TEST_F(Trainer, RefusesToOverwriteARunAndReportsMissingCheckpoint) {
+  train(cfg("once", {"trainer.max_steps=2"}), {false, true});
+  try {
+    train(cfg("once", {"trainer.max_steps=2"}), {false, true});
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+  try {
+    train(cfg("never"), {true, true});
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint to resume from"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
+  const TrainSummary s = train(cfg("ev", {"trainer.max_steps=6"}), {false, true});
+  const EvalSummary e = evaluate_checkpoint((dir / "ev" / "best.pt").string(), "test");
+  EXPECT_EQ(e.examples, 60);
+  EXPECT_NEAR(e.accuracy, s.test_accuracy, 1e-9);
+}
+
+}  // namespace
+}  // namespace ssm::train
