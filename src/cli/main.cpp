@@ -1,5 +1,6 @@
 // The `ssm` command: train, eval, bench, info.
 #include "config/config.h"
+#include "data/listops.h"
 #include "ssm/ops.h"
 #include "train/schema.h"
 #include "train/trainer.h"
@@ -8,6 +9,9 @@
 #include <torch/version.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -24,6 +28,7 @@ const char* kUsage =
     "commands:\n"
     "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
     "  eval CHECKPOINT [--split test|val|train]                        evaluate a checkpoint of a run\n"
+    "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
     "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
     "  info                                                            versions, build options, devices\n"
     "\n"
@@ -100,6 +105,57 @@ int cmd_eval(int argc, char** argv) {
   return 0;
 }
 
+int cmd_data(int argc, char** argv) {
+  if (argc < 1 || std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h") {
+    std::printf(
+        "usage: ssm data listops --out DIR [--seed S] [--train N] [--val N] [--test N] [--min-length N]\n"
+        "                        [--max-length N] [--max-depth N] [--max-args N]\n\n"
+        "Generates ListOps with the algorithm of the Long Range Arena release and writes basic_train.tsv,\n"
+        "basic_val.tsv and basic_test.tsv (Source<TAB>Target) into DIR. Defaults are the release's: 96000 / 2000 /\n"
+        "2000 distinct trees with 500 < length < 2000, depth <= 10, 2-10 arguments per operator, seed 0.\n");
+    return argc < 1 ? 2 : 0;
+  }
+  if (std::string(argv[0]) != "listops") return usage_error("data: unknown data set '" + std::string(argv[0]) + "'");
+  ssm::data::ListOpsGenOptions o;
+  std::string out;
+  int64_t n_train = 96000, n_val = 2000, n_test = 2000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return usage_error("data listops: " + a + " needs a value");
+    const std::string v = argv[++i];
+    int64_t n = 0;
+    if (a != "--out") {
+      char* end = nullptr;
+      n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0) return usage_error("data listops: " + a + " needs a non-negative integer, got '" + v + "'");
+    }
+    if (a == "--out") out = v;
+    else if (a == "--seed") o.seed = static_cast<uint64_t>(n);
+    else if (a == "--train") n_train = n;
+    else if (a == "--val") n_val = n;
+    else if (a == "--test") n_test = n;
+    else if (a == "--min-length") o.min_length = n;
+    else if (a == "--max-length") o.max_length = n;
+    else if (a == "--max-depth") o.max_depth = static_cast<int>(n);
+    else if (a == "--max-args") o.max_args = static_cast<int>(n);
+    else return usage_error("data listops: unknown option '" + a + "'");
+  }
+  if (out.empty()) return usage_error("data listops: --out DIR is required");
+  if (o.max_args < 2) return usage_error("data listops: --max-args must be >= 2");
+  std::filesystem::create_directories(out);
+  std::mt19937_64 rng(o.seed);
+  const auto all = ssm::data::generate_listops(o, n_train + n_val + n_test, rng);
+  const auto part = [&](int64_t begin, int64_t n) {
+    return std::vector<ssm::data::ListOpsExample>(all.begin() + begin, all.begin() + begin + n);
+  };
+  ssm::data::write_listops_tsv(out + "/basic_train.tsv", part(0, n_train));
+  ssm::data::write_listops_tsv(out + "/basic_val.tsv", part(n_train, n_val));
+  ssm::data::write_listops_tsv(out + "/basic_test.tsv", part(n_train + n_val, n_test));
+  std::printf("wrote %lld / %lld / %lld ListOps examples to %s\n", static_cast<long long>(n_train),
+              static_cast<long long>(n_val), static_cast<long long>(n_test), out.c_str());
+  return 0;
+}
+
 int cmd_info() {
   std::printf("ssm %s\nLibTorch %s\nbuilt with CUDA kernels: %s\nCUDA available: %s\nCUDA devices: %d\n",
               ssm::version(), TORCH_VERSION, ssm::built_with_cuda() ? "yes" : "no",
@@ -119,6 +175,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "train") return cmd_train(argc - 2, argv + 2);
     if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
+    if (cmd == "data") return cmd_data(argc - 2, argv + 2);
     if (cmd == "bench") return ssm::bench::main(argc - 1, argv + 1);
     if (cmd == "info") return cmd_info();
     return usage_error("unknown command '" + cmd + "'");

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "data/fashion_mnist.h"
+#include "data/listops.h"
 #include "model/classifier.h"
 #include "train/schema.h"
 
@@ -34,6 +35,13 @@ data::TaskData load_data(const config::Config& c) {
     o.permute = c.get_bool("data.permute");
     o.permute_seed = c.get_int("data.permute_seed");
     return data::load_fashion_mnist(o);
+  }
+  if (task == "listops") {
+    data::ListOpsOptions o;
+    o.root = c.get_string("data.root");
+    o.max_length = c.get_int("data.max_length");
+    o.limit_train = c.get_int("data.limit_train");
+    return data::load_listops(o);
   }
   throw std::runtime_error("data.task '" + task + "' has no loader");
 }

@@ -1,0 +1,156 @@
+// ListOps: the generator (length bounds, labels, determinism), its TSV round trip through the loader, tokenization,
+// and malformed files.
+#include "data/listops.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace ssm::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+// An independent evaluator: recursive descent over the tokens in prefix form ("[MAX", args..., "X").
+int eval_tokens(const std::vector<std::string>& t, size_t& i) {
+  const std::string tok = t.at(i++);
+  if (tok[0] != '[') return tok[0] - '0';
+  std::vector<int> args;
+  while (t.at(i) != "X") args.push_back(eval_tokens(t, i));
+  ++i;
+  std::sort(args.begin(), args.end());
+  if (tok == "[MIN") return args.front();
+  if (tok == "[MAX") return args.back();
+  int s = 0;
+  for (int a : args) s += a;
+  if (tok == "[SM") return s % 10;
+  const size_t n = args.size();
+  return n % 2 ? args[n / 2] : (args[n / 2 - 1] + args[n / 2]) / 2;
+}
+
+class ListOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("ssm_listops_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return (dir / name).string();
+  }
+  void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
+    try {
+      fn();
+      ADD_FAILURE() << "expected an error";
+    } catch (const std::runtime_error& e) {
+      for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    }
+  }
+  fs::path dir;
+};
+
+TEST_F(ListOps, EvaluatorOnKnownExpressions) {
+  EXPECT_EQ(evaluate_listops("( ( ( ( [MAX 4 ) 5 ) 3 ) ] )"), 5);
+  EXPECT_EQ(evaluate_listops("( ( ( [SM 7 ) 8 ) ] )"), 5);
+  EXPECT_EQ(evaluate_listops("( ( ( ( ( [MED 1 ) 2 ) 3 ) 4 ) ] )"), 2);  // median 2.5 truncated
+  EXPECT_EQ(evaluate_listops("( ( ( [MIN ( ( ( [MAX 1 ) 9 ) ] ) ) 4 ) ] )"), 4);
+  EXPECT_EQ(tokenize_listops("( ( ( [MIN 3 ) 4 ) ] )"), (std::vector<std::string>{"[MIN", "3", "4", "X"}));
+}
+
+TEST_F(ListOps, GeneratorRespectsBoundsLabelsAndSeed) {
+  ListOpsGenOptions o;
+  o.min_length = 30;
+  o.max_length = 120;
+  o.seed = 5;
+  std::mt19937_64 rng(o.seed);
+  const auto ex = generate_listops(o, 300, rng);
+  ASSERT_EQ(ex.size(), 300u);
+  std::set<std::string> distinct;
+  int max_depth_seen = 0;
+  for (const auto& e : ex) {
+    EXPECT_GT(e.length, 30);
+    EXPECT_LT(e.length, 120);
+    int ops = 0, values = 0, depth = 0;
+    for (const auto& t : tokenize_listops(e.source)) {
+      if (t[0] == '[') ops++, max_depth_seen = std::max(max_depth_seen, ++depth);
+      else if (t == "X") depth--;
+      else values++;
+    }
+    EXPECT_EQ(e.length, 2 * ops + values);
+    size_t pos = 0;
+    EXPECT_EQ(e.label, eval_tokens(tokenize_listops(e.source), pos)) << e.source;
+    EXPECT_EQ(e.label, evaluate_listops(e.source));
+    distinct.insert(e.source);
+  }
+  EXPECT_EQ(distinct.size(), 300u);
+  EXPECT_LE(max_depth_seen, 10);
+  std::mt19937_64 again(o.seed), other(o.seed + 1);
+  const auto same = generate_listops(o, 300, again), diff = generate_listops(o, 300, other);
+  for (size_t i = 0; i < ex.size(); ++i) EXPECT_EQ(same[i].source, ex[i].source);
+  EXPECT_NE(diff[0].source + diff[1].source, ex[0].source + ex[1].source);
+}
+
+TEST_F(ListOps, RoundTripThroughTheLoader) {
+  ListOpsGenOptions o;
+  o.min_length = 10;
+  o.max_length = 60;
+  std::mt19937_64 rng(1);
+  const auto ex = generate_listops(o, 60, rng);
+  write_listops_tsv((dir / "basic_train.tsv").string(), {ex.begin(), ex.begin() + 40});
+  write_listops_tsv((dir / "basic_val.tsv").string(), {ex.begin() + 40, ex.begin() + 50});
+  write_listops_tsv((dir / "basic_test.tsv").string(), {ex.begin() + 50, ex.end()});
+  const auto rows = read_listops_tsv((dir / "basic_train.tsv").string());
+  ASSERT_EQ(rows.size(), 40u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].first, ex[i].source);
+    EXPECT_EQ(rows[i].second, ex[i].label);
+  }
+  ListOpsOptions lo;
+  lo.root = dir.string();
+  lo.max_length = 32;  // shorter than some examples: truncated, <eos> kept
+  const TaskData t = load_listops(lo);
+  EXPECT_EQ(t.train.size(), 40);
+  EXPECT_EQ(t.val.size(), 10);
+  EXPECT_EQ(t.vocab_size, 3 + static_cast<int64_t>([&] {
+              std::set<std::string> s;
+              for (int i = 0; i < 40; ++i)
+                for (const auto& tok : tokenize_listops(ex[i].source)) s.insert(tok);
+              return s.size();
+            }()));
+  for (int64_t i = 0; i < 40; ++i) {
+    const int64_t n = tokenize_listops(ex[i].source).size();
+    const int64_t len = t.train.lengths[i].item<int64_t>();
+    EXPECT_EQ(len, std::min<int64_t>(n, 31) + 1);
+    EXPECT_EQ(t.train.x[i][len - 1].item<int64_t>(), 2);  // <eos>
+    if (len < t.train.x.size(1)) EXPECT_EQ(t.train.x[i].narrow(0, len, t.train.x.size(1) - len).abs().sum().item<int64_t>(), 0);
+    EXPECT_EQ(t.train.y[i].item<int64_t>(), ex[i].label);
+  }
+}
+
+TEST_F(ListOps, CrlfLinesAreAccepted) {
+  const auto p = write("a.tsv", "Source\tTarget\r\n( ( ( [MAX 1 ) 2 ) ] )\t2\r\n");
+  const auto rows = read_listops_tsv(p);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].second, 2);
+}
+
+TEST_F(ListOps, MalformedFilesNameFileAndLine) {
+  expect_error([&] { read_listops_tsv(write("a.tsv", "Input\tLabel\n")); }, {"a.tsv:1:", "header"});
+  expect_error([&] { read_listops_tsv(write("b.tsv", "Source\tTarget\n( 1 )\t1\n( 2 )\t2\t3\n")); },
+               {"b.tsv:3:", "2 tab-separated columns, got 3"});
+  expect_error([&] { read_listops_tsv(write("c.tsv", "Source\tTarget\n( 1 )\tseven\n")); },
+               {"c.tsv:2:", "label 'seven'"});
+  expect_error([&] { read_listops_tsv(write("d.tsv", "")); }, {"d.tsv:1:", "empty"});
+  expect_error([&] { read_listops_tsv((dir / "none.tsv").string()); }, {"none.tsv", "cannot open"});
+}
+
+}  // namespace
+}  // namespace ssm::data
