@@ -269,6 +269,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       const double f = lr_factor(kind, st.step, warmup, total, min_factor);
       for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(base_lr[g] * f);
+      if (opt.on_step) opt.on_step(st.step, m);
       optimizer.zero_grad();
       const torch::Tensor logits = m->forward(x, s.lengths.to(dev));
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);

@@ -7,6 +7,7 @@
 
 #include <torch/optim/adamw.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,8 @@ struct TrainOptions {
   bool resume = false;  // continue from <out_dir>/last.pt exactly
   bool quiet = false;   // no progress output
   int64_t stop_at_step = 0;  // > 0: stop after this step as an interruption would (checkpoint saved), for tests
+  // Called before each optimizer step with the step number and the model (for programs that embed the trainer).
+  std::function<void(int64_t, model::Classifier&)> on_step;
 };
 
 struct TrainSummary {

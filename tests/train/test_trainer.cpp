@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 namespace ssm::train {
@@ -131,11 +132,59 @@ TEST_F(Trainer, RefusesToOverwriteARunAndReportsMissingCheckpoint) {
   }
 }
 
+TEST_F(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  train(cfg("nan", {"trainer.epochs=1"}), {false, true});
+  auto read = [&] {
+    std::ifstream f(dir / "nan" / "last.pt", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  const std::string good = read();
+  TrainOptions poison{true, true};
+  poison.on_step = [](int64_t step, model::Classifier& m) {
+    if (step == 20) {
+      torch::NoGradGuard g;
+      m->named_parameters()["decode.bias"].fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+  };
+  try {
+    train(cfg("nan", {"trainer.epochs=2"}), poison);
+    ADD_FAILURE() << "expected the run to stop";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_TRUE(msg.find("loss is NaN") != std::string::npos || msg.find("loss is Inf") != std::string::npos) << msg;
+    EXPECT_NE(msg.find("last.pt"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(read(), good);
+}
+
 TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
   const TrainSummary s = train(cfg("ev", {"trainer.max_steps=6"}), {false, true});
   const EvalSummary e = evaluate_checkpoint((dir / "ev" / "best.pt").string(), "test");
   EXPECT_EQ(e.examples, 60);
   EXPECT_NEAR(e.accuracy, s.test_accuracy, 1e-9);
+}
+
+}  // namespace
+}  // namespace ssm::train
+
+namespace ssm::train {
+namespace {
+
+TEST(Configs, EveryShippedConfigLoads) {
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(SSM_SOURCE_DIR) + "/configs")) {
+    if (e.path().extension() != ".yaml") continue;
+    ++n;
+    EXPECT_NO_THROW(config::Config::load(train_schema(), e.path().string())) << e.path();
+  }
+  EXPECT_GE(n, 4);
+}
+
+TEST(Configs, ReadmeDescribesEveryKey) {
+  std::ifstream f(std::string(SSM_SOURCE_DIR) + "/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (const auto& k : train_schema())
+    EXPECT_NE(readme.find("| `" + k.path + "` |"), std::string::npos) << k.path << " is not in the README's key table";
 }
 
 }  // namespace
