@@ -221,6 +221,8 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   if (!opt.resume && fs::exists(out / "last.pt"))
     throw std::runtime_error((out / "last.pt").string() +
                              " exists: pass --resume to continue that run, or choose another trainer.out_dir");
+  if (opt.resume && !fs::exists(out / "last.pt"))
+    throw std::runtime_error((out / "last.pt").string() + ": no checkpoint to resume from");
   write_atomically(out / "config.yaml", [&](const std::string& tmp) {
     std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
                        << c.to_yaml();

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The ssm command's contract: exit 0 on success, non-zero with a message on stderr on failure.
+# usage: test_cli.sh SSM_BINARY
+set -u
+ssm=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+# expect CODE REGEX -- ARGS...: runs ssm ARGS, checks the exit code (0 or "nonzero") and that REGEX is in the output.
+expect() {
+  local code=$1 regex=$2
+  shift 3
+  local out rc
+  out=$("$ssm" "$@" 2>&1)
+  rc=$?
+  if { [ "$code" = 0 ] && [ $rc -ne 0 ]; } || { [ "$code" = nonzero ] && [ $rc -eq 0 ]; } || ! grep -qE -- "$regex" <<<"$out"; then
+    echo "FAIL: ssm $* -> exit $rc, expected $code and /$regex/; output:"; echo "$out" | head -5
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+printf 'model:\n  d_model: 64\n  d_modle: 3\n' >"$tmp/typo.yaml"
+printf 'model:\n  n_layers: zero\n' >"$tmp/type.yaml"
+expect 0 "usage: ssm <command>" -- --help
+expect 0 "config keys:" -- train --help
+expect 0 "model.s4d.dt_min" -- train --help
+expect 0 "usage: ssm eval" -- eval --help
+expect 0 "usage: ssm data listops" -- data --help
+expect 0 "usage: ssm bench" -- bench --help
+expect 0 "LibTorch 2" -- info
+expect nonzero "no command given" --
+expect nonzero "unknown command 'trian'" -- trian
+expect nonzero "no config file given" -- train
+expect nonzero "no such config file" -- train "$tmp/none.yaml"
+expect nonzero "typo.yaml:3: model.d_modle: unknown key" -- train "$tmp/typo.yaml"
+expect nonzero "type.yaml:2: model.n_layers: expected an integer" -- train "$tmp/type.yaml"
+expect nonzero "--set model.width: unknown key" -- train "$tmp/type.yaml" --set model.width=3
+expect nonzero "unknown option '--fast'" -- train "$tmp/typo.yaml" --fast
+expect nonzero "no checkpoint to resume from" -- train "$tmp/type.yaml" --set model.n_layers=1 --set "trainer.out_dir=$tmp/run" --resume
+expect nonzero "config.yaml: missing" -- eval "$tmp/nowhere/best.pt"
+expect nonzero "--out DIR is required" -- data listops --train 5
+expect nonzero "needs a non-negative integer" -- data listops --out "$tmp/lo" --train many
+expect 0 "wrote 30 / 5 / 5 ListOps" -- data listops --out "$tmp/lo" --train 30 --val 5 --test 5 --min-length 10 --max-length 40
+expect nonzero "must be cpu, cuda or all" -- bench --device tpu
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
