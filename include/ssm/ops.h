@@ -23,6 +23,14 @@ at::Tensor vandermonde(const at::Tensor& v, const at::Tensor& x, int64_t L);
 at::Tensor fft_conv(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D = std::nullopt,
                     const std::optional<at::Tensor>& k_rev = std::nullopt);
 
+// Diagonal linear recurrence (the scan of S5), elementwise over the state:
+//   x[b, k, p] = a[k, p] * x[b, k-1, p] + b[b, k, p],   x[b, -1, p] = h0[b, p] (or 0)
+// reverse: the same from the end, x[b, k] = a[k] x[b, k+1] + b[b, k], x[b, L] = h0.
+// b: (B, L, P); a: (P) time-invariant or (B, L, P) time-varying; h0: (B, P). One dtype (float32, float64,
+// complex64, complex128) and device. Returns x: (B, L, P). Differentiable in a, b and h0.
+at::Tensor diag_scan(const at::Tensor& a, const at::Tensor& b, bool reverse = false,
+                     const std::optional<at::Tensor>& h0 = std::nullopt);
+
 // FFT length the convolution uses: the smallest 2^a 3^b 5^c 7^d >= L + Lk - 1 (L + Lk with k_rev).
 int64_t fft_conv_size(int64_t L, int64_t Lk, bool bidirectional);
 

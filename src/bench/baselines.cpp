@@ -32,4 +32,16 @@ at::Tensor fft_conv_chain(const at::Tensor& u, const at::Tensor& k, const std::o
   return y;
 }
 
+at::Tensor diag_scan_loop(const at::Tensor& a, const at::Tensor& b) {
+  const int64_t L = b.size(1);
+  at::Tensor x = at::zeros({b.size(0), b.size(2)}, b.options());  // (B, P)
+  std::vector<at::Tensor> xs;
+  xs.reserve(L);
+  for (int64_t l = 0; l < L; ++l) {
+    x = (a.dim() == 3 ? a.select(1, l) : a) * x + b.select(1, l);
+    xs.push_back(x);
+  }
+  return at::stack(xs, 1);  // (B, L, P)
+}
+
 }  // namespace ssm::bench

@@ -16,4 +16,8 @@ at::Tensor vandermonde_materialized(const at::Tensor& v, const at::Tensor& x, in
 at::Tensor fft_conv_chain(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
                           const std::optional<at::Tensor>& k_rev);
 
+// A per-step LibTorch loop over the sequence: x = a_l * x + b[:, l], stacked (what S5 users write without a scan
+// kernel in an eager framework).
+at::Tensor diag_scan_loop(const at::Tensor& a, const at::Tensor& b);
+
 }  // namespace ssm::bench

@@ -200,6 +200,19 @@ void bench_fft_conv(const Options& o, const at::Device& dev, int64_t B, int64_t 
           [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
 }
 
+void bench_diag_scan(const Options& o, const at::Device& dev, int64_t B, int64_t L, int64_t P) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor a = at::polar(0.9f + 0.09f * at::rand({P}, f32), at::rand({P}, f32) * 6.2831853f).to(dev).requires_grad_(true);
+  at::Tensor b = at::complex(at::randn({B, L, P}, f32), at::randn({B, L, P}, f32)).to(dev).requires_grad_(true);
+  const double n = static_cast<double>(B * L * P), cs = 8;
+  const double bytes_fwd = 2 * n * cs, bytes_fb = bytes_fwd + 3 * n * cs;  // backward: read g and x, write db
+  const double flops_fwd = 8 * n, flops_fb = flops_fwd + 16 * n;
+  std::ostringstream shape;
+  shape << "B=" << B << " L=" << L << " P=" << P;
+  measure(o, dev, "diag_scan", "complex64", shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, {a, b},
+          [&] { return ssm::diag_scan(a, b); }, [&] { return ssm::bench::diag_scan_loop(a, b); });
+}
+
 void write_json(const Options& o) {
   std::ofstream f(o.json);
   f << "{\n  \"ssm_version\": \"" << ssm::version() << "\",\n  \"threads\": " << at::get_num_threads()
@@ -222,9 +235,9 @@ void write_json(const Options& o) {
 
 void usage() {
   std::puts(
-      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv] [--json FILE] [--repeats N] [--quick]\n"
-      "Times ssm::vandermonde and ssm::fft_conv, forward and forward+backward, against the LibTorch code a user would\n"
-      "otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain), in one run.\n"
+      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv|diag_scan] [--json FILE] [--repeats N] [--quick]\n"
+      "Times ssm::vandermonde, ssm::fft_conv and ssm::diag_scan, forward and forward+backward, against the LibTorch code\n"
+      "a user would otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain; per-step loop).\n"
       "Columns: median ms; GB/s (analytic bytes) and its share of the device's measured copy bandwidth; GFLOP/s\n"
       "(analytic flops); peak extra MiB (outputs and gradients included); speedup of ssm over LibTorch.");
 }
@@ -256,10 +269,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssm-bench: --device must be cpu, cuda or all, got '%s'\n", o.device.c_str());
     return 2;
   }
-  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv") {
-    std::fprintf(stderr, "ssm-bench: --op must be vandermonde or fft_conv, got '%s'\n", o.only.c_str());
+  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv" && o.only != "diag_scan") {
+    std::fprintf(stderr, "ssm bench: --op must be vandermonde, fft_conv or diag_scan, got '%s'\n", o.only.c_str());
     return 2;
   }
+  // Keep freed blocks of up to 32 MiB in the heap for reuse, as in a long-running training process; otherwise every
+  // large CPU allocation is a fresh mmap whose page faults (measured: ~6 ms for 16 MiB here) swamp millisecond ops.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   std::vector<at::Device> devices;
   if (o.device != "cuda") devices.emplace_back(at::kCPU);
   if (o.device != "cpu") {
@@ -294,6 +311,10 @@ int main(int argc, char** argv) {
         bench_fft_conv(o, dev, 16, 256, 16384, false, at::kFloat);
         bench_fft_conv(o, dev, 16, 256, 4096, false, at::kBFloat16);
       }
+    }
+    if (o.only.empty() || o.only == "diag_scan") {
+      if (gpu) bench_diag_scan(o, dev, 8, 16384, 256);
+      else bench_diag_scan(o, dev, 8, 4096, 64);
     }
   }
   write_json(o);

@@ -26,6 +26,13 @@ at::Tensor fft_conv(const at::Tensor& u, const at::Tensor& k, const std::optiona
   return op.call(u, k, D, k_rev);
 }
 
+at::Tensor diag_scan(const at::Tensor& a, const at::Tensor& b, bool reverse, const std::optional<at::Tensor>& h0) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::diag_scan", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, bool, const std::optional<at::Tensor>&)>();
+  return op.call(a, b, reverse, h0);
+}
+
 int64_t fft_conv_size(int64_t L, int64_t Lk, bool bidirectional) {
   TORCH_CHECK(L >= 1 && Lk >= 1, "ssm::fft_conv_size: L and Lk must be >= 1, got L = ", L, ", Lk = ", Lk);
   // At least 2: cuFFT plans no transform of length 1.

@@ -44,6 +44,22 @@ FftConvGrads call_fft_conv_backward(const at::Tensor& g, const at::Tensor& u, co
   return op.call(g, u, k, D, k_rev, mask);
 }
 
+at::Tensor call_diag_scan(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::diag_scan", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, bool, const OptTensor&)>();
+  return op.call(a, b, reverse, h0);
+}
+
+DiagScanGrads call_diag_scan_backward(const at::Tensor& g, const at::Tensor& a, const at::Tensor& x, bool reverse,
+                                      const OptTensor& h0, std::array<bool, 3> mask) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::diag_scan_backward", "")
+                       .typed<DiagScanGrads(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool,
+                                            const OptTensor&, std::array<bool, 3>)>();
+  return op.call(g, a, x, reverse, h0, mask);
+}
+
 class VandermondeFunction : public torch::autograd::Function<VandermondeFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& v, const at::Tensor& x, int64_t L) {
@@ -84,7 +100,35 @@ class FftConvFunction : public torch::autograd::Function<FftConvFunction> {
   static OptTensor opt(const at::Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 };
 
+class DiagScanFunction : public torch::autograd::Function<DiagScanFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b, bool reverse,
+                            const OptTensor& h0) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor x = call_diag_scan(a, b, reverse, h0);
+    ctx->saved_data["reverse"] = reverse;
+    ctx->save_for_backward({a, x, h0.value_or(at::Tensor())});
+    return x;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const bool has_h0 = saved[2].defined();
+    // needs_input_grad counts the tensor inputs given: a, b, then h0 when present.
+    const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                      has_h0 && ctx->needs_input_grad(2)};
+    auto [da, db, dh0] = call_diag_scan_backward(grads[0].contiguous(), saved[0], saved[1],
+                                                 ctx->saved_data["reverse"].toBool(),
+                                                 has_h0 ? OptTensor(saved[2]) : std::nullopt, mask);
+    return {da, db, at::Tensor(), dh0};
+  }
+};
+
 }  // namespace
+
+at::Tensor diag_scan_autograd(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0) {
+  return DiagScanFunction::apply(a, b, reverse, h0);
+}
 
 at::Tensor vandermonde_autograd(const at::Tensor& v, const at::Tensor& x, int64_t L) {
   return VandermondeFunction::apply(v, x, L);

@@ -113,4 +113,38 @@ void check_fft_conv_grad(const at::Tensor& grad_y, const at::Tensor& u) {
   check_same_device(op, "grad_y", grad_y, "u", u);
 }
 
+DiagScanSizes check_diag_scan(const char* op, const at::Tensor& a, const at::Tensor& b,
+                              const std::optional<at::Tensor>& h0) {
+  check_defined(op, "a", a);
+  check_defined(op, "b", b);
+  TORCH_CHECK(b.dim() == 3, op, ": argument 'b' must have shape (B, L, P), got ", b.dim(), "-d shape ", shape_str(b));
+  const auto dt = b.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kComplexFloat || dt == at::kComplexDouble, op,
+              ": argument 'b' must be float32, float64, complex64 or complex128, got ", dt);
+  check_same_dtype(op, "a", a, "b", b);
+  check_same_device(op, "a", a, "b", b);
+  const int64_t B = b.size(0), L = b.size(1), P = b.size(2);
+  TORCH_CHECK(L >= 1 && P >= 1, op, ": argument 'b' must have L >= 1 and P >= 1, got shape ", shape_str(b));
+  const bool varying = a.dim() == 3;
+  TORCH_CHECK((a.dim() == 1 && a.size(0) == P) || (varying && a.sizes() == b.sizes()), op,
+              ": argument 'a' must have shape (P) = (", P, ") or the shape of 'b' ", shape_str(b), ", got ",
+              shape_str(a));
+  const bool has_h0 = h0.has_value() && h0->defined();
+  if (has_h0) {
+    TORCH_CHECK(h0->dim() == 2 && h0->size(0) == B && h0->size(1) == P, op, ": argument 'h0' must have shape (B, P) = (",
+                B, ", ", P, "), got ", shape_str(*h0));
+    check_same_dtype(op, "h0", *h0, "b", b);
+    check_same_device(op, "h0", *h0, "b", b);
+  }
+  return {B, L, P, varying, has_h0};
+}
+
+void check_same_as(const char* op, const char* name, const at::Tensor& t, const char* ref_name, const at::Tensor& ref) {
+  check_defined(op, name, t);
+  TORCH_CHECK(t.sizes() == ref.sizes(), op, ": argument '", name, "' must have the shape of '", ref_name, "' ",
+              shape_str(ref), ", got ", shape_str(t));
+  check_same_dtype(op, name, t, ref_name, ref);
+  check_same_device(op, name, t, ref_name, ref);
+}
+
 }  // namespace ssm::ops

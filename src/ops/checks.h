@@ -31,4 +31,15 @@ FftConvSizes check_fft_conv(const char* op, const at::Tensor& u, const at::Tenso
 // grad_y like u.
 void check_fft_conv_grad(const at::Tensor& grad_y, const at::Tensor& u);
 
+// Sizes of a checked diag_scan call.
+struct DiagScanSizes {
+  int64_t B, L, P;
+  bool a_varying, has_h0;
+};
+// b: (B, L, P); a: (P) or (B, L, P); h0: (B, P); one dtype (float32, float64, complex64, complex128) and device.
+DiagScanSizes check_diag_scan(const char* op, const at::Tensor& a, const at::Tensor& b,
+                              const std::optional<at::Tensor>& h0);
+// `t` (named `name`) must match `ref` (named `ref_name`) in shape, dtype and device.
+void check_same_as(const char* op, const char* name, const at::Tensor& t, const char* ref_name, const at::Tensor& ref);
+
 }  // namespace ssm::ops

@@ -11,6 +11,7 @@ namespace ssm::ops {
 
 using OptTensor = std::optional<at::Tensor>;
 using FftConvGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;  // du, dk, dD, dk_rev
+using DiagScanGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor>;              // da, db, dh0
 
 at::Tensor vandermonde_cpu(const at::Tensor& v, const at::Tensor& x, int64_t L);
 std::tuple<at::Tensor, at::Tensor> vandermonde_backward_cpu(const at::Tensor& grad_out, const at::Tensor& v,
@@ -20,7 +21,15 @@ at::Tensor fft_conv_cpu(const at::Tensor& u, const at::Tensor& k, const OptTenso
 FftConvGrads fft_conv_backward_cpu(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
                                    const OptTensor& D, const OptTensor& k_rev, std::array<bool, 4> output_mask);
 
+at::Tensor diag_scan_cpu(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0);
+// output_mask: which of da, db, dh0 to return (the others undefined).
+DiagScanGrads diag_scan_backward_cpu(const at::Tensor& grad_x, const at::Tensor& a, const at::Tensor& x, bool reverse,
+                                     const OptTensor& h0, std::array<bool, 3> output_mask);
+
 #ifdef SSM_WITH_CUDA
+at::Tensor diag_scan_cuda(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0);
+DiagScanGrads diag_scan_backward_cuda(const at::Tensor& grad_x, const at::Tensor& a, const at::Tensor& x,
+                                      bool reverse, const OptTensor& h0, std::array<bool, 3> output_mask);
 at::Tensor vandermonde_cuda(const at::Tensor& v, const at::Tensor& x, int64_t L);
 std::tuple<at::Tensor, at::Tensor> vandermonde_backward_cuda(const at::Tensor& grad_out, const at::Tensor& v,
                                                              const at::Tensor& x);
@@ -32,5 +41,6 @@ FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_y, const at::Tensor& 
 // Autograd-key kernels (autograd.cpp).
 at::Tensor vandermonde_autograd(const at::Tensor& v, const at::Tensor& x, int64_t L);
 at::Tensor fft_conv_autograd(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev);
+at::Tensor diag_scan_autograd(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0);
 
 }  // namespace ssm::ops

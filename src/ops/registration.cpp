@@ -35,6 +35,18 @@ FftConvGrads fft_conv_backward_meta(const at::Tensor& g, const at::Tensor& u, co
           mask[3] && s.has_k_rev ? at::empty_like(*k_rev) : at::Tensor()};
 }
 
+at::Tensor diag_scan_meta(const at::Tensor& a, const at::Tensor& b, bool reverse, const OptTensor& h0) {
+  check_diag_scan("ssm::diag_scan", a, b, h0);
+  return at::empty_like(b);
+}
+
+DiagScanGrads diag_scan_backward_meta(const at::Tensor& g, const at::Tensor& a, const at::Tensor& x, bool reverse,
+                                      const OptTensor& h0, std::array<bool, 3> mask) {
+  const auto s = check_diag_scan("ssm::diag_scan_backward", a, x, h0);
+  return {mask[0] ? at::empty_like(a) : at::Tensor(), mask[1] ? at::empty_like(x) : at::Tensor(),
+          mask[2] && s.has_h0 ? at::empty_like(*h0) : at::Tensor()};
+}
+
 }  // namespace
 }  // namespace ssm::ops
 
@@ -45,6 +57,10 @@ TORCH_LIBRARY(ssm, m) {
   m.def(
       "fft_conv_backward(Tensor grad_y, Tensor u, Tensor k, Tensor? D, Tensor? k_rev, bool[4] output_mask) -> "
       "(Tensor, Tensor, Tensor, Tensor)");
+  m.def("diag_scan(Tensor a, Tensor b, bool reverse=False, Tensor? h0=None) -> Tensor");
+  m.def(
+      "diag_scan_backward(Tensor grad_x, Tensor a, Tensor x, bool reverse, Tensor? h0, bool[3] output_mask) -> "
+      "(Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(ssm, CPU, m) {
@@ -52,6 +68,8 @@ TORCH_LIBRARY_IMPL(ssm, CPU, m) {
   m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_cpu);
   m.impl("fft_conv", &ssm::ops::fft_conv_cpu);
   m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_cpu);
+  m.impl("diag_scan", &ssm::ops::diag_scan_cpu);
+  m.impl("diag_scan_backward", &ssm::ops::diag_scan_backward_cpu);
 }
 
 #ifdef SSM_WITH_CUDA
@@ -60,6 +78,8 @@ TORCH_LIBRARY_IMPL(ssm, CUDA, m) {
   m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_cuda);
   m.impl("fft_conv", &ssm::ops::fft_conv_cuda);
   m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_cuda);
+  m.impl("diag_scan", &ssm::ops::diag_scan_cuda);
+  m.impl("diag_scan_backward", &ssm::ops::diag_scan_backward_cuda);
 }
 #endif
 
@@ -68,9 +88,12 @@ TORCH_LIBRARY_IMPL(ssm, Meta, m) {
   m.impl("vandermonde_backward", &ssm::ops::vandermonde_backward_meta);
   m.impl("fft_conv", &ssm::ops::fft_conv_meta);
   m.impl("fft_conv_backward", &ssm::ops::fft_conv_backward_meta);
+  m.impl("diag_scan", &ssm::ops::diag_scan_meta);
+  m.impl("diag_scan_backward", &ssm::ops::diag_scan_backward_meta);
 }
 
 TORCH_LIBRARY_IMPL(ssm, Autograd, m) {
   m.impl("vandermonde", &ssm::ops::vandermonde_autograd);
   m.impl("fft_conv", &ssm::ops::fft_conv_autograd);
+  m.impl("diag_scan", &ssm::ops::diag_scan_autograd);
 }

@@ -56,12 +56,18 @@ at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const st
 void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
                             std::vector<at::Tensor> inputs, double eps, double tol) {
   const at::Tensor out0 = f(inputs);
-  const at::Tensor w = at::randn(out0.sizes(), out0.options().requires_grad(false));
+  // A real loss: sum(out * w), or Re sum(out * w) with complex w for complex outputs.
+  const at::Tensor w = out0.is_complex()
+                           ? at::complex(at::randn(out0.sizes(), at::kDouble), at::randn(out0.sizes(), at::kDouble))
+                                 .to(out0.scalar_type())
+                                 .to(out0.device())
+                           : at::randn(out0.sizes(), out0.options().requires_grad(false));
+  const auto loss = [&w](const at::Tensor& out) { return out.is_complex() ? at::real((out * w).sum()) : (out * w).sum(); };
   std::vector<at::Tensor> wrt;
   for (const auto& t : inputs)
     if (t.requires_grad()) wrt.push_back(t);
   ASSERT_FALSE(wrt.empty());
-  const auto grads = torch::autograd::grad({(out0 * w).sum()}, wrt, {}, false, false, true);
+  const auto grads = torch::autograd::grad({loss(out0)}, wrt, {}, false, false, true);
   at::AutoDispatchBelowADInplaceOrView no_grad;
   size_t gi = 0;
   for (size_t ii = 0; ii < inputs.size(); ++ii) {
@@ -74,9 +80,9 @@ void expect_gradients_match(const std::function<at::Tensor(const std::vector<at:
     for (int64_t e = 0; e < flat.numel(); ++e) {
       const double orig = flat[e].item<double>();
       flat[e] = orig + eps;
-      const double fp = (f(inputs) * w).sum().item<double>();
+      const double fp = loss(f(inputs)).item<double>();
       flat[e] = orig - eps;
-      const double fm = (f(inputs) * w).sum().item<double>();
+      const double fm = loss(f(inputs)).item<double>();
       flat[e] = orig;
       numeric[e] = (fp - fm) / (2 * eps);
     }

@@ -27,7 +27,7 @@ at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64
 at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
                               const std::optional<at::Tensor>& k_rev);
 
-// Checks autograd gradients of sum(f(inputs) * w) (w random) against central finite differences in float64 for
+// Checks autograd gradients of sum(f(inputs) * w) (w random; Re of it for complex outputs) against central finite differences in float64 for
 // every input that requires grad. Complex inputs are perturbed in their real and imaginary parts. The error is
 // max |analytic - numeric| / max(1, max |numeric|).
 void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,

@@ -18,9 +18,10 @@ std::string name(const Shape& s) {
 }
 
 // S4D-like inputs: x = dt * A with A = -exp(a) + i b, dt in [1e-3, 1e-1] per row; v complex normal.
-std::pair<at::Tensor, at::Tensor> s4d_inputs(const Shape& s, at::ScalarType dtype, double dt_min = 1e-3) {
+std::pair<at::Tensor, at::Tensor> s4d_inputs(const Shape& s, at::ScalarType dtype, double dt_min = 1e-3,
+                                             double dt_max = 1e-1) {
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor log_dt = at::rand({s.B, 1}, f64) * (std::log(1e-1) - std::log(dt_min)) + std::log(dt_min);
+  const at::Tensor log_dt = at::rand({s.B, 1}, f64) * (std::log(dt_max) - std::log(dt_min)) + std::log(dt_min);
   const at::Tensor re = -0.5 * at::exp(at::randn({s.B, s.N}, f64) * 0.5);
   const at::Tensor im = M_PI * at::arange(s.N, f64).unsqueeze(0) + at::randn({s.B, s.N}, f64);
   const at::Tensor x = at::complex(re, im) * at::exp(log_dt);
@@ -55,9 +56,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, VandermondeForward,
                          [](const auto& info) { return name(info.param); });
 
 TEST(Vandermonde, LongSequenceFloat32DoesNotDrift) {
-  // Slowly decaying modes (dt down to 1e-4) keep exp(x l) large over the whole 65536 steps.
+  // Slowly decaying modes (dt in [1e-5, 5e-5]) keep exp(x l) well above zero over all 65536 steps while the phase
+  // turns by up to ~700 radians, so the tail measures the accuracy of long powers.
   const Shape s{4, 64, 65536};
-  auto [v, x] = s4d_inputs(s, at::kComplexFloat, 1e-4);
+  auto [v, x] = s4d_inputs(s, at::kComplexFloat, 1e-5, 5e-5);
   const at::Tensor out = ssm::vandermonde(v, x, s.L);
   const at::Tensor ref = vandermonde_reference(v, x, s.L);
   EXPECT_LT(rel_error(out, ref), 1e-4);

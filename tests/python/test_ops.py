@@ -100,3 +100,41 @@ def test_bad_input_message():
         ops.fft_conv(u, torch.randn(3, 11))
     with pytest.raises(RuntimeError, match=r"argument 'L' must be >= 1"):
         ops.vandermonde(*s4d_inputs(1, 2), 0)
+
+
+def scan_ref(a, b, reverse=False, h0=None):
+    B, L, P = b.shape
+    x = torch.empty_like(b, dtype=torch.complex128 if b.is_complex() else torch.float64)
+    s = h0.to(x.dtype).clone() if h0 is not None else torch.zeros(B, P, dtype=x.dtype)
+    for step in range(L):
+        l = L - 1 - step if reverse else step
+        al = a[:, l] if a.dim() == 3 else a
+        s = al.to(x.dtype) * s + b[:, l].to(x.dtype)
+        x[:, l] = s
+    return x
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.float64])
+@pytest.mark.parametrize("varying", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_diag_scan_forward_and_gradcheck(device, dtype, varying, reverse):
+    B, L, P = 2, 9, 3
+    shape = (B, L, P) if varying else (P,)
+    a = (torch.rand(shape, dtype=torch.float64) * 0.5 + 0.4).to(dtype)
+    if dtype.is_complex:
+        a = a * torch.exp(1j * torch.rand(shape, dtype=torch.float64) * 6.28)
+    b = torch.randn(B, L, P, dtype=dtype)
+    h0 = torch.randn(B, P, dtype=dtype)
+    x = ops.diag_scan(a.to(device), b.to(device), reverse, h0.to(device))
+    torch.testing.assert_close(x.cpu(), scan_ref(a, b, reverse, h0), rtol=1e-10, atol=1e-10)
+    args = tuple(t.to(device).requires_grad_(True) for t in (a, b, h0))
+    assert torch.autograd.gradcheck(lambda a_, b_, h_: ops.diag_scan(a_, b_, reverse, h_), args)
+
+
+def test_diag_scan_opcheck():
+    a = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 5, 4, dtype=torch.float64, requires_grad=True)
+    tests = ("test_schema", "test_autograd_registration", "test_faketensor")
+    torch.library.opcheck(ops.diag_scan, (a, b, False, None), test_utils=tests)
+    torch.library.opcheck(ops.diag_scan, (a, b, True, torch.randn(2, 4, dtype=torch.float64)), test_utils=tests)
