@@ -1,5 +1,6 @@
 // Config loading: values, bases, overrides, and every error path with its file, line and key.
 #include "config/config.h"
+#include "support/fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 
 namespace ssm::config {
 namespace {
+
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -25,33 +28,7 @@ const Schema& schema() {
   return s;
 }
 
-class ConfigTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("ssm_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                                       "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) {
-    const fs::path p = dir / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  // Expects a ConfigError whose message contains every fragment.
-  void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
-    try {
-      fn();
-      ADD_FAILURE() << "expected a ConfigError";
-    } catch (const ConfigError& e) {
-      const std::string msg = e.what();
-      for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
-    }
-  }
-  fs::path dir;
-};
+class ConfigTest : public test::TempDirTest {};
 
 TEST_F(ConfigTest, ValuesDefaultsAndOrigins) {
   const auto p = write("a.yaml", "model:\n  d_model: 256\n  s4d:\n    dt_min: 1e-4\ntrainer:\n  out_dir: runs/a\n");

@@ -1,6 +1,6 @@
 // The IDX reader and the sequential Fashion-MNIST loader: real format, compressed or not, and malformed files.
 #include "data/fashion_mnist.h"
-#include "train/fixtures.h"
+#include "support/fixtures.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,27 +11,11 @@
 namespace ssm::data {
 namespace {
 
+using test::expect_error;
+
 namespace fs = std::filesystem;
 
-class FashionMnist : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("ssm_fmnist_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
-    try {
-      fn();
-      ADD_FAILURE() << "expected an error";
-    } catch (const std::runtime_error& e) {
-      for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-    }
-  }
-  fs::path dir;
-};
+class FashionMnist : public test::TempDirTest {};
 
 TEST_F(FashionMnist, IdxRoundTripPlainAndCompressed) {
   std::vector<uint8_t> data(2 * 3 * 5);

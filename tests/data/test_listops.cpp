@@ -1,6 +1,7 @@
 // ListOps: the generator (length bounds, labels, determinism), its TSV round trip through the loader, tokenization,
 // and malformed files.
 #include "data/listops.h"
+#include "support/fixtures.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -13,6 +14,8 @@
 
 namespace ssm::data {
 namespace {
+
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -33,29 +36,7 @@ int eval_tokens(const std::vector<std::string>& t, size_t& i) {
   return n % 2 ? args[n / 2] : (args[n / 2 - 1] + args[n / 2]) / 2;
 }
 
-class ListOps : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("ssm_listops_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) {
-    std::ofstream(dir / name, std::ios::binary) << text;
-    return (dir / name).string();
-  }
-  void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
-    try {
-      fn();
-      ADD_FAILURE() << "expected an error";
-    } catch (const std::runtime_error& e) {
-      for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-    }
-  }
-  fs::path dir;
-};
+class ListOps : public test::TempDirTest {};
 
 TEST_F(ListOps, EvaluatorOnKnownExpressions) {
   EXPECT_EQ(evaluate_listops("( ( ( ( [MAX 4 ) 5 ) 3 ) ] )"), 5);

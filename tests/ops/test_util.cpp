@@ -96,15 +96,5 @@ void expect_gradients_match(const std::function<at::Tensor(const std::vector<at:
   }
 }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected a c10::Error, none was thrown";
-  } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& f : fragments)
-      EXPECT_NE(msg.find(f), std::string::npos) << "message lacks '" << f << "': " << msg;
-  }
-}
 
 }  // namespace ssm::test

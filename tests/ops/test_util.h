@@ -1,6 +1,8 @@
 // Shared test helpers: float64 references, error measures, finite-difference gradient checks, device helpers.
 #pragma once
 
+#include "support/expect_error.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -33,7 +35,5 @@ at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const st
 void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
                             std::vector<at::Tensor> inputs, double eps = 1e-6, double tol = 1e-6);
 
-// Runs fn and expects a c10::Error whose message contains every one of the fragments.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments);
 
 }  // namespace ssm::test

@@ -1,5 +1,5 @@
 // The training driver: schedule, parameter groups, a short run that must learn, exact resume, run-folder safety.
-#include "train/fixtures.h"
+#include "support/fixtures.h"
 #include "train/schema.h"
 #include "train/trainer.h"
 
@@ -16,15 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Trainer : public ::testing::Test {
+class Trainer : public test::TempDirTest {
  protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("ssm_trainer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir);
+    TempDirTest::SetUp();
     test::write_fashion_like(dir / "data", 240, 60, 7);
   }
-  void TearDown() override { fs::remove_all(dir); }
   config::Config cfg(const std::string& run, std::vector<std::string> extra = {}) {
     std::vector<std::string> sets = {"data.root=" + (dir / "data").string(),
                                      "trainer.out_dir=" + (dir / run).string(),
@@ -52,7 +49,6 @@ class Trainer : public ::testing::Test {
       if (std::regex_search(line, m, re)) out[std::stoll(m[1])] = std::stod(m[2]);
     return out;
   }
-  fs::path dir;
 };
 
 TEST(Schedule, WarmupThenDecay) {
@@ -118,18 +114,8 @@ TEST_F(Trainer, ResumeContinuesExactly) {
 
 TEST_F(Trainer, RefusesToOverwriteARunAndReportsMissingCheckpoint) {
   train(cfg("once", {"trainer.max_steps=2"}), {false, true});
-  try {
-    train(cfg("once", {"trainer.max_steps=2"}), {false, true});
-    ADD_FAILURE() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
-  }
-  try {
-    train(cfg("never"), {true, true});
-    ADD_FAILURE() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("no checkpoint to resume from"), std::string::npos) << e.what();
-  }
+  test::expect_error([&] { train(cfg("once", {"trainer.max_steps=2"}), {false, true}); }, {"last.pt exists", "--resume"});
+  test::expect_error([&] { train(cfg("never"), {true, true}); }, {"no checkpoint to resume from"});
 }
 
 TEST_F(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {

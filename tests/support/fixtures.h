@@ -1,12 +1,29 @@
-// Small data files in the real formats, written for a test and removed after it.
+// Shared test fixtures of ssm_tests: a temporary folder per test, error-message checks, and small data files in the
+// real formats.
 #pragma once
+
+#include "support/expect_error.h"
+
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace ssm::test {
+
+// A fresh folder for each test (removed afterwards), with a helper to write text files into it.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  // Writes `text` to dir/name (creating folders) and returns the path.
+  std::string write(const std::string& name, const std::string& text);
+  std::filesystem::path dir;
+};
+
 
 // Writes an IDX file (uint8) with the given dims and data; gz: gzip-compressed.
 void write_idx(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& data,

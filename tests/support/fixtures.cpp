@@ -1,12 +1,32 @@
-#include "train/fixtures.h"
+#include "support/fixtures.h"
 
 #include <zlib.h>
 
 #include <fstream>
+
+#include <unistd.h>
 #include <random>
 #include <stdexcept>
 
 namespace ssm::test {
+
+void TempDirTest::SetUp() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  dir = std::filesystem::temp_directory_path() /
+        ("ssm_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+}
+
+void TempDirTest::TearDown() { std::filesystem::remove_all(dir); }
+
+std::string TempDirTest::write(const std::string& name, const std::string& text) {
+  const std::filesystem::path p = dir / name;
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+  return p.string();
+}
+
 
 void write_idx(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& data, bool gz) {
   std::vector<uint8_t> bytes = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
