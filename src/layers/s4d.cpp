@@ -1,5 +1,6 @@
 #include "layers/s4d.h"
 
+#include "layers/hippo.h"
 #include "ssm/ops.h"
 
 #include <torch/nn/functional/activation.h>
@@ -25,6 +26,7 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
       "log_dt", torch::rand({H}, f32) * (std::log(o.dt_max) - std::log(o.dt_min)) + std::log(o.dt_min));
   const torch::Tensor n = torch::arange(N2, f32).unsqueeze(0).expand({H, N2});  // (H, N/2)
   torch::Tensor re = torch::full({H, N2}, 0.5, f32), im;
+  DiagonalInit legs;
   if (o.init == "lin") {
     im = M_PI * n;
   } else if (o.init == "inv") {
@@ -32,13 +34,22 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   } else if (o.init == "real") {
     re = n + 1;
     im = torch::zeros({H, N2}, f32);
+  } else if (o.init == "legs") {
+    legs = s4d_legs(o.d_state);  // A = -1/2 + i w, the normal part of HiPPO-LegS
+    im = torch::imag(legs.A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
   } else {
-    throw std::invalid_argument("S4D: init must be lin, inv or real, got '" + o.init + "'");
+    throw std::invalid_argument("S4D: init must be lin, inv, real or legs, got '" + o.init + "'");
   }
   A_log_re = register_parameter("A_log_re", torch::log(re).contiguous());  // -Re A = exp(A_log_re)
   A_im = register_parameter("A_im", im.contiguous());
-  // C ~ complex normal with variance 1 (1/2 per part).
-  C = register_parameter("C", torch::randn({channels, H, N2, 2}, f32) * std::sqrt(0.5));
+  // C ~ complex normal with variance 1 (1/2 per part). S4D-LegS folds its B = V^* B_LegS (imaginary part clipped to
+  // [-2, 2], as s4 does) into C, since this layer keeps B = 1.
+  torch::Tensor c0 = torch::randn({channels, H, N2, 2}, f32) * std::sqrt(0.5);
+  if (o.init == "legs") {
+    const torch::Tensor b = torch::complex(torch::real(legs.B), torch::clamp(torch::imag(legs.B), -2, 2));
+    c0 = torch::view_as_real(torch::view_as_complex(c0) * b.to(torch::kComplexFloat)).contiguous();
+  }
+  C = register_parameter("C", c0);
   D = register_parameter("D", torch::randn({H}, f32));
   out = register_module("out", torch::nn::Linear(H, 2 * H));
   drop = register_module("drop", torch::nn::Dropout(o.dropout));

@@ -19,7 +19,7 @@ namespace ssm::layers {
 struct S4DOptions {
   int64_t d_model = 128;        // H channels
   int64_t d_state = 64;         // N: state size; N/2 complex modes are stored (conjugate symmetry)
-  std::string init = "lin";     // lin | inv | real
+  std::string init = "lin";     // lin | inv | real | legs
   std::string discretization = "zoh";  // zoh | bilinear
   double dt_min = 1e-3, dt_max = 1e-1;
   bool bidirectional = false;

@@ -35,7 +35,7 @@ TEST(S4D, ShapesAndGradientFlow) {
 
 TEST(S4D, KernelMatchesDirectEvaluation) {
   for (const std::string disc : {"zoh", "bilinear"}) {
-    for (const std::string init : {"lin", "inv", "real"}) {
+    for (const std::string init : {"lin", "inv", "real", "legs"}) {
       SCOPED_TRACE(disc + " " + init);
       S4D layer(opts(disc, false, init));
       const int64_t L = 50;
