@@ -8,7 +8,8 @@
 // step() runs the same layer as a recurrence (unidirectional only) and matches the convolution to float tolerance.
 #pragma once
 
-#include <torch/nn/module.h>
+#include "layers/sequence_layer.h"
+
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
@@ -26,12 +27,12 @@ struct S4DOptions {
   double dropout = 0.0;
 };
 
-class S4DImpl : public torch::nn::Module {
+class S4DImpl : public SequenceLayer {
  public:
   explicit S4DImpl(const S4DOptions& o);
 
   // u: (B, L, H) -> (B, L, H).
-  torch::Tensor forward(const torch::Tensor& u);
+  torch::Tensor forward(const torch::Tensor& u) override;
   // The convolution kernel, (channels, H, L) with channels = 2 when bidirectional.
   torch::Tensor kernel(int64_t L);
 
@@ -40,7 +41,7 @@ class S4DImpl : public torch::nn::Module {
   torch::Tensor step(const torch::Tensor& u_t, torch::Tensor& state);
 
   // The parameters of the state-space part (dt, A), which get their own learning rate and no weight decay.
-  std::vector<torch::Tensor> ssm_parameters() const;
+  std::vector<torch::Tensor> ssm_parameters() const override;
 
   const S4DOptions& options() const { return o_; }
 

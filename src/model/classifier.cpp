@@ -16,8 +16,20 @@ ClassifierImpl::ClassifierImpl(const ClassifierOptions& o) : o_(o) {
     embed = register_module("embed", torch::nn::Embedding(o.vocab_size, H));
   else
     encode = register_module("encode", torch::nn::Linear(o.d_input, H));
+  if (o.layer_type != "s4d" && o.layer_type != "s5")
+    throw std::invalid_argument("model.layer must be s4d or s5, got '" + o.layer_type + "'");
   for (int64_t i = 0; i < o.n_layers; ++i) {
-    blocks_.push_back(register_module("block" + std::to_string(i), layers::S4D(o.layer)));
+    std::shared_ptr<layers::SequenceLayer> layer;
+    if (o.layer_type == "s5") {
+      layers::S5Options s5 = o.s5;
+      s5.d_model = H;
+      s5.dropout = o.layer.dropout;
+      s5.bidirectional = o.layer.bidirectional;
+      layer = std::make_shared<layers::S5Impl>(s5);
+    } else {
+      layer = std::make_shared<layers::S4DImpl>(o.layer);
+    }
+    blocks_.push_back(register_module("block" + std::to_string(i), layer));
     if (o.norm == "layer")
       norms_.push_back(register_module("norm" + std::to_string(i),
                                        torch::nn::LayerNorm(torch::nn::LayerNormOptions({H}))));
@@ -46,9 +58,9 @@ torch::Tensor ClassifierImpl::forward(const torch::Tensor& x, const torch::Tenso
   }
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (o_.prenorm)
-      h = h + drop(blocks_[i](normalize(i, h)));
+      h = h + drop(blocks_[i]->forward(normalize(i, h)));
     else
-      h = normalize(i, h + drop(blocks_[i](h)));
+      h = normalize(i, h + drop(blocks_[i]->forward(h)));
   }
   const int64_t B = h.size(0), L = h.size(1);
   torch::Tensor pooled;

@@ -1,11 +1,12 @@
 // A sequence classifier: encoder, n residual blocks around a sequence layer, pooling, decoder.
 //   encoder: embedding (token inputs, vocab_size > 0) or linear (real-valued inputs, d_input features)
 //   block:   prenorm:  x + dropout(layer(norm(x)))      postnorm: norm(x + dropout(layer(x)))
-//            the layer itself ends with GELU, dropout, linear H -> 2H and GLU (see layers/s4d.h)
+//            the layer (S4D or S5) ends with GELU, dropout, linear H -> 2H and GLU (see layers/s4d.h, layers/s5.h)
 //   pooling: mean over the valid positions (lengths) or the last valid position
 #pragma once
 
 #include "layers/s4d.h"
+#include "layers/s5.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -27,7 +28,9 @@ struct ClassifierOptions {
   std::string norm = "layer";    // layer | batch
   std::string pooling = "mean";  // mean | last
   double dropout = 0.0;
-  layers::S4DOptions layer;
+  std::string layer_type = "s4d";  // s4d | s5
+  layers::S4DOptions layer;        // s4d; its d_model is the model width for every layer type
+  layers::S5Options s5;            // s5 (d_model, dropout and bidirectional are taken from `layer`)
 };
 
 class ClassifierImpl : public torch::nn::Module {
@@ -43,7 +46,7 @@ class ClassifierImpl : public torch::nn::Module {
   ClassifierOptions o_;
   torch::nn::Embedding embed{nullptr};
   torch::nn::Linear encode{nullptr}, decode{nullptr};
-  std::vector<layers::S4D> blocks_;
+  std::vector<std::shared_ptr<layers::SequenceLayer>> blocks_;
   std::vector<std::shared_ptr<torch::nn::Module>> norms_;
   torch::nn::Dropout drop{nullptr};
 };

@@ -7,10 +7,13 @@ const config::Schema& train_schema() {
   constexpr double inf = 1e300;
   static const config::Schema schema = {
       // model
-      {"model.layer", Type::kEnum, "s4d", "the sequence layer", -inf, inf, false, {"s4d"}},
+      {"model.layer", Type::kEnum, "s4d", "the sequence layer: S4D (convolution) or S5 (scan)", -inf, inf, false,
+       {"s4d", "s5"}},
       {"model.d_model", Type::kInt, "128", "model width H (channels)", 1, 65536},
       {"model.n_layers", Type::kInt, "4", "number of residual blocks", 1, 1024},
-      {"model.d_state", Type::kInt, "64", "state size N per channel (even; N/2 complex modes are stored)", 2, 4096},
+      {"model.d_state", Type::kInt, "64",
+       "S4D: state size N per channel (even; N/2 complex modes are stored); S5: P complex modes shared by all channels",
+       1, 65536},
       {"model.dropout", Type::kFloat, "0.0", "dropout after each layer and inside it", 0, 1, false},
       {"model.prenorm", Type::kBool, "true", "normalize before the layer (else after the residual sum)"},
       {"model.norm", Type::kEnum, "layer", "normalization", -inf, inf, false, {"layer", "batch"}},
@@ -23,6 +26,12 @@ const config::Schema& train_schema() {
        {"zoh", "bilinear"}},
       {"model.s4d.dt_min", Type::kFloat, "0.001", "smallest initial step dt", 0, 10, true},
       {"model.s4d.dt_max", Type::kFloat, "0.1", "largest initial step dt", 0, 10, true},
+      {"model.s5.blocks", Type::kInt, "1", "S5: J blocks of the HiPPO-N initialization (d_state / J modes each)", 1,
+       4096},
+      {"model.s5.discretization", Type::kEnum, "zoh", "S5: zero-order hold or bilinear", -inf, inf, false,
+       {"zoh", "bilinear"}},
+      {"model.s5.dt_min", Type::kFloat, "0.001", "S5: smallest initial step dt (one per state)", 0, 10, true},
+      {"model.s5.dt_max", Type::kFloat, "0.1", "S5: largest initial step dt", 0, 10, true},
       // data
       {"data.task", Type::kEnum, "sfmnist", "the task: sequential Fashion-MNIST or ListOps", -inf, inf, false,
        {"sfmnist", "listops"}},

@@ -64,6 +64,19 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.layer.dt_max = c.get_float("model.s4d.dt_max");
   o.layer.bidirectional = c.get_bool("model.bidirectional");
   o.layer.dropout = o.dropout;
+  o.layer_type = c.get_string("model.layer");
+  o.s5.d_state = o.layer.d_state;
+  o.s5.blocks = c.get_int("model.s5.blocks");
+  o.s5.discretization = c.get_string("model.s5.discretization");
+  o.s5.dt_min = c.get_float("model.s5.dt_min");
+  o.s5.dt_max = c.get_float("model.s5.dt_max");
+  if (o.layer_type == "s5") {
+    if (o.s5.d_state % o.s5.blocks)
+      throw config::ConfigError("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) +
+                                "), got " + std::to_string(o.s5.d_state));
+    if (o.s5.dt_min > o.s5.dt_max) throw config::ConfigError("model.s5.dt_min: must be <= model.s5.dt_max");
+    return model::Classifier(o);
+  }
   if (o.layer.d_state % 2) throw config::ConfigError("model.d_state: must be even, got " + std::to_string(o.layer.d_state));
   if (o.layer.dt_min > o.layer.dt_max) throw config::ConfigError("model.s4d.dt_min: must be <= model.s4d.dt_max");
   return model::Classifier(o);

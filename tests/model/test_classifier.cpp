@@ -36,6 +36,20 @@ TEST(Classifier, ShapesAndGradientFlow) {
     }
 }
 
+TEST(Classifier, S5Layers) {
+  ClassifierOptions o = small(0, "batch", "mean", false);
+  o.layer_type = "s5";
+  o.s5.d_state = 6;
+  o.s5.blocks = 3;
+  Classifier m(o);
+  const torch::Tensor logits = m->forward(torch::randn({4, 12, 3}), torch::tensor({12, 5, 1, 9}));
+  ASSERT_EQ(logits.sizes(), (torch::IntArrayRef{4, 5}));
+  torch::nn::functional::cross_entropy(logits, torch::tensor({0, 1, 2, 3})).backward();
+  for (const auto& p : m->named_parameters())
+    EXPECT_TRUE(p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) << p.key();
+  EXPECT_EQ(m->ssm_parameters().size(), 8u);  // Lambda_re, Lambda_im, log_step, B per layer
+}
+
 TEST(Classifier, PoolingIgnoresPadding) {
   for (const std::string pooling : {"mean", "last"}) {
     Classifier m(small(0, "layer", pooling, true));

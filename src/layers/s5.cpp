@@ -1,0 +1,95 @@
+#include "layers/s5.h"
+
+#include "layers/hippo.h"
+#include "ssm/ops.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace ssm::layers {
+
+S5Impl::S5Impl(const S5Options& o) : o_(o) {
+  if (o.d_model < 1) throw std::invalid_argument("S5: d_model must be >= 1");
+  if (o.blocks < 1 || o.d_state < 1 || o.d_state % o.blocks)
+    throw std::invalid_argument("S5: d_state (" + std::to_string(o.d_state) + ") must be a positive multiple of blocks (" +
+                                std::to_string(o.blocks) + ")");
+  if (o.discretization != "zoh" && o.discretization != "bilinear")
+    throw std::invalid_argument("S5: discretization must be zoh or bilinear, got '" + o.discretization + "'");
+  if (!(o.dt_min > 0 && o.dt_max >= o.dt_min)) throw std::invalid_argument("S5: need 0 < dt_min <= dt_max");
+  torch::NoGradGuard no_grad;
+  const int64_t H = o.d_model, P = o.d_state, J = o.blocks, Pb = P / J, channels = o.bidirectional ? 2 : 1;
+  const DiagonalInit blk = s4d_legs(2 * Pb);  // Lambda (Pb), V (2Pb, Pb) of one block
+  const torch::Tensor lambda = blk.A.repeat({J});  // (P)
+  // Block-diagonal V^* B0 and C0 V with LeCun-normal B0 (2P, H) and C0 (channels, H, 2P).
+  const auto c128 = torch::TensorOptions().dtype(torch::kComplexDouble);
+  const torch::Tensor B0 = (torch::randn({J, 2 * Pb, H}, torch::kDouble) / std::sqrt(static_cast<double>(H))).to(torch::kComplexDouble);
+  const torch::Tensor C0 = (torch::randn({channels, H, J, 2 * Pb}, torch::kDouble) / std::sqrt(2.0 * P)).to(torch::kComplexDouble);
+  const torch::Tensor Vh = blk.V.conj().transpose(0, 1);                       // (Pb, 2Pb)
+  const torch::Tensor Bt = torch::matmul(Vh, B0).reshape({P, H});              // (P, H)
+  const torch::Tensor Ct = torch::matmul(C0, blk.V).reshape({channels, H, P});  // (channels, H, P)
+  (void)c128;
+  Lambda_re = register_parameter("Lambda_re", torch::real(lambda).to(torch::kFloat).contiguous());
+  Lambda_im = register_parameter("Lambda_im", torch::imag(lambda).to(torch::kFloat).contiguous());
+  log_step = register_parameter(
+      "log_step", torch::rand({P}) * (std::log(o.dt_max) - std::log(o.dt_min)) + std::log(o.dt_min));
+  B = register_parameter("B", torch::view_as_real(Bt.to(torch::kComplexFloat)).contiguous());
+  C = register_parameter("C", torch::view_as_real(Ct.to(torch::kComplexFloat)).contiguous());
+  D = register_parameter("D", torch::randn({H}));
+  out = register_module("out", torch::nn::Linear(H, 2 * H));
+  drop = register_module("drop", torch::nn::Dropout(o.dropout));
+}
+
+std::vector<torch::Tensor> S5Impl::ssm_parameters() const { return {Lambda_re, Lambda_im, log_step, B}; }
+
+std::pair<torch::Tensor, torch::Tensor> S5Impl::discretize() const {
+  const torch::Tensor lambda = torch::complex(Lambda_re, Lambda_im);  // (P)
+  const torch::Tensor dt = torch::exp(log_step);                      // (P)
+  const torch::Tensor Bc = torch::view_as_complex(B);                 // (P, H)
+  torch::Tensor lbar, scale;
+  if (o_.discretization == "zoh") {
+    lbar = torch::exp(lambda * dt);
+    scale = (lbar - 1) / lambda;
+  } else {
+    const torch::Tensor den = 1 - dt * lambda / 2;
+    lbar = (1 + dt * lambda / 2) / den;
+    scale = dt / den;
+  }
+  return {lbar, scale.unsqueeze(-1) * Bc};
+}
+
+torch::Tensor S5Impl::ssm(const torch::Tensor& u) {
+  TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "S5: input must have shape (B, L, ", o_.d_model, "), got ",
+              u.sizes());
+  auto [lbar, bbar] = discretize();
+  const torch::Tensor Cc = torch::view_as_complex(C);                                  // (channels, H, P)
+  const torch::Tensor bu = torch::matmul(u.to(torch::kComplexFloat), bbar.transpose(0, 1)).contiguous();  // (B, L, P)
+  const torch::Tensor x = ssm::diag_scan(lbar, bu);                                     // (B, L, P)
+  torch::Tensor y = 2 * torch::real(torch::matmul(x, Cc[0].transpose(0, 1)));           // (B, L, H)
+  if (o_.bidirectional) y = y + 2 * torch::real(torch::matmul(ssm::diag_scan(lbar, bu, true), Cc[1].transpose(0, 1)));
+  return y + D * u;
+}
+
+torch::Tensor S5Impl::post(const torch::Tensor& y) {
+  return torch::nn::functional::glu(out(drop(torch::gelu(y))), -1);
+}
+
+torch::Tensor S5Impl::forward(const torch::Tensor& u) { return post(ssm(u)); }
+
+torch::Tensor S5Impl::step_state(int64_t batch) const {
+  return torch::zeros({batch, o_.d_state}, torch::TensorOptions().dtype(torch::kComplexFloat).device(B.device()));
+}
+
+torch::Tensor S5Impl::step(const torch::Tensor& u_t, torch::Tensor& state) {
+  TORCH_CHECK(!o_.bidirectional, "S5: step mode needs a unidirectional layer (bidirectional = false)");
+  TORCH_CHECK(u_t.dim() == 2 && u_t.size(1) == o_.d_model, "S5: step input must have shape (B, ", o_.d_model, "), got ",
+              u_t.sizes());
+  auto [lbar, bbar] = discretize();
+  state = lbar * state + torch::matmul(u_t.to(torch::kComplexFloat), bbar.transpose(0, 1));
+  const torch::Tensor y = 2 * torch::real(torch::matmul(state, torch::view_as_complex(C)[0].transpose(0, 1))) + D * u_t;
+  return post(y.unsqueeze(1)).squeeze(1);
+}
+
+}  // namespace ssm::layers
