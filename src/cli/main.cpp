@@ -1,11 +1,13 @@
 // The `ssm` command: train, eval, bench, info.
 #include "config/config.h"
 #include "data/listops.h"
+#include "layers/ptd.h"
 #include "ssm/ops.h"
 #include "train/schema.h"
 #include "train/trainer.h"
 
 #include <torch/cuda.h>
+#include <torch/torch.h>
 #include <torch/version.h>
 
 #include <cstdio>
@@ -29,6 +31,7 @@ const char* kUsage =
     "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
     "  eval CHECKPOINT [--split test|val|train]                        evaluate a checkpoint of a run\n"
     "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
+    "  init ptd [--n N] [--blocks J] [--iterations I] [--lambda L]    compute a PTD initialization (cached)\n"
     "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
     "  info                                                            versions, build options, devices\n"
     "\n"
@@ -156,6 +159,56 @@ int cmd_data(int argc, char** argv) {
   return 0;
 }
 
+int cmd_init(int argc, char** argv) {
+  if (argc < 1 || std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h") {
+    std::printf(
+        "usage: ssm init ptd [--n N] [--blocks J] [--iterations I] [--lambda L] [--lr R] [--seed S] [--cache DIR]\n\n"
+        "Perturb-then-diagonalize: finds a perturbation E of the positive-form HiPPO-LegS matrix A_H of size N / J\n"
+        "(one block) minimizing kappa(V)^2 + lambda ||E||_F, diagonalizes A_H + E = V diag(Lambda) V^-1, and prints\n"
+        "||E|| / ||A_H||, kappa(V), the eigenvalue range and the reconstruction error. Defaults: N 64, J 1, 10000\n"
+        "iterations, lambda 0.003, lr 0.3, seed 0. Results are cached in DIR (default $SSM_CACHE or ~/.cache/ssm).\n");
+    return argc < 1 ? 2 : 0;
+  }
+  if (std::string(argv[0]) != "ptd") return usage_error("init: unknown initialization '" + std::string(argv[0]) + "'");
+  ssm::layers::PtdOptions o;
+  int64_t blocks = 1;
+  std::string cache = ssm::layers::default_cache_dir();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return usage_error("init ptd: " + a + " needs a value");
+    const std::string v = argv[++i];
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    const bool number = !v.empty() && *end == '\0' && x >= 0;
+    if (a == "--cache") { cache = v; continue; }
+    if (!number) return usage_error("init ptd: " + a + " needs a non-negative number, got '" + v + "'");
+    if (a == "--n") o.n = static_cast<int64_t>(x);
+    else if (a == "--blocks") blocks = static_cast<int64_t>(x);
+    else if (a == "--iterations") o.iterations = static_cast<int64_t>(x);
+    else if (a == "--lambda") o.lambda = x;
+    else if (a == "--lr") o.lr = x;
+    else if (a == "--seed") o.seed = static_cast<uint64_t>(x);
+    else return usage_error("init ptd: unknown option '" + a + "'");
+  }
+  if (blocks < 1 || o.n < 1 || o.n % blocks)
+    return usage_error("init ptd: --n (" + std::to_string(o.n) + ") must be a positive multiple of --blocks (" +
+                       std::to_string(blocks) + ")");
+  o.n /= blocks;
+  const auto r = ssm::layers::ptd(o, cache);
+  const auto re = torch::real(r.Lambda), im = torch::imag(r.Lambda);
+  std::printf("PTD of positive-form HiPPO-LegS, block size %lld (%lld blocks), lambda %g, %lld iterations\n",
+              static_cast<long long>(o.n), static_cast<long long>(blocks), o.lambda,
+              static_cast<long long>(o.iterations));
+  std::printf("  ||E||_2 / ||A_H||_2   %.4g\n  kappa(V)              %.4g\n  reconstruction error  %.3g\n",
+              r.e_ratio, r.kappa, r.reconstruction);
+  std::printf("  eigenvalues of A_H+E  real part [%.4g, %.4g], imaginary part [%.4g, %.4g]\n",
+              re.min().item<double>(), re.max().item<double>(), im.min().item<double>(), im.max().item<double>());
+  const auto A = ssm::layers::ptd_state_matrix(r);
+  std::printf("  A = -(eigenvalues), real part forced negative: real part [%.4g, %.4g]\n",
+              torch::real(A).min().item<double>(), torch::real(A).max().item<double>());
+  return 0;
+}
+
 int cmd_info() {
   std::printf("ssm %s\nLibTorch %s\nbuilt with CUDA kernels: %s\nCUDA available: %s\nCUDA devices: %d\n",
               ssm::version(), TORCH_VERSION, ssm::built_with_cuda() ? "yes" : "no",
@@ -176,6 +229,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return cmd_train(argc - 2, argv + 2);
     if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
     if (cmd == "data") return cmd_data(argc - 2, argv + 2);
+    if (cmd == "init") return cmd_init(argc - 2, argv + 2);
     if (cmd == "bench") return ssm::bench::main(argc - 1, argv + 1);
     if (cmd == "info") return cmd_info();
     return usage_error("unknown command '" + cmd + "'");
