@@ -41,6 +41,7 @@ PtdResult compute_ptd(const PtdOptions& o) {
   if (o.n < 1) throw std::invalid_argument("ptd: n must be >= 1, got " + std::to_string(o.n));
   if (o.iterations < 0) throw std::invalid_argument("ptd: iterations must be >= 0");
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  torch::AutoGradMode grad_on(true);  // callers may be building a model under NoGradGuard
   PtdResult r;
   r.A_H = hippo_legs_positive(o.n);
   const torch::Tensor AH = r.A_H.to(torch::kComplexDouble);

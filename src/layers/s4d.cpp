@@ -1,6 +1,7 @@
 #include "layers/s4d.h"
 
 #include "layers/hippo.h"
+#include "layers/ptd.h"
 #include "ssm/ops.h"
 
 #include <torch/nn/functional/activation.h>
@@ -19,7 +20,7 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
     throw std::invalid_argument("S4D: need 0 < dt_min <= dt_max");
   if (o.discretization != "zoh" && o.discretization != "bilinear")
     throw std::invalid_argument("S4D: discretization must be zoh or bilinear, got '" + o.discretization + "'");
-  const int64_t H = o.d_model, N2 = o.d_state / 2, channels = o.bidirectional ? 2 : 1;
+  const int64_t H = o.d_model, N2 = o.init == "ptd" ? o.d_state : o.d_state / 2, channels = o.bidirectional ? 2 : 1;
   torch::NoGradGuard no_grad;
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
   log_dt = register_parameter(
@@ -27,6 +28,7 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   const torch::Tensor n = torch::arange(N2, f32).unsqueeze(0).expand({H, N2});  // (H, N/2)
   torch::Tensor re = torch::full({H, N2}, 0.5, f32), im;
   DiagonalInit legs;
+  torch::Tensor ptd_b, ptd_v;
   if (o.init == "lin") {
     im = M_PI * n;
   } else if (o.init == "inv") {
@@ -34,11 +36,24 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   } else if (o.init == "real") {
     re = n + 1;
     im = torch::zeros({H, N2}, f32);
+  } else if (o.init == "ptd") {
+    // S4-PTD: A = -(eigenvalues of A_H + E), real part forced negative; B = V^-1 B_H folded into C = (C0 V) * B.
+    PtdOptions po;
+    po.n = o.d_state;
+    po.iterations = o.ptd_iterations;
+    po.lambda = o.ptd_lambda;
+    const PtdResult r = ptd(po, default_cache_dir());
+    const torch::Tensor A = ptd_state_matrix(r);
+    re = (-torch::real(A)).to(torch::kFloat).unsqueeze(0).expand({H, N2});
+    im = torch::imag(A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
+    ptd_b = torch::matmul(r.V_inv, hippo_legs(o.d_state).second.to(torch::kComplexDouble));  // (N)
+    ptd_v = r.V;
+    mode_scale_ = 0.5;
   } else if (o.init == "legs") {
     legs = s4d_legs(o.d_state);  // A = -1/2 + i w, the normal part of HiPPO-LegS
     im = torch::imag(legs.A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
   } else {
-    throw std::invalid_argument("S4D: init must be lin, inv, real or legs, got '" + o.init + "'");
+    throw std::invalid_argument("S4D: init must be lin, inv, real, legs or ptd, got '" + o.init + "'");
   }
   A_log_re = register_parameter("A_log_re", torch::log(re).contiguous());  // -Re A = exp(A_log_re)
   A_im = register_parameter("A_im", im.contiguous());
@@ -48,6 +63,9 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   if (o.init == "legs") {
     const torch::Tensor b = torch::complex(torch::real(legs.B), torch::clamp(torch::imag(legs.B), -2, 2));
     c0 = torch::view_as_real(torch::view_as_complex(c0) * b.to(torch::kComplexFloat)).contiguous();
+  } else if (o.init == "ptd") {
+    const torch::Tensor cv = torch::matmul(torch::view_as_complex(c0).to(torch::kComplexDouble), ptd_v) * ptd_b;
+    c0 = torch::view_as_real(cv.to(torch::kComplexFloat)).contiguous();
   }
   C = register_parameter("C", c0);
   D = register_parameter("D", torch::randn({H}, f32));
@@ -58,7 +76,7 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
 std::vector<torch::Tensor> S4DImpl::ssm_parameters() const { return {log_dt, A_log_re, A_im}; }
 
 std::pair<torch::Tensor, torch::Tensor> S4DImpl::discretize() {
-  const int64_t H = o_.d_model, N2 = o_.d_state / 2;
+  const int64_t H = o_.d_model, N2 = A_im.size(1);
   const torch::Tensor A = torch::complex(-torch::exp(A_log_re), A_im);  // (H, N/2)
   const torch::Tensor dt = torch::exp(log_dt).unsqueeze(-1);             // (H, 1)
   const torch::Tensor dtA = A * dt;                                        // (H, N/2)
@@ -73,7 +91,7 @@ std::pair<torch::Tensor, torch::Tensor> S4DImpl::discretize() {
   }
   const torch::Tensor Cc = torch::view_as_complex(C);  // (channels, H, N/2)
   const int64_t channels = Cc.size(0);
-  const torch::Tensor v = (Cc * dB).reshape({channels * H, N2});
+  const torch::Tensor v = (Cc * dB * mode_scale_).reshape({channels * H, N2});
   return {x.repeat({channels, 1}), v};
 }
 
@@ -100,7 +118,7 @@ torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
 }
 
 torch::Tensor S4DImpl::step_state(int64_t batch) const {
-  return torch::zeros({batch, o_.d_model, o_.d_state / 2},
+  return torch::zeros({batch, o_.d_model, A_im.size(1)},
                       torch::TensorOptions().dtype(torch::kComplexFloat).device(log_dt.device()));
 }
 

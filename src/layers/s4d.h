@@ -20,7 +20,9 @@ namespace ssm::layers {
 struct S4DOptions {
   int64_t d_model = 128;        // H channels
   int64_t d_state = 64;         // N: state size; N/2 complex modes are stored (conjugate symmetry)
-  std::string init = "lin";     // lin | inv | real | legs
+  std::string init = "lin";     // lin | inv | real | legs | ptd (S4-PTD: all N eigenvalues, no conjugate halving)
+  int64_t ptd_iterations = 10000;  // ptd: optimization steps of the perturbation (cached, see layers/ptd.h)
+  double ptd_lambda = 3e-3;
   std::string discretization = "zoh";  // zoh | bilinear
   double dt_min = 1e-3, dt_max = 1e-1;
   bool bidirectional = false;
@@ -51,6 +53,7 @@ class S4DImpl : public SequenceLayer {
   torch::Tensor post(const torch::Tensor& y);  // GELU, dropout, linear, GLU on (B, L, H)
 
   S4DOptions o_;
+  double mode_scale_ = 1.0;  // 0.5 when all N modes are stored (ptd): the kernel is Re, not 2 Re, of the sum
   torch::Tensor log_dt, A_log_re, A_im, C, D;  // C stored as real (channels, H, N/2, 2)
   torch::nn::Linear out{nullptr};
   torch::nn::Dropout drop{nullptr};

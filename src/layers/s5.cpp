@@ -1,6 +1,7 @@
 #include "layers/s5.h"
 
 #include "layers/hippo.h"
+#include "layers/ptd.h"
 #include "ssm/ops.h"
 
 #include <torch/nn/functional/activation.h>
@@ -21,16 +22,32 @@ S5Impl::S5Impl(const S5Options& o) : o_(o) {
   if (!(o.dt_min > 0 && o.dt_max >= o.dt_min)) throw std::invalid_argument("S5: need 0 < dt_min <= dt_max");
   torch::NoGradGuard no_grad;
   const int64_t H = o.d_model, P = o.d_state, J = o.blocks, Pb = P / J, channels = o.bidirectional ? 2 : 1;
-  const DiagonalInit blk = s4d_legs(2 * Pb);  // Lambda (Pb), V (2Pb, Pb) of one block
-  const torch::Tensor lambda = blk.A.repeat({J});  // (P)
-  // Block-diagonal V^* B0 and C0 V with LeCun-normal B0 (2P, H) and C0 (channels, H, 2P).
-  const auto c128 = torch::TensorOptions().dtype(torch::kComplexDouble);
-  const torch::Tensor B0 = (torch::randn({J, 2 * Pb, H}, torch::kDouble) / std::sqrt(static_cast<double>(H))).to(torch::kComplexDouble);
-  const torch::Tensor C0 = (torch::randn({channels, H, J, 2 * Pb}, torch::kDouble) / std::sqrt(2.0 * P)).to(torch::kComplexDouble);
-  const torch::Tensor Vh = blk.V.conj().transpose(0, 1);                       // (Pb, 2Pb)
-  const torch::Tensor Bt = torch::matmul(Vh, B0).reshape({P, H});              // (P, H)
-  const torch::Tensor Ct = torch::matmul(C0, blk.V).reshape({channels, H, P});  // (channels, H, P)
-  (void)c128;
+  torch::Tensor block_lambda, V, Vinv;  // one block: (m), (n, m), (m, n) with n = 2 Pb (HiPPO-N) or Pb (PTD)
+  if (o.init == "ptd") {
+    PtdOptions po;
+    po.n = Pb;
+    po.iterations = o.ptd_iterations;
+    po.lambda = o.ptd_lambda;
+    const PtdResult r = ptd(po, default_cache_dir());
+    block_lambda = ptd_state_matrix(r);
+    V = r.V;
+    Vinv = r.V_inv;
+    out_scale_ = 1.0;
+  } else if (o.init == "hippo_n") {
+    const DiagonalInit blk = s4d_legs(2 * Pb);
+    block_lambda = blk.A;
+    V = blk.V;
+    Vinv = blk.V.conj().transpose(0, 1);  // V is unitary
+  } else {
+    throw std::invalid_argument("S5: init must be hippo_n or ptd, got '" + o.init + "'");
+  }
+  const int64_t n = V.size(0);
+  const torch::Tensor lambda = block_lambda.repeat({J});  // (P)
+  // Block-diagonal V^-1 B0 and C0 V with LeCun-normal B0 (J, n, H) and C0 (channels, H, J, n).
+  const torch::Tensor B0 = (torch::randn({J, n, H}, torch::kDouble) / std::sqrt(static_cast<double>(H))).to(torch::kComplexDouble);
+  const torch::Tensor C0 = (torch::randn({channels, H, J, n}, torch::kDouble) / std::sqrt(static_cast<double>(J * n))).to(torch::kComplexDouble);
+  const torch::Tensor Bt = torch::matmul(Vinv, B0).reshape({P, H});            // (P, H)
+  const torch::Tensor Ct = torch::matmul(C0, V).reshape({channels, H, P});     // (channels, H, P)
   Lambda_re = register_parameter("Lambda_re", torch::real(lambda).to(torch::kFloat).contiguous());
   Lambda_im = register_parameter("Lambda_im", torch::imag(lambda).to(torch::kFloat).contiguous());
   log_step = register_parameter(
@@ -67,8 +84,9 @@ torch::Tensor S5Impl::ssm(const torch::Tensor& u) {
   const torch::Tensor Cc = torch::view_as_complex(C);                                  // (channels, H, P)
   const torch::Tensor bu = torch::matmul(u.to(torch::kComplexFloat), bbar.transpose(0, 1)).contiguous();  // (B, L, P)
   const torch::Tensor x = ssm::diag_scan(lbar, bu);                                     // (B, L, P)
-  torch::Tensor y = 2 * torch::real(torch::matmul(x, Cc[0].transpose(0, 1)));           // (B, L, H)
-  if (o_.bidirectional) y = y + 2 * torch::real(torch::matmul(ssm::diag_scan(lbar, bu, true), Cc[1].transpose(0, 1)));
+  torch::Tensor y = out_scale_ * torch::real(torch::matmul(x, Cc[0].transpose(0, 1)));  // (B, L, H)
+  if (o_.bidirectional)
+    y = y + out_scale_ * torch::real(torch::matmul(ssm::diag_scan(lbar, bu, true), Cc[1].transpose(0, 1)));
   return y + D * u;
 }
 
@@ -88,7 +106,8 @@ torch::Tensor S5Impl::step(const torch::Tensor& u_t, torch::Tensor& state) {
               u_t.sizes());
   auto [lbar, bbar] = discretize();
   state = lbar * state + torch::matmul(u_t.to(torch::kComplexFloat), bbar.transpose(0, 1));
-  const torch::Tensor y = 2 * torch::real(torch::matmul(state, torch::view_as_complex(C)[0].transpose(0, 1))) + D * u_t;
+  const torch::Tensor y =
+      out_scale_ * torch::real(torch::matmul(state, torch::view_as_complex(C)[0].transpose(0, 1))) + D * u_t;
   return post(y.unsqueeze(1)).squeeze(1);
 }
 

@@ -8,7 +8,8 @@
 //   x_k = Lambda_bar x_{k-1} + B_bar u_k;  y_k = 2 Re(C x_k) + D u_k   (+ 2 Re(C_rev x_rev_k) when bidirectional)
 // then GELU, dropout, a linear map H -> 2H and a GLU, as the S4D layer.
 // Initialization (HiPPO-N, J blocks): each block of P/J modes takes the S4D-LegS eigenvalues and eigenvectors V of
-// size 2P/J; B = V^* B0 and C = C0 V with B0, C0 LeCun-normal.
+// size 2P/J; B = V^* B0 and C = C0 V with B0, C0 LeCun-normal. S5-PTD: each block of P/J modes takes the PTD
+// eigenvalues (A = -Lambda, real part negative) and V of size P/J; B = V^-1 B0, C = C0 V, no conjugate halving.
 #pragma once
 
 #include "layers/sequence_layer.h"
@@ -24,6 +25,10 @@ struct S5Options {
   int64_t d_model = 128;  // H
   int64_t d_state = 64;   // P complex modes (a multiple of blocks)
   int64_t blocks = 1;     // J
+  std::string init = "hippo_n";  // hippo_n (conjugate-symmetric) | ptd (S5-PTD: all modes of each block, V^-1 a true
+                                 // inverse, y = Re(C x))
+  int64_t ptd_iterations = 10000;
+  double ptd_lambda = 3e-3;
   std::string discretization = "zoh";
   double dt_min = 1e-3, dt_max = 1e-1;
   bool bidirectional = false;
@@ -49,6 +54,7 @@ class S5Impl : public SequenceLayer {
  private:
   torch::Tensor post(const torch::Tensor& y);
   S5Options o_;
+  double out_scale_ = 2.0;  // 2 Re(C x) with conjugate symmetry, Re(C x) for PTD
   torch::Tensor Lambda_re, Lambda_im, log_step, B, C, D;  // B, C stored as real (..., 2)
   torch::nn::Linear out{nullptr};
   torch::nn::Dropout drop{nullptr};

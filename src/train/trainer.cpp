@@ -65,6 +65,9 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.layer.bidirectional = c.get_bool("model.bidirectional");
   o.layer.dropout = o.dropout;
   o.layer_type = c.get_string("model.layer");
+  o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
+  o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
+  o.s5.init = c.get_string("model.s5.init");
   o.s5.d_state = o.layer.d_state;
   o.s5.blocks = c.get_int("model.s5.blocks");
   o.s5.discretization = c.get_string("model.s5.discretization");

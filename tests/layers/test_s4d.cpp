@@ -1,6 +1,7 @@
 // The S4D layer: shapes, gradient flow, its kernel against a direct float64 evaluation, step mode against
 // convolution mode.
 #include "layers/s4d.h"
+#include "support/fixtures.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,7 +10,9 @@ namespace ssm::layers {
 namespace {
 
 S4DOptions opts(const std::string& disc, bool bidir, const std::string& init = "lin") {
+  test::use_temp_cache();  // PTD initializations are cached on disk: keep the tests' out of the user's cache
   S4DOptions o;
+  o.ptd_iterations = 200;
   o.d_model = 6;
   o.d_state = 8;
   o.discretization = disc;
@@ -35,7 +38,7 @@ TEST(S4D, ShapesAndGradientFlow) {
 
 TEST(S4D, KernelMatchesDirectEvaluation) {
   for (const std::string disc : {"zoh", "bilinear"}) {
-    for (const std::string init : {"lin", "inv", "real", "legs"}) {
+    for (const std::string init : {"lin", "inv", "real", "legs", "ptd"}) {
       SCOPED_TRACE(disc + " " + init);
       S4D layer(opts(disc, false, init));
       const int64_t L = 50;
@@ -54,16 +57,19 @@ TEST(S4D, KernelMatchesDirectEvaluation) {
         dB = dt / (1 - dt * A / 2);
       }
       const torch::Tensor l = torch::arange(L, torch::kDouble).to(torch::kComplexDouble);
-      const torch::Tensor ref = 2 * torch::real((C * dB).unsqueeze(-1) * torch::pow(dA.unsqueeze(-1), l)).sum(1);
+      // Conjugate-symmetric inits store N/2 modes and take 2 Re; PTD stores all N modes and takes Re.
+      const double factor = init == "ptd" ? 1.0 : 2.0;
+      const torch::Tensor ref = factor * torch::real((C * dB).unsqueeze(-1) * torch::pow(dA.unsqueeze(-1), l)).sum(1);
       EXPECT_LT((k[0] - ref).abs().max().item<double>() / ref.abs().max().item<double>(), 1e-4);
     }
   }
 }
 
 TEST(S4D, StepModeMatchesConvolutionMode) {
+  for (const std::string init : {"lin", "ptd"})
   for (const std::string disc : {"zoh", "bilinear"}) {
-    SCOPED_TRACE(disc);
-    S4D layer(opts(disc, false));
+    SCOPED_TRACE(disc + " " + init);
+    S4D layer(opts(disc, false, init));
     layer->eval();
     torch::NoGradGuard no_grad;
     const torch::Tensor u = torch::randn({2, 300, 6});

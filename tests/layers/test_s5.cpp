@@ -1,5 +1,6 @@
 // The S5 layer: its SSM against a direct float64 recurrence, step mode against scan mode, shapes and gradient flow.
 #include "layers/s5.h"
+#include "support/fixtures.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,8 +8,11 @@
 namespace ssm::layers {
 namespace {
 
-S5Options opts(const std::string& disc, bool bidir, int64_t blocks = 2) {
+S5Options opts(const std::string& disc, bool bidir, int64_t blocks = 2, const std::string& init = "hippo_n") {
+  test::use_temp_cache();
   S5Options o;
+  o.init = init;
+  o.ptd_iterations = 200;
   o.d_model = 5;
   o.d_state = 8;
   o.blocks = blocks;
@@ -35,13 +39,14 @@ torch::Tensor reference_ssm(S5Impl& layer, const torch::Tensor& u, bool bidirect
   }
   const torch::Tensor u64 = u.to(torch::kDouble);
   const int64_t Bn = u.size(0), L = u.size(1), H = u.size(2), P = lambda.size(0);
+  const double factor = o.init == "ptd" ? 1.0 : 2.0;  // Re(C x) without conjugate symmetry, else 2 Re(C x)
   torch::Tensor y = u64 * p["D"].to(torch::kDouble);
   for (int dir = 0; dir < (bidirectional ? 2 : 1); ++dir) {
     torch::Tensor x = torch::zeros({Bn, P}, torch::kComplexDouble);
     for (int64_t s = 0; s < L; ++s) {
       const int64_t l = dir ? L - 1 - s : s;
       x = lbar * x + torch::matmul(u64.select(1, l).to(torch::kComplexDouble), bbar.t());
-      y.select(1, l) += 2 * torch::real(torch::matmul(x, Cm[dir].t()));
+      y.select(1, l) += factor * torch::real(torch::matmul(x, Cm[dir].t()));
     }
   }
   (void)H;
@@ -49,15 +54,23 @@ torch::Tensor reference_ssm(S5Impl& layer, const torch::Tensor& u, bool bidirect
 }
 
 TEST(S5, SsmMatchesDirectRecurrence) {
+  for (const std::string init : {"hippo_n", "ptd"})
   for (const std::string disc : {"zoh", "bilinear"})
     for (const bool bidir : {false, true}) {
-      SCOPED_TRACE(disc + (bidir ? " bidirectional" : ""));
-      S5 layer(opts(disc, bidir));
+      SCOPED_TRACE(init + " " + disc + (bidir ? " bidirectional" : ""));
+      S5 layer(opts(disc, bidir, 2, init));
       torch::NoGradGuard g;
       const torch::Tensor u = torch::randn({2, 40, 5});
       const torch::Tensor y = layer->ssm(u), ref = reference_ssm(*layer, u, bidir);
       EXPECT_LT((y.to(torch::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>(), 1e-5);
     }
+}
+
+TEST(S5, PtdInitializationHasNegativeRealParts) {
+  S5 layer(opts("zoh", false, 2, "ptd"));
+  auto p = layer->named_parameters();
+  EXPECT_LT(p["Lambda_re"].max().item<double>(), 0.0);
+  EXPECT_EQ(p["Lambda_re"].size(0), 8);  // all modes stored
 }
 
 TEST(S5, InitializationIsHippoN) {
@@ -70,8 +83,9 @@ TEST(S5, InitializationIsHippoN) {
 }
 
 TEST(S5, StepModeMatchesScanMode) {
+  for (const std::string init : {"hippo_n", "ptd"})
   for (const std::string disc : {"zoh", "bilinear"}) {
-    S5 layer(opts(disc, false));
+    S5 layer(opts(disc, false, 2, init));
     layer->eval();
     torch::NoGradGuard g;
     const torch::Tensor u = torch::randn({3, 50, 5});
@@ -100,6 +114,8 @@ TEST(S5, BadOptionsAreRejected) {
   auto o = opts("zoh", false, 3);  // 8 modes in 3 blocks
   EXPECT_THROW(S5{o}, std::invalid_argument);
   o = opts("euler", false);
+  EXPECT_THROW(S5{o}, std::invalid_argument);
+  o = opts("zoh", false, 2, "random");
   EXPECT_THROW(S5{o}, std::invalid_argument);
 }
 

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include <unistd.h>
@@ -9,6 +10,14 @@
 #include <stdexcept>
 
 namespace ssm::test {
+
+void use_temp_cache() {
+  static const bool done = [] {
+    const auto d = std::filesystem::temp_directory_path() / ("ssm_test_cache_" + std::to_string(::getpid()));
+    return setenv("SSM_CACHE", d.c_str(), 1) == 0;
+  }();
+  (void)done;
+}
 
 void TempDirTest::SetUp() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();

@@ -26,6 +26,9 @@ class TempDirTest : public ::testing::Test {
 };
 
 
+// Points SSM_CACHE (where PTD initializations are cached) at a folder of this test process, once.
+void use_temp_cache();
+
 // Writes an IDX file (uint8) with the given dims and data; gz: gzip-compressed.
 void write_idx(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& data,
                bool gz = false);
