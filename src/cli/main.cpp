@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -29,7 +30,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
-    "  eval CHECKPOINT [--split test|val|train]                        evaluate a checkpoint of a run\n"
+    "  eval CHECKPOINT [--split S] [--perturb fourier --eps E1,...]    evaluate a checkpoint, optionally under noise\n"
     "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
     "  init ptd [--n N] [--blocks J] [--iterations I] [--lambda L]    compute a PTD initialization (cached)\n"
     "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
@@ -85,16 +86,32 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  std::string ckpt, split = "test";
+  std::string ckpt, split = "test", perturb, eps_list;
+  ssm::train::FourierNoise noise;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
+    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
     if (a == "--help" || a == "-h") {
-      std::printf("usage: ssm eval CHECKPOINT [--split test|val|train]\n\n"
-                  "Rebuilds the model and data from config.yaml beside the checkpoint and reports loss and accuracy.\n");
+      std::printf(
+          "usage: ssm eval CHECKPOINT [--split test|val|train] [--perturb fourier --eps E1,E2,... [--band LO,HI]\n"
+          "                [--seed S]]\n\n"
+          "Rebuilds the model and data from config.yaml beside the checkpoint and reports loss and accuracy.\n"
+          "--perturb fourier adds noise concentrated on Fourier modes to the inputs (the robustness test of the PTD\n"
+          "paper): random cosines on the modes of the band (fractions of the Nyquist frequency, default 0.5,1 = the\n"
+          "upper half), scaled to eps times the norm of each input, and reports accuracy for every eps.\n");
       return 0;
     } else if (a == "--split") {
-      if (i + 1 >= argc) return usage_error("--split needs a value");
-      split = argv[++i];
+      split = value();
+    } else if (a == "--perturb") {
+      perturb = value();
+    } else if (a == "--eps") {
+      eps_list = value();
+    } else if (a == "--band") {
+      const std::string v = value();
+      if (std::sscanf(v.c_str(), "%lf,%lf", &noise.band_lo, &noise.band_hi) != 2)
+        return usage_error("eval: --band needs LO,HI, got '" + v + "'");
+    } else if (a == "--seed") {
+      noise.seed = std::strtoull(value().c_str(), nullptr, 10);
     } else if (!a.empty() && a[0] == '-') {
       return usage_error("eval: unknown option '" + a + "'");
     } else {
@@ -102,9 +119,30 @@ int cmd_eval(int argc, char** argv) {
     }
   }
   if (ckpt.empty()) return usage_error("eval: no checkpoint given");
-  const auto e = ssm::train::evaluate_checkpoint(ckpt, split);
-  std::printf("%s split: %lld examples, loss %.4f, accuracy %.4f\n", split.c_str(),
-              static_cast<long long>(e.examples), e.loss, e.accuracy);
+  if (perturb.empty()) {
+    const auto e = ssm::train::evaluate_checkpoint(ckpt, split);
+    std::printf("%s split: %lld examples, loss %.4f, accuracy %.4f\n", split.c_str(),
+                static_cast<long long>(e.examples), e.loss, e.accuracy);
+    return 0;
+  }
+  if (perturb != "fourier") return usage_error("eval: --perturb must be fourier, got '" + perturb + "'");
+  std::vector<double> eps;
+  std::stringstream ss(eps_list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end || v < 0) return usage_error("eval: --eps needs non-negative numbers, got '" + item + "'");
+    eps.push_back(v);
+  }
+  if (eps.empty()) return usage_error("eval: --perturb fourier needs --eps E1,E2,...");
+  std::printf("%s split, Fourier noise on modes [%.2f, %.2f] x Nyquist\n%10s %10s %10s\n", split.c_str(),
+              noise.band_lo, noise.band_hi, "eps", "loss", "accuracy");
+  for (const double e : eps) {
+    noise.eps = e;
+    const auto r = ssm::train::evaluate_checkpoint(ckpt, split, &noise);
+    std::printf("%10.4g %10.4f %10.4f\n", e, r.loss, r.accuracy);
+    std::fflush(stdout);
+  }
   return 0;
 }
 

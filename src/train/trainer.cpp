@@ -378,7 +378,30 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   return sum;
 }
 
-EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split) {
+at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& nz) {
+  TORCH_CHECK(x.dim() == 3 && x.is_floating_point(), "Fourier noise needs real-valued inputs (n, L, d), got ",
+              x.sizes(), " of ", x.scalar_type(), " (token inputs cannot be perturbed this way)");
+  TORCH_CHECK(0 <= nz.band_lo && nz.band_lo < nz.band_hi && nz.band_hi <= 1, "Fourier band must satisfy 0 <= lo < hi <= 1");
+  const int64_t n = x.size(0), L = x.size(1), d = x.size(2);
+  const int64_t k_max = L / 2;
+  const int64_t k_lo = std::max<int64_t>(1, static_cast<int64_t>(nz.band_lo * k_max));
+  const int64_t k_hi = std::max<int64_t>(k_lo + 1, static_cast<int64_t>(nz.band_hi * k_max));
+  at::Generator gen = at::detail::createCPUGenerator(nz.seed);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  const torch::Tensor k = torch::arange(k_lo, k_hi, f64);                                   // (K)
+  const torch::Tensor t = torch::arange(L, f64);                                            // (L)
+  const torch::Tensor amp = torch::randn({n, d, k.size(0)}, gen, f64);                      // (n, d, K)
+  const torch::Tensor phase = torch::rand({n, d, k.size(0)}, gen, f64) * 2 * M_PI;          // (n, d, K)
+  // (n, d, K, 1) x (K, L) -> (n, d, L)
+  const torch::Tensor arg = 2 * M_PI * k.unsqueeze(-1) * t.unsqueeze(0) / L;                // (K, L)
+  torch::Tensor noise = (amp.unsqueeze(-1) * torch::cos(arg.unsqueeze(0).unsqueeze(0) + phase.unsqueeze(-1))).sum(2);
+  noise = noise.transpose(1, 2);                                                            // (n, L, d)
+  const torch::Tensor xn = x.to(torch::kDouble).flatten(1).norm(2, 1).view({n, 1, 1});
+  const torch::Tensor nn = noise.flatten(1).norm(2, 1).clamp_min(1e-30).view({n, 1, 1});
+  return (x.to(torch::kDouble) + noise * (nz.eps * xn / nn)).to(x.scalar_type());
+}
+
+EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split, const FourierNoise* noise) {
   const fs::path dir = fs::path(checkpoint).parent_path();
   const fs::path cfg_path = dir / "config.yaml";
   if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
@@ -390,6 +413,12 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
   m->to(dev);
   const data::Split* s = split == "test" ? &data.test : split == "val" ? &data.val : split == "train" ? &data.train : nullptr;
   if (!s) throw std::runtime_error("--split must be train, val or test, got '" + split + "'");
+  data::Split perturbed;
+  if (noise) {
+    perturbed = *s;
+    perturbed.x = add_fourier_noise(s->x, *noise);
+    s = &perturbed;
+  }
   const Eval e = run_eval(m, *s, c.get_int("data.eval_batch_size"), dev);
   return {e.loss, e.accuracy, s->size()};
 }

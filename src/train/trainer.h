@@ -35,8 +35,21 @@ struct EvalSummary {
   double loss = 0, accuracy = 0;
   int64_t examples = 0;
 };
-// Loads <run dir>/config.yaml and the checkpoint, evaluates a split (train, val or test).
-EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split);
+// Noise concentrated on Fourier modes (the robustness test of the PTD paper): for each example and feature,
+// n(t) = sum_{k in [k_lo, k_hi)} a_k cos(2 pi k t / L + phi_k), a_k ~ N(0, 1), phi_k ~ U[0, 2 pi), scaled so that
+// ||n||_2 = eps ||x||_2 over the sequence. Bands are fractions of the Nyquist frequency L / 2.
+struct FourierNoise {
+  double eps = 0;
+  double band_lo = 0.5, band_hi = 1.0;  // default: the upper half of the spectrum
+  uint64_t seed = 0;
+};
+// x: (n, L, d) float. Returns x + noise.
+at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& noise);
+
+// Loads <run dir>/config.yaml and the checkpoint, evaluates a split (train, val or test), optionally with Fourier
+// noise added to the (real-valued) inputs.
+EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split,
+                                const FourierNoise* noise = nullptr);
 
 // AdamW with two parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
 // 1 = the SSM parameters dt and A (optimizer.ssm_lr, optimizer.ssm_weight_decay).

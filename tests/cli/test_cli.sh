@@ -26,6 +26,9 @@ expect 0 "usage: ssm <command>" -- --help
 expect 0 "config keys:" -- train --help
 expect 0 "model.s4d.dt_min" -- train --help
 expect 0 "usage: ssm eval" -- eval --help
+expect 0 "perturb fourier" -- eval --help
+expect nonzero "--perturb must be fourier" -- eval "$tmp/x.pt" --perturb gauss --eps 0.1
+expect nonzero "--eps needs non-negative numbers" -- eval "$tmp/x.pt" --perturb fourier --eps 0.1,big
 expect 0 "usage: ssm data listops" -- data --help
 expect 0 "usage: ssm bench" -- bench --help
 expect 0 "LibTorch 2" -- info

@@ -175,3 +175,38 @@ TEST(Configs, ReadmeDescribesEveryKey) {
 
 }  // namespace
 }  // namespace ssm::train
+
+namespace ssm::train {
+namespace {
+
+TEST(FourierNoise, NormAndBandAreAsAsked) {
+  const torch::Tensor x = torch::randn({3, 200, 2});
+  FourierNoise nz;
+  nz.eps = 0.3;
+  nz.band_lo = 0.5;
+  nz.band_hi = 0.8;
+  const torch::Tensor noise = (add_fourier_noise(x, nz) - x).to(torch::kDouble);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_NEAR(noise[i].norm().item<double>() / x[i].to(torch::kDouble).norm().item<double>(), 0.3, 1e-6);
+  // Energy only on modes [50, 80) of the 100 below Nyquist.
+  const torch::Tensor power = torch::abs(torch::fft_rfft(noise, std::nullopt, 1)).pow(2).sum(std::vector<int64_t>{0, 2});  // (101)
+  const double inside = power.narrow(0, 50, 30).sum().item<double>(), total = power.sum().item<double>();
+  EXPECT_GT(inside / total, 1 - 1e-9);
+  nz.eps = 0;
+  EXPECT_TRUE(torch::allclose(add_fourier_noise(x, nz), x));
+  test::expect_error([&] { add_fourier_noise(torch::randint(0, 5, {2, 10}), nz); }, {"real-valued inputs"});
+}
+
+TEST_F(Trainer, EvaluationUnderFourierNoise) {
+  train(cfg("noise", {"trainer.epochs=3", "optimizer.lr=0.03"}), {false, true});
+  const std::string ckpt = (dir / "noise" / "best.pt").string();
+  FourierNoise nz;
+  nz.eps = 0;
+  const EvalSummary clean = evaluate_checkpoint(ckpt, "test");
+  EXPECT_NEAR(evaluate_checkpoint(ckpt, "test", &nz).accuracy, clean.accuracy, 1e-12);
+  nz.eps = 50;  // noise far larger than the signal
+  EXPECT_LT(evaluate_checkpoint(ckpt, "test", &nz).accuracy, clean.accuracy);
+}
+
+}  // namespace
+}  // namespace ssm::train
