@@ -52,7 +52,8 @@ const config::Schema& train_schema() {
        0, 0.9},
       {"data.limit_train", Type::kInt, "0", "use only the first N training examples (0: all)", 0, 1e12},
       {"data.batch_size", Type::kInt, "50", "training batch size", 1, 1e6},
-      {"data.eval_batch_size", Type::kInt, "250", "evaluation batch size", 1, 1e6},
+      // 50: sequential Fashion-MNIST evaluates in 16.5 s instead of 21.8 s at 250 (6000 images, 2-core machine).
+      {"data.eval_batch_size", Type::kInt, "50", "evaluation batch size", 1, 1e6},
       // optimizer
       {"optimizer.lr", Type::kFloat, "0.01", "AdamW learning rate of all but the SSM parameters", 0, 10, true},
       {"optimizer.weight_decay", Type::kFloat, "0.05", "AdamW weight decay of all but the SSM parameters", 0, 10},
