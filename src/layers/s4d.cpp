@@ -12,7 +12,7 @@
 
 namespace ssm::layers {
 
-S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
+S4DImpl::S4DImpl(const S4DOptions& o) : SequenceLayer(checked_width("S4D", o.d_model), o.dropout), o_(o) {
   if (o.d_model < 1) throw std::invalid_argument("S4D: d_model must be >= 1, got " + std::to_string(o.d_model));
   if (o.d_state < 2 || o.d_state % 2)
     throw std::invalid_argument("S4D: d_state must be an even number >= 2, got " + std::to_string(o.d_state));
@@ -69,8 +69,6 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   }
   C = register_parameter("C", c0);
   D = register_parameter("D", torch::randn({H}, f32));
-  out = register_module("out", torch::nn::Linear(H, 2 * H));
-  drop = register_module("drop", torch::nn::Dropout(o.dropout));
 }
 
 std::vector<torch::Tensor> S4DImpl::ssm_parameters() const { return {log_dt, A_log_re, A_im}; }
@@ -101,10 +99,6 @@ torch::Tensor S4DImpl::kernel(int64_t L) {
   return ssm::vandermonde(v.contiguous(), x.contiguous(), L).view({channels, o_.d_model, L});
 }
 
-torch::Tensor S4DImpl::post(const torch::Tensor& y) {
-  return torch::nn::functional::glu(out(drop(torch::gelu(y))), -1);
-}
-
 torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
   TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "S4D: input must have shape (B, L, ", o_.d_model, "), got ",
               u.sizes());
@@ -114,7 +108,7 @@ torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
   const std::optional<torch::Tensor> k_rev =
       o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
   const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], D_, k_rev);  // (B, H, L)
-  return post(y.transpose(1, 2));
+  return output_stage(y.transpose(1, 2));
 }
 
 torch::Tensor S4DImpl::step_state(int64_t batch) const {
@@ -130,7 +124,7 @@ torch::Tensor S4DImpl::step(const torch::Tensor& u_t, torch::Tensor& state) {
   // state_k = dA state_{k-1} + u_k (dB folded into v);  y_k = 2 Re sum_n v state_k + D u_k
   state = torch::exp(x) * state + u_t.unsqueeze(-1).to(state.scalar_type());
   const torch::Tensor y = 2 * torch::real((v * state).sum(-1)) + D * u_t;  // (B, H)
-  return post(y.unsqueeze(1)).squeeze(1);
+  return output_stage(y.unsqueeze(1)).squeeze(1);
 }
 
 }  // namespace ssm::layers

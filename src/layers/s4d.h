@@ -10,8 +10,6 @@
 
 #include "layers/sequence_layer.h"
 
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
 
 #include <string>
 
@@ -50,13 +48,10 @@ class S4DImpl : public SequenceLayer {
  private:
   // Discretized (x = log dA, v = C dB) for every output channel: complex (channels * H, N/2) each.
   std::pair<torch::Tensor, torch::Tensor> discretize();
-  torch::Tensor post(const torch::Tensor& y);  // GELU, dropout, linear, GLU on (B, L, H)
 
   S4DOptions o_;
   double mode_scale_ = 1.0;  // 0.5 when all N modes are stored (ptd): the kernel is Re, not 2 Re, of the sum
   torch::Tensor log_dt, A_log_re, A_im, C, D;  // C stored as real (channels, H, N/2, 2)
-  torch::nn::Linear out{nullptr};
-  torch::nn::Dropout drop{nullptr};
 };
 TORCH_MODULE(S4D);
 

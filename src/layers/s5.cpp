@@ -12,7 +12,7 @@
 
 namespace ssm::layers {
 
-S5Impl::S5Impl(const S5Options& o) : o_(o) {
+S5Impl::S5Impl(const S5Options& o) : SequenceLayer(checked_width("S5", o.d_model), o.dropout), o_(o) {
   if (o.d_model < 1) throw std::invalid_argument("S5: d_model must be >= 1");
   if (o.blocks < 1 || o.d_state < 1 || o.d_state % o.blocks)
     throw std::invalid_argument("S5: d_state (" + std::to_string(o.d_state) + ") must be a positive multiple of blocks (" +
@@ -55,8 +55,6 @@ S5Impl::S5Impl(const S5Options& o) : o_(o) {
   B = register_parameter("B", torch::view_as_real(Bt.to(torch::kComplexFloat)).contiguous());
   C = register_parameter("C", torch::view_as_real(Ct.to(torch::kComplexFloat)).contiguous());
   D = register_parameter("D", torch::randn({H}));
-  out = register_module("out", torch::nn::Linear(H, 2 * H));
-  drop = register_module("drop", torch::nn::Dropout(o.dropout));
 }
 
 std::vector<torch::Tensor> S5Impl::ssm_parameters() const { return {Lambda_re, Lambda_im, log_step, B}; }
@@ -90,11 +88,7 @@ torch::Tensor S5Impl::ssm(const torch::Tensor& u) {
   return y + D * u;
 }
 
-torch::Tensor S5Impl::post(const torch::Tensor& y) {
-  return torch::nn::functional::glu(out(drop(torch::gelu(y))), -1);
-}
-
-torch::Tensor S5Impl::forward(const torch::Tensor& u) { return post(ssm(u)); }
+torch::Tensor S5Impl::forward(const torch::Tensor& u) { return output_stage(ssm(u)); }
 
 torch::Tensor S5Impl::step_state(int64_t batch) const {
   return torch::zeros({batch, o_.d_state}, torch::TensorOptions().dtype(torch::kComplexFloat).device(B.device()));
@@ -108,7 +102,7 @@ torch::Tensor S5Impl::step(const torch::Tensor& u_t, torch::Tensor& state) {
   state = lbar * state + torch::matmul(u_t.to(torch::kComplexFloat), bbar.transpose(0, 1));
   const torch::Tensor y =
       out_scale_ * torch::real(torch::matmul(state, torch::view_as_complex(C)[0].transpose(0, 1))) + D * u_t;
-  return post(y.unsqueeze(1)).squeeze(1);
+  return output_stage(y.unsqueeze(1)).squeeze(1);
 }
 
 }  // namespace ssm::layers

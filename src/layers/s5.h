@@ -14,8 +14,6 @@
 
 #include "layers/sequence_layer.h"
 
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
 
 #include <string>
 
@@ -52,12 +50,9 @@ class S5Impl : public SequenceLayer {
   const S5Options& options() const { return o_; }
 
  private:
-  torch::Tensor post(const torch::Tensor& y);
   S5Options o_;
   double out_scale_ = 2.0;  // 2 Re(C x) with conjugate symmetry, Re(C x) for PTD
   torch::Tensor Lambda_re, Lambda_im, log_step, B, C, D;  // B, C stored as real (..., 2)
-  torch::nn::Linear out{nullptr};
-  torch::nn::Dropout drop{nullptr};
 };
 TORCH_MODULE(S5);
 

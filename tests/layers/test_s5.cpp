@@ -117,6 +117,9 @@ TEST(S5, BadOptionsAreRejected) {
   EXPECT_THROW(S5{o}, std::invalid_argument);
   o = opts("zoh", false, 2, "random");
   EXPECT_THROW(S5{o}, std::invalid_argument);
+  o = opts("zoh", false);
+  o.d_model = 0;
+  EXPECT_THROW(S5{o}, std::invalid_argument);
 }
 
 }  // namespace
