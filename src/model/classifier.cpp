@@ -16,8 +16,8 @@ ClassifierImpl::ClassifierImpl(const ClassifierOptions& o) : o_(o) {
     embed = register_module("embed", torch::nn::Embedding(o.vocab_size, H));
   else
     encode = register_module("encode", torch::nn::Linear(o.d_input, H));
-  if (o.layer_type != "s4d" && o.layer_type != "s5")
-    throw std::invalid_argument("model.layer must be s4d or s5, got '" + o.layer_type + "'");
+  if (o.layer_type != "s4d" && o.layer_type != "s5" && o.layer_type != "longconv")
+    throw std::invalid_argument("model.layer must be s4d, s5 or longconv, got '" + o.layer_type + "'");
   for (int64_t i = 0; i < o.n_layers; ++i) {
     std::shared_ptr<layers::SequenceLayer> layer;
     if (o.layer_type == "s5") {
@@ -26,6 +26,12 @@ ClassifierImpl::ClassifierImpl(const ClassifierOptions& o) : o_(o) {
       s5.dropout = o.layer.dropout;
       s5.bidirectional = o.layer.bidirectional;
       layer = std::make_shared<layers::S5Impl>(s5);
+    } else if (o.layer_type == "longconv") {
+      layers::LongConvOptions lc = o.longconv;
+      lc.d_model = H;
+      lc.dropout = o.layer.dropout;
+      lc.bidirectional = o.layer.bidirectional;
+      layer = std::make_shared<layers::LongConvImpl>(lc);
     } else {
       layer = std::make_shared<layers::S4DImpl>(o.layer);
     }

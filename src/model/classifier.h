@@ -6,6 +6,7 @@
 #pragma once
 
 #include "layers/s4d.h"
+#include "layers/long_conv.h"
 #include "layers/s5.h"
 
 #include <torch/nn/module.h>
@@ -28,9 +29,10 @@ struct ClassifierOptions {
   std::string norm = "layer";    // layer | batch
   std::string pooling = "mean";  // mean | last
   double dropout = 0.0;
-  std::string layer_type = "s4d";  // s4d | s5
+  std::string layer_type = "s4d";  // s4d | s5 | longconv
   layers::S4DOptions layer;        // s4d; its d_model is the model width for every layer type
   layers::S5Options s5;            // s5 (d_model, dropout and bidirectional are taken from `layer`)
+  layers::LongConvOptions longconv;  // longconv (likewise)
 };
 
 class ClassifierImpl : public torch::nn::Module {

@@ -7,8 +7,8 @@ const config::Schema& train_schema() {
   constexpr double inf = 1e300;
   static const config::Schema schema = {
       // model
-      {"model.layer", Type::kEnum, "s4d", "the sequence layer: S4D (convolution) or S5 (scan)", -inf, inf, false,
-       {"s4d", "s5"}},
+      {"model.layer", Type::kEnum, "s4d", "the sequence layer: S4D (convolution), S5 (scan) or a learned long convolution",
+       -inf, inf, false, {"s4d", "s5", "longconv"}},
       {"model.d_model", Type::kInt, "128", "model width H (channels)", 1, 65536},
       {"model.n_layers", Type::kInt, "4", "number of residual blocks", 1, 1024},
       {"model.d_state", Type::kInt, "64",
@@ -31,6 +31,12 @@ const config::Schema& train_schema() {
        4096},
       {"model.s5.init", Type::kEnum, "hippo_n", "S5: HiPPO-N blocks (conjugate-symmetric) or S5-PTD blocks", -inf,
        inf, false, {"hippo_n", "ptd"}},
+      {"model.longconv.max_length", Type::kInt, "2048", "long conv: kernel length (the longest input)", 1, 1e9},
+      {"model.longconv.lambda", Type::kFloat, "0.002", "long conv: Squash soft threshold of the kernel", 0, 1e6},
+      {"model.longconv.smooth", Type::kInt, "0", "long conv: Smooth half-window p, moving average over 2p+1 (0: off)",
+       0, 1e6},
+      {"model.longconv.kernel_dropout", Type::kFloat, "0.0", "long conv: dropout on the kernel while training", 0,
+       0.99},
       {"model.ptd.iterations", Type::kInt, "10000", "PTD: optimization steps of the perturbation (results are cached)",
        0, 1e9},
       {"model.ptd.lambda", Type::kFloat, "0.003", "PTD: weight of ||E||_F against kappa(V)^2", 0, 1e6},
@@ -57,7 +63,8 @@ const config::Schema& train_schema() {
       // optimizer
       {"optimizer.lr", Type::kFloat, "0.01", "AdamW learning rate of all but the SSM parameters", 0, 10, true},
       {"optimizer.weight_decay", Type::kFloat, "0.05", "AdamW weight decay of all but the SSM parameters", 0, 10},
-      {"optimizer.ssm_lr", Type::kFloat, "0.001", "learning rate of the SSM parameters (dt, A)", 0, 10, true},
+      {"optimizer.ssm_lr", Type::kFloat, "0.001",
+       "learning rate of the SSM parameters (S4D: dt, A; S5: Lambda, dt, B; long conv: the kernel)", 0, 10, true},
       {"optimizer.ssm_weight_decay", Type::kFloat, "0.0", "weight decay of the SSM parameters", 0, 10},
       {"optimizer.beta1", Type::kFloat, "0.9", "Adam beta1", 0, 1, false},
       {"optimizer.beta2", Type::kFloat, "0.999", "Adam beta2", 0, 1, false},

@@ -68,6 +68,11 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
   o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
   o.s5.init = c.get_string("model.s5.init");
+  o.longconv.max_length = c.get_int("model.longconv.max_length");
+  o.longconv.lambda = c.get_float("model.longconv.lambda");
+  o.longconv.smooth = c.get_int("model.longconv.smooth");
+  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+  if (o.layer_type == "longconv") return model::Classifier(o);
   o.s5.d_state = o.layer.d_state;
   o.s5.blocks = c.get_int("model.s5.blocks");
   o.s5.discretization = c.get_string("model.s5.discretization");

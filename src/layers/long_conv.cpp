@@ -1,0 +1,42 @@
+#include "layers/long_conv.h"
+
+#include "ssm/ops.h"
+
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+namespace ssm::layers {
+
+LongConvImpl::LongConvImpl(const LongConvOptions& o) : SequenceLayer(checked_width("LongConv", o.d_model), o.dropout), o_(o) {
+  if (o.max_length < 1) throw std::invalid_argument("LongConv: max_length must be >= 1");
+  if (o.lambda < 0 || o.smooth < 0 || o.kernel_dropout < 0 || o.kernel_dropout >= 1)
+    throw std::invalid_argument("LongConv: need lambda >= 0, smooth >= 0, 0 <= kernel_dropout < 1");
+  const int64_t channels = o.bidirectional ? 2 : 1;
+  kernel_ = register_parameter("kernel", torch::randn({channels, o.d_model, o.max_length}) * 0.002);
+  D = register_parameter("D", torch::randn({o.d_model}));
+}
+
+torch::Tensor LongConvImpl::kernel(int64_t L) {
+  TORCH_CHECK(L >= 1 && L <= o_.max_length, "LongConv: sequence length ", L, " exceeds the kernel length ",
+              o_.max_length, " (model.longconv.max_length)");
+  torch::Tensor k = kernel_.narrow(2, 0, L);  // (channels, H, L)
+  if (o_.smooth > 0) {
+    const int64_t w = 2 * o_.smooth + 1;  // k_i = (2p+1)^-1 sum_{j=-p..p} k_{i+j}, zeros outside
+    k = torch::avg_pool1d(k, {w}, {1}, {o_.smooth}, false, true);
+  }
+  k = torch::sign(k) * torch::relu(torch::abs(k) - o_.lambda);  // Squash
+  if (is_training() && o_.kernel_dropout > 0) k = torch::dropout(k, o_.kernel_dropout, true);
+  return k;
+}
+
+torch::Tensor LongConvImpl::forward(const torch::Tensor& u) {
+  TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "LongConv: input must have shape (B, L, ", o_.d_model,
+              "), got ", u.sizes());
+  const torch::Tensor k = kernel(u.size(1)).to(u.scalar_type());
+  const std::optional<torch::Tensor> k_rev = o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
+  const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], D.to(u.scalar_type()), k_rev);  // (B, H, L)
+  return output_stage(y.transpose(1, 2));
+}
+
+}  // namespace ssm::layers

@@ -1,0 +1,36 @@
+// The long-convolution layer (Simple Hardware-Efficient Long Convolutions): the kernel is an explicit parameter
+// (channels, H, max_length), regularized by Smooth (a moving average of window 2p+1), then Squash (soft threshold
+// lambda), then kernel dropout; y = fft_conv(u, k[0], D, k[1] when bidirectional), then the shared output stage.
+// The kernel gets the SSM learning rate and no weight decay (ssm_parameters).
+#pragma once
+
+#include "layers/sequence_layer.h"
+
+namespace ssm::layers {
+
+struct LongConvOptions {
+  int64_t d_model = 128;
+  int64_t max_length = 2048;  // kernel length; inputs may be shorter, never longer
+  double lambda = 0.002;      // Squash threshold
+  int64_t smooth = 0;         // Smooth half-window p (0: off)
+  double kernel_dropout = 0.0;
+  bool bidirectional = false;
+  double dropout = 0.0;
+};
+
+class LongConvImpl : public SequenceLayer {
+ public:
+  explicit LongConvImpl(const LongConvOptions& o);
+  torch::Tensor forward(const torch::Tensor& u) override;  // (B, L, H) -> (B, L, H)
+  std::vector<torch::Tensor> ssm_parameters() const override { return {kernel_}; }
+  // The regularized kernel used for an input of length L: (channels, H, L).
+  torch::Tensor kernel(int64_t L);
+  const LongConvOptions& options() const { return o_; }
+
+ private:
+  LongConvOptions o_;
+  torch::Tensor kernel_, D;
+};
+TORCH_MODULE(LongConv);
+
+}  // namespace ssm::layers
