@@ -68,25 +68,26 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
   o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
   o.s5.init = c.get_string("model.s5.init");
-  o.longconv.max_length = c.get_int("model.longconv.max_length");
-  o.longconv.lambda = c.get_float("model.longconv.lambda");
-  o.longconv.smooth = c.get_int("model.longconv.smooth");
-  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
-  if (o.layer_type == "longconv") return model::Classifier(o);
   o.s5.d_state = o.layer.d_state;
   o.s5.blocks = c.get_int("model.s5.blocks");
   o.s5.discretization = c.get_string("model.s5.discretization");
   o.s5.dt_min = c.get_float("model.s5.dt_min");
   o.s5.dt_max = c.get_float("model.s5.dt_max");
-  if (o.layer_type == "s5") {
+  o.longconv.max_length = c.get_int("model.longconv.max_length");
+  o.longconv.lambda = c.get_float("model.longconv.lambda");
+  o.longconv.smooth = c.get_int("model.longconv.smooth");
+  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+  // Checks that involve two keys (each key's own range is checked when the config loads).
+  auto fail = [](const std::string& msg) { throw config::ConfigError(msg); };
+  if (o.layer_type == "s4d") {
+    if (o.layer.d_state % 2) fail("model.d_state: S4D needs an even state size, got " + std::to_string(o.layer.d_state));
+    if (o.layer.dt_min > o.layer.dt_max) fail("model.s4d.dt_min: must be <= model.s4d.dt_max");
+  } else if (o.layer_type == "s5") {
     if (o.s5.d_state % o.s5.blocks)
-      throw config::ConfigError("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) +
-                                "), got " + std::to_string(o.s5.d_state));
-    if (o.s5.dt_min > o.s5.dt_max) throw config::ConfigError("model.s5.dt_min: must be <= model.s5.dt_max");
-    return model::Classifier(o);
+      fail("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) + "), got " +
+           std::to_string(o.s5.d_state));
+    if (o.s5.dt_min > o.s5.dt_max) fail("model.s5.dt_min: must be <= model.s5.dt_max");
   }
-  if (o.layer.d_state % 2) throw config::ConfigError("model.d_state: must be even, got " + std::to_string(o.layer.d_state));
-  if (o.layer.dt_min > o.layer.dt_max) throw config::ConfigError("model.s4d.dt_min: must be <= model.s4d.dt_max");
   return model::Classifier(o);
 }
 

@@ -38,7 +38,7 @@ torch::Tensor reference_ssm(S5Impl& layer, const torch::Tensor& u, bool bidirect
     bbar = (dt / (1 - dt * lambda / 2)).unsqueeze(-1) * Bm;
   }
   const torch::Tensor u64 = u.to(torch::kDouble);
-  const int64_t Bn = u.size(0), L = u.size(1), H = u.size(2), P = lambda.size(0);
+  const int64_t Bn = u.size(0), L = u.size(1), P = lambda.size(0);
   const double factor = o.init == "ptd" ? 1.0 : 2.0;  // Re(C x) without conjugate symmetry, else 2 Re(C x)
   torch::Tensor y = u64 * p["D"].to(torch::kDouble);
   for (int dir = 0; dir < (bidirectional ? 2 : 1); ++dir) {
@@ -49,7 +49,6 @@ torch::Tensor reference_ssm(S5Impl& layer, const torch::Tensor& u, bool bidirect
       y.select(1, l) += factor * torch::real(torch::matmul(x, Cm[dir].t()));
     }
   }
-  (void)H;
   return y;
 }
 

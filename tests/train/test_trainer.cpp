@@ -143,6 +143,16 @@ TEST_F(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_EQ(read(), good);
 }
 
+TEST_F(Trainer, KeysThatMustAgreeAreChecked) {
+  test::expect_error([&] { train(cfg("odd", {"model.d_state=5"}), {false, true}); },
+                     {"model.d_state", "even", "5"});
+  test::expect_error([&] { train(cfg("dt", {"model.s4d.dt_min=0.5", "model.s4d.dt_max=0.1"}), {false, true}); },
+                     {"model.s4d.dt_min", "<= model.s4d.dt_max"});
+  test::expect_error(
+      [&] { train(cfg("blocks", {"model.layer=s5", "model.d_state=6", "model.s5.blocks=4"}), {false, true}); },
+      {"model.d_state", "multiple of model.s5.blocks (4)", "6"});
+}
+
 TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
   const TrainSummary s = train(cfg("ev", {"trainer.max_steps=6"}), {false, true});
   const EvalSummary e = evaluate_checkpoint((dir / "ev" / "best.pt").string(), "test");
