@@ -26,6 +26,15 @@ at::Tensor fft_conv(const at::Tensor& u, const at::Tensor& k, const std::optiona
   return op.call(u, k, D, k_rev);
 }
 
+at::Tensor butterfly_conv(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
+                          const std::optional<at::Tensor>& k_rev, const std::optional<at::TensorList>& factors) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ssm::butterfly_conv", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                         const std::optional<at::Tensor>&, const std::optional<at::TensorList>&)>();
+  return op.call(u, k, D, k_rev, factors);
+}
+
 at::Tensor diag_scan(const at::Tensor& a, const at::Tensor& b, bool reverse, const std::optional<at::Tensor>& h0) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("ssm::diag_scan", "")

@@ -1,0 +1,398 @@
+// ssm::butterfly_conv through LibTorch operators: each butterfly stage is one batched complex matrix product (BLAS
+// cgemm/zgemm on the CPU, cuBLAS on CUDA) plus a twiddle multiply. The stage algebra is described in butterfly.h.
+//
+// Rows are processed in chunks of about kChunkElements complex numbers so that a chunk's intermediates stay in cache
+// on the CPU (and bounded in memory on CUDA); CPU chunks run in parallel.
+#include "ops/butterfly.h"
+
+#include "ops/fft_conv_common.h"
+#include "ssm/ops.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/LegacyTypeDispatch.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/ones_like.h>
+#include <ATen/ops/polar.h>
+#include <ATen/ops/real.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <tuple>
+
+namespace ssm {
+
+std::vector<int64_t> butterfly_radices(int64_t n) {
+  TORCH_CHECK(n >= 2, "ssm::butterfly_radices: n must be >= 2, got ", n);
+  std::vector<int64_t> primes;  // largest first
+  int64_t rest = n;
+  for (const int64_t p : {7, 5, 3, 2})
+    while (rest % p == 0) {
+      primes.push_back(p);
+      rest /= p;
+    }
+  TORCH_CHECK(rest == 1, "ssm::butterfly_radices: n = ", n, " is not a product of 2, 3, 5 and 7");
+  // First fit decreasing into radices of at most 16: few, large stages (2048 = 16 * 16 * 8).
+  std::vector<int64_t> radices;
+  for (const int64_t p : primes) {
+    auto it = std::find_if(radices.begin(), radices.end(), [&](int64_t r) { return r * p <= 16; });
+    if (it == radices.end())
+      radices.push_back(p);
+    else
+      *it *= p;
+  }
+  std::sort(radices.begin(), radices.end(), std::greater<>());
+  return radices;
+}
+
+std::vector<at::Tensor> butterfly_dft_factors(int64_t n, at::ScalarType complex_dtype, int64_t channels) {
+  TORCH_CHECK(complex_dtype == at::kComplexFloat || complex_dtype == at::kComplexDouble,
+              "ssm::butterfly_dft_factors: dtype must be complex64 or complex128, got ", complex_dtype);
+  TORCH_CHECK(channels >= 0, "ssm::butterfly_dft_factors: channels must be >= 0, got ", channels);
+  std::vector<at::Tensor> out;
+  for (const int64_t r : butterfly_radices(n)) {
+    const auto o = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor ai = at::arange(r, o).unsqueeze(1) * at::arange(r, o).unsqueeze(0) % r;  // (r, r)
+    const at::Tensor angle = ai.to(at::kDouble) * (-2.0 * M_PI / static_cast<double>(r));
+    at::Tensor F = at::polar(at::ones_like(angle), angle).to(complex_dtype);  // (r, r)
+    out.push_back(channels > 0 ? F.unsqueeze(0).expand({channels, r, r}).contiguous() : F);
+  }
+  return out;
+}
+
+}  // namespace ssm
+
+namespace ssm::ops {
+
+std::vector<ButterflyStage> butterfly_stages(int64_t n) {
+  std::vector<ButterflyStage> stages;
+  int64_t P = 1;
+  for (const int64_t r : butterfly_radices(n)) {
+    stages.push_back({r, P, n / (P * r)});
+    P *= r;
+  }
+  return stages;
+}
+
+ButterflyConvSizes check_butterfly_conv(const char* op, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+                                        const OptTensor& k_rev, const OptTensorList& factors) {
+  ButterflyConvSizes s;
+  static_cast<FftConvSizes&>(s) = check_fft_conv(op, u, k, D, k_rev);
+  s.n = fft_conv_size(s.L, s.Lk, s.has_k_rev);
+  s.stages = butterfly_stages(s.n);
+  s.has_factors = factors.has_value();
+  s.per_channel = false;
+  if (!s.has_factors) return s;
+  const int64_t count = static_cast<int64_t>(factors->size());
+  TORCH_CHECK(count == static_cast<int64_t>(s.stages.size()), op, ": argument 'factors' must hold one matrix per stage ",
+              "of the size-", s.n, " plan (", s.stages.size(), " stages for L = ", s.L, ", Lk = ", s.Lk,
+              s.has_k_rev ? ", with k_rev" : "", "; see ssm::butterfly_radices), got ", count);
+  const auto want = u.scalar_type() == at::kDouble ? at::kComplexDouble : at::kComplexFloat;
+  for (int64_t i = 0; i < count; ++i) {
+    const at::Tensor& F = (*factors)[i];
+    const int64_t r = s.stages[i].r;
+    const std::string name = "factors[" + std::to_string(i) + "]";
+    TORCH_CHECK(F.defined(), op, ": argument '", name, "' is an undefined tensor");
+    TORCH_CHECK(F.scalar_type() == want, op, ": argument '", name, "' must have dtype ", want, " for ",
+                u.scalar_type(), " inputs, got ", F.scalar_type());
+    TORCH_CHECK(F.device() == u.device(), op, ": argument '", name, "' is on ", F.device(), " but 'u' is on ",
+                u.device(), "; all tensors must be on one device");
+    const bool shared = F.dim() == 2 && F.size(0) == r && F.size(1) == r;
+    const bool per_channel = F.dim() == 3 && F.size(0) == s.H && F.size(1) == r && F.size(2) == r;
+    TORCH_CHECK(shared || per_channel, op, ": argument '", name, "' must have shape (", r, ", ", r, ") or (H, ", r,
+                ", ", r, ") = (", s.H, ", ", r, ", ", r, ") for radix ", r, ", got ", shape_str(F));
+    if (i == 0) s.per_channel = per_channel;
+    TORCH_CHECK(per_channel == s.per_channel, op, ": argument 'factors' must be all shared (r, r) or all per-channel ",
+                "(H, r, r); factors[0] is ", s.per_channel ? "per-channel" : "shared", " but ", name, " is not");
+  }
+  return s;
+}
+
+namespace {
+
+constexpr int64_t kChunkElementsCpu = int64_t{1} << 15;  // 256 KiB of complex64 per chunk tensor
+constexpr int64_t kChunkElementsGpu = int64_t{1} << 24;
+
+// Twiddles of every stage, (r, m) each, cached per (n, dtype, device): computing them costs about one transform.
+std::vector<at::Tensor> twiddles(const std::vector<ButterflyStage>& stages, at::ScalarType cdt, at::Device device) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int, std::string>, std::vector<at::Tensor>> cache;
+  const int64_t n = stages.front().r * stages.front().m;
+  const auto key = std::make_tuple(n, static_cast<int>(cdt), device.str());
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() >= 32) cache.clear();
+  at::AutoDispatchBelowADInplaceOrView no_autograd;
+  std::vector<at::Tensor> tw;
+  for (const auto& st : stages) {
+    const int64_t N = st.r * st.m;
+    const auto o = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor aj = at::arange(st.r, o).unsqueeze(1) * at::arange(st.m, o).unsqueeze(0) % N;  // (r, m)
+    const at::Tensor angle = aj.to(at::kDouble) * (-2.0 * M_PI / static_cast<double>(N));
+    tw.push_back(at::polar(at::ones_like(angle), angle).to(cdt).to(device));
+  }
+  cache.emplace(key, tw);
+  return tw;
+}
+
+// The factor of stage k for channels [h0, h0 + hc): (r, r) shared, or the (hc, r, r) slice.
+at::Tensor factor_slice(const at::Tensor& F, int64_t h0, int64_t hc) {
+  return F.dim() == 3 ? F.narrow(0, h0, hc) : F;
+}
+
+// (Bc, Hc, P, r, m) viewed with the radix axis leading the matrix product: (Hc, r, Bc P m) per channel or (r, Bc Hc P m).
+at::Tensor radix_major(const at::Tensor& X5, bool per_channel) {
+  const int64_t Hc = X5.size(1), r = X5.size(3);
+  if (per_channel) return X5.permute({1, 3, 0, 2, 4}).reshape({Hc, r, -1});
+  return X5.permute({3, 0, 1, 2, 4}).reshape({r, -1});
+}
+
+// The inverse of radix_major back to a (Bc, Hc, n) contiguous tensor, multiplied by tw (r, m) when given.
+at::Tensor from_radix_major(const at::Tensor& Y, const ButterflyStage& st, int64_t Bc, int64_t Hc, bool per_channel,
+                            const at::Tensor& tw) {
+  at::Tensor Y5 = per_channel ? Y.view({Hc, st.r, Bc, st.P, st.m}).permute({2, 0, 3, 1, 4})
+                              : Y.view({st.r, Bc, Hc, st.P, st.m}).permute({1, 2, 3, 0, 4});
+  if (!tw.defined()) return Y5.contiguous().view({Bc, Hc, -1});
+  // An elementwise result keeps its input's permuted layout: write into a contiguous tensor instead.
+  at::Tensor out = at::empty(Y5.sizes(), Y5.options());
+  at::mul_out(out, Y5, tw);
+  return out.view({Bc, Hc, -1});
+}
+
+// Forward stages on X (Bc, Hc, n) complex: the butterfly transform in digit-reversed order. When `saved` is given,
+// the input of every stage is appended to it (for factor gradients).
+at::Tensor forward_stages(at::Tensor X, const std::vector<at::Tensor>& F, const std::vector<ButterflyStage>& stages,
+                          const std::vector<at::Tensor>& tw, std::vector<at::Tensor>* saved) {
+  const int64_t Bc = X.size(0), Hc = X.size(1);
+  for (size_t k = 0; k < stages.size(); ++k) {
+    const auto& st = stages[k];
+    if (saved) saved->push_back(X);
+    const bool pc = F[k].dim() == 3;
+    const at::Tensor Xr = radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), pc);
+    const at::Tensor Y = pc ? at::bmm(F[k], Xr) : at::mm(F[k], Xr);
+    X = from_radix_major(Y, st, Bc, Hc, pc, st.m > 1 ? tw[k] : at::Tensor());
+  }
+  return X;
+}
+
+// The adjoint (conjugate transpose) of forward_stages applied to Z (Bc, Hc, n): the stages in reverse order with
+// conjugated twiddles and F^H. With saved inputs and grads, adds each factor's gradient sum(G X^H) to grads[k]
+// (shape of F[k]).
+at::Tensor adjoint_stages(at::Tensor Z, const std::vector<at::Tensor>& F, const std::vector<ButterflyStage>& stages,
+                          const std::vector<at::Tensor>& tw, const std::vector<at::Tensor>* saved,
+                          std::vector<at::Tensor>* grads) {
+  const int64_t Bc = Z.size(0), Hc = Z.size(1);
+  for (size_t kk = stages.size(); kk-- > 0;) {
+    const auto& st = stages[kk];
+    const bool pc = F[kk].dim() == 3;
+    at::Tensor Z5 = Z.view({Bc, Hc, st.P, st.r, st.m});
+    if (st.m > 1) Z5 = Z5 * tw[kk].conj();
+    const at::Tensor Gr = radix_major(Z5, pc);  // gradient before the twiddle, radix-major
+    if (grads) {
+      const at::Tensor Xr = radix_major((*saved)[kk].view({Bc, Hc, st.P, st.r, st.m}), pc);
+      (*grads)[kk].add_(pc ? at::bmm(Gr, Xr.transpose(1, 2).conj()) : at::mm(Gr, Xr.transpose(0, 1).conj()));
+    }
+    const at::Tensor FH = F[kk].transpose(-2, -1).conj();
+    const at::Tensor Y = pc ? at::bmm(FH, Gr) : at::mm(FH, Gr);
+    Z = from_radix_major(Y, st, Bc, Hc, pc, at::Tensor());
+  }
+  return Z;
+}
+
+// (Bc, Hc, Lx) real rows zero-padded to (Bc, Hc, n) complex.
+at::Tensor pad_complex(const at::Tensor& x, int64_t n, at::ScalarType cdt) {
+  at::Tensor X = at::zeros({x.size(0), x.size(1), n}, x.options().dtype(cdt));
+  at::real(X).narrow(2, 0, x.size(2)).copy_(x);
+  return X;
+}
+
+// The circular kernel of length n as (1, H, n) complex: k at 0..Lk-1, k_rev[d] at n-1-d.
+at::Tensor kernel_pad(const at::Tensor& k, const OptTensor& k_rev, int64_t n, at::ScalarType cdt) {
+  at::Tensor X = at::zeros({1, k.size(0), n}, k.options().dtype(cdt));
+  at::Tensor re = at::real(X).select(0, 0);
+  re.narrow(1, 0, k.size(1)).copy_(k);
+  if (k_rev && k_rev->defined()) re.narrow(1, n - k.size(1), k.size(1)).add_(k_rev->flip({1}));
+  return X;
+}
+
+struct Setup {
+  at::ScalarType cdt, compute;  // complex and real compute dtypes
+  std::vector<at::Tensor> Fl, Fe, tw;  // factors of the learned (or exact) transform, exact factors, twiddles
+  int64_t hc, bc;                      // chunk sizes over channels and batch
+};
+
+Setup setup(const ButterflyConvSizes& s, const at::Tensor& u, const OptTensorList& factors) {
+  Setup st;
+  st.compute = u.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  st.cdt = st.compute == at::kDouble ? at::kComplexDouble : at::kComplexFloat;
+  st.Fe = butterfly_dft_factors(s.n, st.cdt);
+  for (auto& F : st.Fe) F = F.to(u.device());
+  if (s.has_factors)
+    st.Fl.assign(factors->begin(), factors->end());
+  else
+    st.Fl = st.Fe;
+  st.tw = twiddles(s.stages, st.cdt, u.device());
+  const int64_t budget = u.is_cuda() ? kChunkElementsGpu : kChunkElementsCpu;
+  st.hc = std::clamp<int64_t>(budget / s.n, 1, s.H);
+  if (!u.is_cuda()) {  // enough chunks to keep every thread busy
+    const int64_t threads = at::get_num_threads();
+    st.hc = std::min(st.hc, std::max<int64_t>(1, (s.H + 2 * threads - 1) / (2 * threads)));
+  }
+  st.bc = st.hc == s.H ? std::clamp<int64_t>(budget / (s.n * s.H), 1, s.B) : 1;
+  return st;
+}
+
+std::vector<at::Tensor> slice_all(const std::vector<at::Tensor>& F, int64_t h0, int64_t hc) {
+  std::vector<at::Tensor> out;
+  for (const auto& f : F) out.push_back(factor_slice(f, h0, hc));
+  return out;
+}
+
+}  // namespace
+
+at::Tensor butterfly_conv_aten(const at::Tensor& u_in, const at::Tensor& k_in, const OptTensor& D_in,
+                               const OptTensor& k_rev_in, const OptTensorList& factors) {
+  const auto s = check_butterfly_conv("ssm::butterfly_conv", u_in, k_in, D_in, k_rev_in, factors);
+  at::AutoDispatchBelowADInplaceOrView no_autograd;
+  const Setup st = setup(s, u_in, factors);
+  const at::Tensor u = u_in.to(st.compute).contiguous();
+  const at::Tensor k = k_in.to(st.compute);
+  const OptTensor k_rev = s.has_k_rev ? OptTensor(k_rev_in->to(st.compute)) : std::nullopt;
+  const at::Tensor D = s.has_D ? D_in->to(st.compute) : at::Tensor();
+  at::Tensor y = at::empty({s.B, s.H, s.L}, u.options());
+  if (s.B == 0) return y.to(u_in.scalar_type());
+  const at::Tensor Khat = forward_stages(kernel_pad(k, k_rev, s.n, st.cdt), st.Fl, s.stages, st.tw, nullptr);
+  const int64_t nh = (s.H + st.hc - 1) / st.hc, nb = (s.B + st.bc - 1) / st.bc;
+  const double inv_n = 1.0 / static_cast<double>(s.n);
+  auto chunk = [&](int64_t c) {
+    const int64_t h0 = (c % nh) * st.hc, hc = std::min(st.hc, s.H - h0);
+    const int64_t b0 = (c / nh) * st.bc, bc = std::min(st.bc, s.B - b0);
+    const at::Tensor uc = u.narrow(0, b0, bc).narrow(1, h0, hc);
+    const at::Tensor U = forward_stages(pad_complex(uc, s.n, st.cdt), slice_all(st.Fl, h0, hc), s.stages, st.tw,
+                                        nullptr);
+    const at::Tensor W = adjoint_stages(U * Khat.narrow(1, h0, hc), st.Fe, s.stages, st.tw, nullptr, nullptr);
+    at::Tensor yc = at::real(W).narrow(2, 0, s.L) * inv_n;
+    if (s.has_D) yc.add_(uc * D.narrow(0, h0, hc).view({1, hc, 1}));
+    y.narrow(0, b0, bc).narrow(1, h0, hc).copy_(yc);
+  };
+  if (u.is_cuda()) {
+    for (int64_t c = 0; c < nh * nb; ++c) chunk(c);
+  } else {
+    at::parallel_for(0, nh * nb, 1, [&](int64_t cb, int64_t ce) {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      for (int64_t c = cb; c < ce; ++c) chunk(c);
+    });
+  }
+  return y.to(u_in.scalar_type());
+}
+
+ButterflyConvGrads butterfly_conv_backward_aten(const at::Tensor& grad_in, const at::Tensor& u_in,
+                                                const at::Tensor& k_in, const OptTensor& D_in,
+                                                const OptTensor& k_rev_in, const OptTensorList& factors,
+                                                std::array<bool, 5> mask) {
+  const auto s = check_butterfly_conv("ssm::butterfly_conv_backward", u_in, k_in, D_in, k_rev_in, factors);
+  check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_in, "u", u_in);
+  at::AutoDispatchBelowADInplaceOrView no_autograd;
+  const Setup st = setup(s, u_in, factors);
+  const bool need_du = mask[0], need_dD = mask[2] && s.has_D, need_F = mask[4] && s.has_factors;
+  const bool need_dk = mask[1] || (mask[3] && s.has_k_rev);
+  const bool need_GK = need_dk || need_F;
+  const at::Tensor u = u_in.to(st.compute).contiguous(), g = grad_in.to(st.compute).contiguous();
+  const at::Tensor k = k_in.to(st.compute);
+  const OptTensor k_rev = s.has_k_rev ? OptTensor(k_rev_in->to(st.compute)) : std::nullopt;
+  const at::Tensor D = s.has_D ? D_in->to(st.compute) : at::Tensor();
+
+  std::vector<at::Tensor> saved_k;
+  const at::Tensor Khat =
+      forward_stages(kernel_pad(k, k_rev, s.n, st.cdt), st.Fl, s.stages, st.tw, need_F ? &saved_k : nullptr);
+  at::Tensor du = need_du ? at::empty_like(u) : at::Tensor();
+  at::Tensor GK = need_GK ? at::zeros({1, s.H, s.n}, u.options().dtype(st.cdt)) : at::Tensor();
+  at::Tensor dD = need_dD ? at::zeros({s.B, s.H}, u.options().dtype(at::kDouble)) : at::Tensor();
+  const int64_t nh = (s.H + st.hc - 1) / st.hc;
+  // Factor gradients: per channel, each task writes its own channels; shared, each task its own partial sum.
+  std::vector<at::Tensor> dF;
+  std::vector<std::vector<at::Tensor>> partial(need_F && !s.per_channel ? nh : 0);
+  if (need_F)
+    for (const auto& F : *factors) dF.push_back(at::zeros_like(F));
+  for (auto& p : partial)
+    for (const auto& F : *factors) p.push_back(at::zeros_like(F));
+  const double inv_n = 1.0 / static_cast<double>(s.n);
+
+  auto task = [&](int64_t t) {  // channels [h0, h0 + hc), every batch chunk
+    const int64_t h0 = t * st.hc, hc = std::min(st.hc, s.H - h0);
+    const auto Fl = slice_all(st.Fl, h0, hc);
+    std::vector<at::Tensor> grads;
+    if (need_F) grads = s.per_channel ? slice_all(dF, h0, hc) : partial[t];
+    const at::Tensor Kc = Khat.narrow(1, h0, hc);
+    for (int64_t b0 = 0; b0 < s.B; b0 += st.bc) {
+      const int64_t bc = std::min(st.bc, s.B - b0);
+      const at::Tensor gc = g.narrow(0, b0, bc).narrow(1, h0, hc), uc = u.narrow(0, b0, bc).narrow(1, h0, hc);
+      if (need_dD)
+        dD.narrow(0, b0, bc).narrow(1, h0, hc).copy_((gc.to(at::kDouble) * uc.to(at::kDouble)).sum(2));
+      if (!need_du && !need_GK) continue;
+      // Gradient of the spectrum product: (S g) / n, S the exact transform (adjoint of the exact inverse).
+      const at::Tensor Gz = forward_stages(pad_complex(gc, s.n, st.cdt), st.Fe, s.stages, st.tw, nullptr) * inv_n;
+      std::vector<at::Tensor> saved_u;
+      at::Tensor U;
+      if (need_GK) U = forward_stages(pad_complex(uc, s.n, st.cdt), Fl, s.stages, st.tw, need_F ? &saved_u : nullptr);
+      if (need_du || need_F) {
+        const at::Tensor X = adjoint_stages(Gz * Kc.conj(), Fl, s.stages, st.tw, need_F ? &saved_u : nullptr,
+                                            need_F ? &grads : nullptr);
+        if (need_du) {
+          at::Tensor dc = at::real(X).narrow(2, 0, s.L).clone();
+          if (s.has_D) dc.add_(gc * D.narrow(0, h0, hc).view({1, hc, 1}));
+          du.narrow(0, b0, bc).narrow(1, h0, hc).copy_(dc);
+        }
+      }
+      if (need_GK) GK.narrow(1, h0, hc).add_((Gz * U.conj()).sum(0, /*keepdim=*/true));
+    }
+  };
+  if (u.is_cuda()) {
+    for (int64_t t = 0; t < nh; ++t) task(t);
+  } else {
+    at::parallel_for(0, nh, 1, [&](int64_t tb, int64_t te) {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      for (int64_t t = tb; t < te; ++t) task(t);
+    });
+  }
+  for (const auto& p : partial)
+    for (size_t i = 0; i < p.size(); ++i) dF[i].add_(p[i]);
+
+  at::Tensor dk, dk_rev, dD_out;
+  if (need_GK) {
+    const at::Tensor Xk = adjoint_stages(GK, st.Fl, s.stages, st.tw, need_F ? &saved_k : nullptr, need_F ? &dF : nullptr);
+    if (need_dk) {
+      const at::Tensor kg = at::real(Xk).select(0, 0);  // (H, n): gradient of the circular kernel
+      if (mask[1]) dk = kg.narrow(1, 0, s.Lk).to(k_in.scalar_type());
+      if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1}).to(k_in.scalar_type());
+    }
+  }
+  if (need_dD) dD_out = dD.sum(0).to(u_in.scalar_type());
+  if (need_du) du = du.to(u_in.scalar_type());
+  if (!need_F) dF.clear();
+  return {du, dk, dD_out, dk_rev, dF};
+}
+
+at::Tensor butterfly_conv_cpu(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
+                              const OptTensorList& factors) {
+  return butterfly_conv_aten(u, k, D, k_rev, factors);
+}
+
+ButterflyConvGrads butterfly_conv_backward_cpu(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
+                                               const OptTensor& D, const OptTensor& k_rev,
+                                               const OptTensorList& factors, std::array<bool, 5> output_mask) {
+  return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, output_mask);
+}
+
+}  // namespace ssm::ops

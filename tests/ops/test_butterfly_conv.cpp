@@ -1,0 +1,282 @@
+// ssm::butterfly_conv: the plan, forward and backward against the direct float64 convolution and ssm::fft_conv,
+// learned factors (finite-difference gradients, exact DFT factors = no factors), CPU against CUDA, bad inputs.
+#include "ops/test_util.h"
+#include "ssm/ops.h"
+
+#include <numeric>
+
+namespace ssm::test {
+namespace {
+
+struct Shape {
+  int64_t B, H, L, Lk;
+};
+
+std::string name(const Shape& s) {
+  return "B" + std::to_string(s.B) + "_H" + std::to_string(s.H) + "_L" + std::to_string(s.L) + "_Lk" +
+         std::to_string(s.Lk);
+}
+
+struct Inputs {
+  at::Tensor u, k, D, k_rev;
+};
+
+Inputs make_inputs(const Shape& s, at::ScalarType dtype, at::Device device = at::kCPU) {
+  const auto o = at::TensorOptions().dtype(dtype).device(device);
+  const at::Tensor decay = at::exp(-at::arange(s.Lk, o) / std::max<int64_t>(1, s.Lk / 4));
+  return {at::randn({s.B, s.H, s.L}, o), at::randn({s.H, s.Lk}, o) * decay, at::randn({s.H}, o),
+          at::randn({s.H, s.Lk}, o) * decay};
+}
+
+// Exact DFT factors plus a random perturbation of relative size `noise` (a learned butterfly after some training).
+std::vector<at::Tensor> perturbed_factors(int64_t n, int64_t H, bool per_channel, double noise, at::ScalarType cdt) {
+  auto F = ssm::butterfly_dft_factors(n, cdt, per_channel ? H : 0);
+  for (auto& f : F) f = (f + noise * at::randn(f.sizes(), f.options())).detach();
+  return F;
+}
+
+TEST(ButterflyRadices, ProductsOfSmallRadicesLargestFirst) {
+  EXPECT_EQ(ssm::butterfly_radices(2048), (std::vector<int64_t>{16, 16, 8}));
+  EXPECT_EQ(ssm::butterfly_radices(65536), (std::vector<int64_t>{16, 16, 16, 16}));
+  EXPECT_EQ(ssm::butterfly_radices(2), (std::vector<int64_t>{2}));
+  EXPECT_EQ(ssm::butterfly_radices(14), (std::vector<int64_t>{14}));
+  for (const int64_t L : {1, 2, 3, 7, 100, 999, 1000, 4097, 12345, 65537, 1 << 20}) {
+    const int64_t n = ssm::fft_conv_size(L, L, false);
+    const auto r = ssm::butterfly_radices(n);
+    EXPECT_EQ(std::accumulate(r.begin(), r.end(), int64_t{1}, std::multiplies<>()), n) << "n " << n;
+    for (const int64_t x : r) EXPECT_TRUE(x >= 2 && x <= 16 && x != 11 && x != 13) << "radix " << x;
+    EXPECT_TRUE(std::is_sorted(r.rbegin(), r.rend())) << "n " << n;
+  }
+  expect_error([] { ssm::butterfly_radices(22); }, {"22", "2, 3, 5 and 7"});
+  expect_error([] { ssm::butterfly_radices(1); }, {"n must be >= 2"});
+}
+
+class ButterflyConvForward : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(ButterflyConvForward, MatchesDirectConvolutionAndFftConv) {
+  const Shape s = GetParam();
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    SCOPED_TRACE(dtype == at::kDouble ? "float64" : "float32");
+    const Inputs in = make_inputs(s, dtype);
+    const double tol = dtype == at::kDouble ? 1e-10 : 2e-5;
+    for (const bool with_D : {false, true})
+      for (const bool bidir : {false, true}) {
+        SCOPED_TRACE(std::string(with_D ? "D " : "") + (bidir ? "k_rev" : "causal"));
+        const std::optional<at::Tensor> D = with_D ? std::optional(in.D) : std::nullopt;
+        const std::optional<at::Tensor> kr = bidir ? std::optional(in.k_rev) : std::nullopt;
+        const at::Tensor y = ssm::butterfly_conv(in.u, in.k, D, kr);
+        ASSERT_EQ(y.sizes(), in.u.sizes());
+        ASSERT_EQ(y.scalar_type(), dtype);
+        EXPECT_LT(rel_error(y, fft_conv_reference(in.u, in.k, D, kr)), tol);
+        EXPECT_LT(rel_error(y, ssm::fft_conv(in.u, in.k, D, kr)), tol);
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ButterflyConvForward,
+                         ::testing::Values(Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{1, 5, 100, 1},
+                                           Shape{3, 4, 257, 200}, Shape{2, 2, 1000, 1000}, Shape{1, 2, 4096, 4096},
+                                           Shape{2, 33, 129, 65}, Shape{1, 3, 2731, 1500}),
+                         [](const auto& info) { return name(info.param); });
+
+// Gradients of <y, g> against fft_conv's (checked against finite differences in test_fft_conv).
+std::vector<at::Tensor> grads(bool butterfly, const Inputs& in, const at::Tensor& g) {
+  std::vector<at::Tensor> t;
+  for (const auto& x : {in.u, in.k, in.D, in.k_rev}) t.push_back(x.detach().clone().requires_grad_(true));
+  const at::Tensor y = butterfly ? ssm::butterfly_conv(t[0], t[1], t[2], t[3]) : ssm::fft_conv(t[0], t[1], t[2], t[3]);
+  y.backward(g);
+  return {y.detach(), t[0].grad(), t[1].grad(), t[2].grad(), t[3].grad()};
+}
+
+TEST(ButterflyConv, LongSequencesUpTo2To20) {
+  // Powers of two and not, up to L = 2^20 (n = 2^21): forward and every gradient against fft_conv in float64.
+  for (const Shape s : {Shape{1, 1, 1 << 20, 1 << 20}, Shape{1, 2, 699051, 4097}, Shape{2, 1, 65537, 65537}}) {
+    SCOPED_TRACE(name(s));
+    const Inputs in = make_inputs(s, at::kDouble);
+    const at::Tensor g = at::randn_like(in.u);
+    const auto a = grads(true, in, g), b = grads(false, in, g);
+    const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
+    for (int i = 0; i < 5; ++i) EXPECT_LT(rel_error(a[i], b[i]), 1e-9) << what[i];
+  }
+}
+
+TEST(ButterflyConv, BackwardMatchesFftConvFloat32) {
+  for (const Shape s : {Shape{2, 3, 7, 3}, Shape{3, 5, 1000, 640}, Shape{2, 4, 4096, 4096}}) {
+    SCOPED_TRACE(name(s));
+    const Inputs in = make_inputs(s, at::kFloat);
+    const at::Tensor g = at::randn_like(in.u);
+    const Inputs in64{in.u.to(at::kDouble), in.k.to(at::kDouble), in.D.to(at::kDouble), in.k_rev.to(at::kDouble)};
+    const auto a = grads(true, in, g), b = grads(false, in64, g.to(at::kDouble));
+    const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
+    for (int i = 0; i < 5; ++i) EXPECT_LT(rel_error(a[i], b[i]), 2e-5) << what[i];
+  }
+}
+
+TEST(ButterflyConv, GradientsMatchFiniteDifferences) {
+  for (const Shape s : {Shape{2, 3, 9, 4}, Shape{1, 1, 1, 1}, Shape{2, 2, 17, 17}}) {
+    SCOPED_TRACE(name(s));
+    Inputs in = make_inputs(s, at::kDouble);
+    for (auto* t : {&in.u, &in.k, &in.D, &in.k_rev}) t->requires_grad_(true);
+    expect_gradients_match(
+        [](const std::vector<at::Tensor>& a) { return ssm::butterfly_conv(a[0], a[1], a[2], a[3]); },
+        {in.u, in.k, in.D, in.k_rev});
+    expect_gradients_match([](const std::vector<at::Tensor>& a) { return ssm::butterfly_conv(a[0], a[1]); },
+                           {in.u, in.k});
+  }
+}
+
+TEST(ButterflyConv, FactorGradientsMatchFiniteDifferences) {
+  // Sizes whose plans have one, two and three stages of different radices: n = 9, 80 = 10*8, 270 = 15*9*2.
+  for (const Shape s : {Shape{2, 3, 5, 5}, Shape{2, 2, 40, 40}, Shape{1, 2, 130, 130}})
+    for (const bool per_channel : {false, true})
+      for (const bool bidir : {false, true}) {
+        SCOPED_TRACE(name(s) + (per_channel ? " per-channel" : " shared") + (bidir ? " k_rev" : ""));
+        Inputs in = make_inputs(s, at::kDouble);
+        const int64_t n = ssm::fft_conv_size(s.L, s.Lk, bidir);
+        std::vector<at::Tensor> args = {in.u, in.k, in.D, in.k_rev};
+        const auto F = perturbed_factors(n, s.H, per_channel, 0.1, at::kComplexDouble);
+        args.insert(args.end(), F.begin(), F.end());
+        for (size_t i = 0; i < args.size(); ++i) args[i].requires_grad_(i != 3 || bidir);
+        expect_gradients_match(
+            [bidir](const std::vector<at::Tensor>& a) {
+              const std::vector<at::Tensor> f(a.begin() + 4, a.end());
+              return ssm::butterfly_conv(a[0], a[1], a[2], bidir ? std::optional(a[3]) : std::nullopt,
+                                         at::TensorList(f));
+            },
+            args, 1e-6, 1e-6);
+      }
+}
+
+TEST(ButterflyConv, ExactFactorsEqualTheConvolution) {
+  const Shape s{3, 4, 300, 300};
+  const Inputs in = make_inputs(s, at::kFloat);
+  const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
+  const at::Tensor ref = fft_conv_reference(in.u, in.k, in.D, in.k_rev);
+  for (const int64_t channels : {int64_t{0}, s.H}) {
+    const auto F = ssm::butterfly_dft_factors(n, at::kComplexFloat, channels);
+    EXPECT_LT(rel_error(ssm::butterfly_conv(in.u, in.k, in.D, in.k_rev, at::TensorList(F)), ref), 2e-5);
+  }
+}
+
+TEST(ButterflyConv, LearnedFactorsChangeTheTransformPerChannel) {
+  // Perturbing channel 1's factors changes only channel 1's output, and matches the definition
+  // y = Re(F^-1 (Ft u * Ft k)) with Ft the dense matrix of the perturbed butterfly, built column by column.
+  const Shape s{2, 3, 6, 6};
+  const Inputs in = make_inputs(s, at::kDouble);
+  const int64_t n = ssm::fft_conv_size(s.L, s.Lk, false);  // 11 -> 12
+  auto F = ssm::butterfly_dft_factors(n, at::kComplexDouble, s.H);
+  const at::Tensor exact = ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(F));
+  F[0][1] += 0.3 * at::randn({F[0].size(1), F[0].size(2)}, F[0].options());
+  const at::Tensor y = ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(F));
+  EXPECT_LT(rel_error(y.select(1, 0), exact.select(1, 0)), 1e-12);
+  EXPECT_LT(rel_error(y.select(1, 2), exact.select(1, 2)), 1e-12);
+  EXPECT_GT(rel_error(y.select(1, 1), exact.select(1, 1)), 1e-3);
+  const auto r = ssm::butterfly_radices(n);
+  ASSERT_EQ(r.size(), 1u);  // n = 12 is one stage: Ft = F[0][1] exactly, in natural order.
+  const at::Tensor Ft = F[0][1];
+  const auto c = at::TensorOptions().dtype(at::kComplexDouble);
+  auto pad = [&](const at::Tensor& x) {
+    at::Tensor p = at::zeros({n}, c);
+    p.narrow(0, 0, x.size(0)).copy_(x);
+    return p;
+  };
+  const at::Tensor dft = ssm::butterfly_dft_factors(n, at::kComplexDouble)[0];
+  for (int64_t b = 0; b < s.B; ++b) {
+    const at::Tensor Z = at::matmul(Ft, pad(in.u[b][1])) * at::matmul(Ft, pad(in.k[1]));
+    const at::Tensor expect = at::real(at::matmul(dft.conj(), Z) / n).narrow(0, 0, s.L);
+    EXPECT_LT(rel_error(y[b][1], expect), 1e-12) << "b " << b;
+  }
+}
+
+TEST(ButterflyConv, NonContiguousInputsAndNanPropagation) {
+  Inputs in = make_inputs({3, 4, 50, 20}, at::kDouble);
+  const at::Tensor ut = in.u.transpose(0, 1).contiguous().transpose(0, 1);
+  ASSERT_FALSE(ut.is_contiguous());
+  EXPECT_LT(rel_error(ssm::butterfly_conv(ut, in.k, in.D), fft_conv_reference(in.u, in.k, in.D, std::nullopt)), 1e-10);
+  in.u[0][1][3] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(at::isnan(ssm::butterfly_conv(in.u, in.k)[0][1]).any().item<bool>());
+}
+
+TEST(ButterflyConv, BadInputsNameTheArgument) {
+  const Shape s{2, 3, 10, 4};
+  const Inputs in = make_inputs(s, at::kFloat);
+  const int64_t n = ssm::fft_conv_size(s.L, s.Lk, false);  // 13 -> 14: one stage of radix 14
+  const auto F = ssm::butterfly_dft_factors(n, at::kComplexFloat);
+  expect_error([&] { ssm::butterfly_conv(in.u[0], in.k); }, {"ssm::butterfly_conv", "'u'", "(B, H, L)"});
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k.narrow(0, 0, 2)); }, {"'k'", "H = 3"});
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k, in.D.to(at::kDouble)); }, {"'D'", "Double"});
+  const std::vector<at::Tensor> two = {F[0], F[0]};
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(two)); },
+               {"'factors'", "one matrix per stage", "size-14 plan", "1 stages", "got 2"});
+  const std::vector<at::Tensor> wrong_dtype = {F[0].to(at::kComplexDouble)};
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(wrong_dtype)); },
+               {"'factors[0]'", "ComplexFloat", "ComplexDouble"});
+  const std::vector<at::Tensor> wrong_shape = {F[0].narrow(0, 0, 7)};
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(wrong_shape)); },
+               {"'factors[0]'", "(14, 14) or (H, 14, 14) = (3, 14, 14)", "(7, 14)"});
+  const std::vector<at::Tensor> meta = {F[0].to(at::kMeta)};
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(meta)); },
+               {"'factors[0]'", "meta", "one device"});
+  // Mixed kinds: a two-stage plan (n = 80) with one shared and one per-channel factor.
+  const Inputs in2 = make_inputs({1, 3, 40, 40}, at::kFloat);
+  auto F2 = ssm::butterfly_dft_factors(80, at::kComplexFloat);
+  F2[1] = F2[1].unsqueeze(0).expand({3, 8, 8});
+  expect_error([&] { ssm::butterfly_conv(in2.u, in2.k, std::nullopt, std::nullopt, at::TensorList(F2)); },
+               {"all shared", "factors[1]"});
+}
+
+TEST(ButterflyConv, CpuMatchesCuda) {
+  SSM_REQUIRE_CUDA();
+  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors.
+  for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{3, 4, 257, 200}, Shape{2, 8, 4096, 4096},
+                        Shape{2, 3, 7000, 7000}, Shape{1, 2, 65536, 65536}, Shape{1, 1, 1 << 20, 1 << 20},
+                        Shape{4, 300, 100, 100}}) {
+    for (const int factors : {0, 1, 2}) {  // none, shared, per channel
+      SCOPED_TRACE(name(s) + " factors " + std::to_string(factors));
+      const Inputs in = make_inputs(s, at::kFloat);
+      const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
+      const auto F = perturbed_factors(n, s.H, factors == 2, 0.02, at::kComplexFloat);
+      std::vector<at::Tensor> cpu, gpu;
+      for (const auto& t : {in.u, in.k, in.D, in.k_rev}) {
+        cpu.push_back(t.clone().requires_grad_(true));
+        gpu.push_back(t.cuda().requires_grad_(true));
+      }
+      std::vector<at::Tensor> Fc, Fg;
+      if (factors)
+        for (const auto& f : F) {
+          Fc.push_back(f.clone().requires_grad_(true));
+          Fg.push_back(f.cuda().requires_grad_(true));
+        }
+      const auto lc = factors ? std::optional(at::TensorList(Fc)) : std::nullopt;
+      const auto lg = factors ? std::optional(at::TensorList(Fg)) : std::nullopt;
+      const at::Tensor yc = ssm::butterfly_conv(cpu[0], cpu[1], cpu[2], cpu[3], lc);
+      const at::Tensor yg = ssm::butterfly_conv(gpu[0], gpu[1], gpu[2], gpu[3], lg);
+      EXPECT_LT(rel_error(yg, yc), 2e-5);
+      const at::Tensor g = at::randn_like(yc);
+      yc.backward(g);
+      yg.backward(g.cuda());
+      for (int i = 0; i < 4; ++i) EXPECT_LT(rel_error(gpu[i].grad(), cpu[i].grad()), 1e-4) << "input " << i;
+      for (size_t i = 0; i < Fc.size(); ++i)
+        EXPECT_LT(rel_error(at::view_as_real(Fg[i].grad()), at::view_as_real(Fc[i].grad())), 1e-4) << "factor " << i;
+    }
+  }
+}
+
+TEST(ButterflyConv, CudaHalfPrecisionInputs) {
+  SSM_REQUIRE_CUDA();
+  const Shape s{2, 16, 2048, 2048};
+  const Inputs in = make_inputs(s, at::kFloat);
+  const at::Tensor ref = fft_conv_reference(in.u, in.k, in.D, in.k_rev);
+  for (const auto dtype : {at::kBFloat16, at::kHalf}) {
+    std::vector<at::Tensor> t;
+    for (const auto& x : {in.u, in.k, in.D, in.k_rev}) t.push_back(x.to(dtype).cuda().requires_grad_(true));
+    const at::Tensor y = ssm::butterfly_conv(t[0], t[1], t[2], t[3]);
+    ASSERT_EQ(y.scalar_type(), dtype);
+    EXPECT_LT(rel_error(y, ref), dtype == at::kBFloat16 ? 3e-2 : 4e-3);
+    y.backward(at::randn_like(y));
+    for (int i = 0; i < 4; ++i) EXPECT_TRUE(t[i].grad().defined() && t[i].grad().scalar_type() == dtype);
+  }
+}
+
+}  // namespace
+}  // namespace ssm::test
