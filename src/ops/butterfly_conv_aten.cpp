@@ -1,9 +1,9 @@
 // ssm::butterfly_conv through LibTorch operators: each butterfly stage is one batched complex matrix product (BLAS
-// cgemm/zgemm on the CPU, cuBLAS on CUDA) plus a twiddle multiply. The stage algebra is described in butterfly.h.
+// cgemm/zgemm on the CPU, cuBLAS on CUDA) plus a twiddle multiply. The stage algebra is described in butterfly_conv.h.
 //
 // Rows are processed in chunks of about kChunkElements complex numbers so that a chunk's intermediates stay in cache
 // on the CPU (and bounded in memory on CUDA); CPU chunks run in parallel.
-#include "ops/butterfly.h"
+#include "ops/butterfly_conv.h"
 
 #include "ops/fft_conv_common.h"
 #include "ssm/ops.h"

@@ -1,17 +1,209 @@
-// CUDA glue of ssm::butterfly_conv.
-#include "ops/butterfly.h"
+// CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of cuda/butterfly.cu.
+// Forward: kernel spectrum (one pipeline over the H kernel rows), then one pipeline over the B*H rows of u that reads
+// u once and writes y once when n <= 16384. Backward without learned factors: du is the same pipeline on dy with the
+// conjugated spectrum; dk correlates the spectra of dy and u, reduced over the batch, and transforms back. With
+// learned factors the backward (which must also produce the factors' gradients) runs through the LibTorch-operator
+// implementation (cuBLAS batched products).
+#include "butterfly.h"
+#include "ops/butterfly_conv.h"
+#include "ssm/ops.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/real.h>
+#include <ATen/ops/sum.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <map>
+#include <mutex>
 
 namespace ssm::ops {
+namespace {
+
+void check_cuda(cudaError_t err, const char* what) {
+  TORCH_CHECK(err == cudaSuccess, "ssm::butterfly_conv: ", what, " failed: ", cudaGetErrorString(err));
+}
+
+cuda::ConvDtype conv_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return cuda::ConvDtype::kFloat32;
+    case at::kBFloat16: return cuda::ConvDtype::kBFloat16;
+    case at::kHalf: return cuda::ConvDtype::kFloat16;
+    default: break;
+  }
+  TORCH_CHECK(false, "ssm::butterfly_conv: unsupported CUDA dtype ", t);
+}
+
+// Exact DFT matrices of every stage of n on a device, cached.
+const std::vector<at::Tensor>& exact_factors(int64_t n, const at::Device& device) {
+  static std::mutex mutex;
+  static std::map<std::pair<int64_t, int>, std::vector<at::Tensor>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[{n, device.index()}];
+  if (slot.empty())
+    for (const auto& F : ssm::butterfly_dft_factors(n, at::kComplexFloat)) slot.push_back(F.to(device));
+  return slot;
+}
+
+struct Setup {
+  ButterflyConvSizes s;
+  cuda::ButterflyPlan plan;
+  cuda::ConvShape shape;
+  cuda::ConvDtype dt;
+  at::Tensor u, k, D, k_rev;
+  std::vector<at::Tensor> learned;  // contiguous factors, when given
+  cuda::ButterflyFactors Fl, Fe;    // learned (or exact) and exact
+  at::Tensor work;                  // (B*H or H rows, n) complex64 when n needs the multi-pass scheme
+};
+
+cuda::ButterflyFactors factor_set(const std::vector<at::Tensor>& F, bool per_channel) {
+  cuda::ButterflyFactors f;
+  for (size_t i = 0; i < F.size(); ++i) f.F[i] = reinterpret_cast<const float2*>(F[i].const_data_ptr());
+  f.per_channel = per_channel;
+  return f;
+}
+
+Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
+              const OptTensorList& factors) {
+  Setup st;
+  st.s = check_butterfly_conv(op, u, k, D, k_rev, factors);
+  const auto& s = st.s;
+  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, op, ": n = ", s.n, " needs ",
+              s.stages.size(), " butterfly stages; CUDA supports ", cuda::kButterflyMaxStages);
+  st.plan.n = s.n;
+  st.plan.stages = static_cast<int>(s.stages.size());
+  for (int i = 0; i < st.plan.stages; ++i) {
+    st.plan.radix[i] = static_cast<int>(s.stages[i].r);
+    st.plan.P[i] = s.stages[i].P;
+    st.plan.m[i] = s.stages[i].m;
+  }
+  st.shape = {s.B, s.H, s.L, s.Lk, s.n};
+  st.dt = conv_dtype(u.scalar_type());
+  st.u = u.contiguous();
+  st.k = k.contiguous();
+  if (s.has_D) st.D = D->contiguous();
+  if (s.has_k_rev) st.k_rev = k_rev->contiguous();
+  st.Fe = factor_set(exact_factors(s.n, u.device()), false);
+  if (s.has_factors) {
+    for (const auto& F : *factors) st.learned.push_back(F.contiguous());
+    st.Fl = factor_set(st.learned, s.per_channel);
+  } else {
+    st.Fl = st.Fe;
+  }
+  if (s.n > cuda::kButterflyMaxFused)
+    st.work = at::empty({std::max(s.B * s.H, s.H), s.n}, u.options().dtype(at::kComplexFloat));
+  return st;
+}
+
+float2* ptr(const at::Tensor& t) { return t.defined() ? reinterpret_cast<float2*>(t.data_ptr()) : nullptr; }
+
+cuda::ButterflyPipeline pipeline(const Setup& st, int64_t rows) {
+  cuda::ButterflyPipeline p;
+  p.plan = st.plan;
+  p.rows = rows;
+  p.H = st.s.H;
+  p.dtype = st.dt;
+  p.work = ptr(st.work);
+  return p;
+}
+
+// Spectrum (rows, n) complex64 in digit order of real rows x (rows, len) of the pipeline's dtype, through fwd.
+at::Tensor spectrum(const Setup& st, const at::Tensor& x, int64_t rows, int64_t len, cuda::ConvDtype dt,
+                    const cuda::ButterflyFactors& fwd) {
+  at::Tensor out = at::empty({rows, st.s.n}, x.options().dtype(at::kComplexFloat));
+  cuda::ButterflyPipeline p = pipeline(st, rows);
+  p.dtype = dt;
+  p.src.in = x.const_data_ptr();
+  p.src.len = len;
+  p.fwd = fwd;
+  p.spectrum_out = ptr(out);
+  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "spectrum pipeline");
+  return out;
+}
+
+// The kernel spectrum (H, n) through fwd.
+at::Tensor kernel_spectrum(const Setup& st, const cuda::ButterflyFactors& fwd) {
+  at::Tensor kpad = at::empty({st.s.H, st.s.n}, st.k.options().dtype(at::kFloat));  // (H, n)
+  check_cuda(cuda::conv_pad_kernel(st.k.const_data_ptr(), st.k_rev.defined() ? st.k_rev.const_data_ptr() : nullptr,
+                                   kpad.mutable_data_ptr<float>(), st.shape, st.dt,
+                                   at::cuda::getCurrentCUDAStream()),
+             "kernel padding");
+  return spectrum(st, kpad, st.s.H, st.s.n, cuda::ConvDtype::kFloat32, fwd);
+}
+
+// out = Re(adj^H stages (spec * x-spectrum)) / n + D x: the convolution pipeline over the B*H rows of x.
+void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool conj_spec,
+              const cuda::ButterflyFactors& fwd, const cuda::ButterflyFactors& adj, const at::Tensor& out) {
+  cuda::ButterflyPipeline p = pipeline(st, st.s.B * st.s.H);
+  p.src.in = x.const_data_ptr();
+  p.src.len = st.s.L;
+  p.dst.out = out.mutable_data_ptr();
+  p.dst.len = st.s.L;
+  p.skip = x.const_data_ptr();
+  p.D = st.D.defined() ? st.D.const_data_ptr() : nullptr;
+  p.fwd = fwd;
+  p.adj = adj;
+  p.spectrum = ptr(spec);
+  p.conj_spectrum = conj_spec;
+  p.scale = 1.f / static_cast<float>(st.s.n);
+  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "convolution pipeline");
+}
+
+}  // namespace
 
 at::Tensor butterfly_conv_cuda(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
                                const OptTensorList& factors) {
-  return butterfly_conv_aten(u, k, D, k_rev, factors);
+  const c10::cuda::CUDAGuard guard(u.device());
+  const Setup st = prepare("ssm::butterfly_conv", u, k, D, k_rev, factors);
+  at::Tensor y = at::empty_like(st.u);
+  if (st.s.B == 0) return y;
+  const at::Tensor Khat = kernel_spectrum(st, st.Fl);
+  convolve(st, st.u, Khat, false, st.Fl, st.Fe, y);
+  return y;
 }
 
 ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
                                                 const OptTensor& D, const OptTensor& k_rev,
-                                                const OptTensorList& factors, std::array<bool, 5> output_mask) {
-  return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, output_mask);
+                                                const OptTensorList& factors, std::array<bool, 5> mask) {
+  if (factors.has_value()) return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, mask);
+  const c10::cuda::CUDAGuard guard(u.device());
+  const Setup st = prepare("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
+  check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_y, "u", u);
+  const auto& s = st.s;
+  const at::Tensor g = grad_y.contiguous();
+  at::Tensor du, dk, dD, dk_rev;
+  if (s.B == 0) return {mask[0] ? at::empty_like(st.u) : du, mask[1] ? at::zeros_like(st.k) : dk,
+                        mask[2] && s.has_D ? at::zeros_like(st.D) : dD,
+                        mask[3] && s.has_k_rev ? at::zeros_like(st.k_rev) : dk_rev, {}};
+  if (mask[0]) {
+    du = at::empty_like(st.u);
+    convolve(st, g, kernel_spectrum(st, st.Fe), true, st.Fe, st.Fe, du);
+  }
+  if (mask[1] || (mask[3] && s.has_k_rev)) {
+    const int64_t rows = s.B * s.H;
+    const at::Tensor SG = spectrum(st, g, rows, s.L, st.dt, st.Fe).view({s.B, s.H, s.n});
+    const at::Tensor SU = spectrum(st, st.u, rows, s.L, st.dt, st.Fe).view({s.B, s.H, s.n});
+    at::Tensor GK = (SG * SU.conj()).sum(0).contiguous();  // (H, n), digit order
+    at::Tensor kg = at::empty({s.H, s.n}, st.u.options().dtype(at::kFloat));
+    cuda::ButterflyPipeline p = pipeline(st, s.H);
+    p.dtype = cuda::ConvDtype::kFloat32;
+    p.work = ptr(GK);
+    p.complex_in = true;
+    p.forward = false;
+    p.adj = st.Fe;
+    p.dst.out = kg.mutable_data_ptr();
+    p.dst.len = s.n;
+    p.scale = 1.f / static_cast<float>(s.n);
+    check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "kernel-gradient pipeline");
+    if (mask[1]) dk = kg.narrow(1, 0, s.Lk).to(u.scalar_type());
+    if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1}).to(u.scalar_type());
+  }
+  if (mask[2] && s.has_D) dD = (g.to(at::kFloat) * st.u.to(at::kFloat)).sum(at::IntArrayRef{0, 2}).to(u.scalar_type());
+  return {du, dk, dD, dk_rev, {}};
 }
 
 }  // namespace ssm::ops

@@ -1,6 +1,6 @@
 // Op schemas and the kernels registered for each dispatch key. Meta kernels give shapes only, so that the ops work
 // with torch.compile and fake tensors.
-#include "ops/butterfly.h"
+#include "ops/butterfly_conv.h"
 #include "ops/checks.h"
 #include "ops/impl.h"
 

@@ -138,3 +138,64 @@ def test_diag_scan_opcheck():
     tests = ("test_schema", "test_autograd_registration", "test_faketensor")
     torch.library.opcheck(ops.diag_scan, (a, b, False, None), test_utils=tests)
     torch.library.opcheck(ops.diag_scan, (a, b, True, torch.randn(2, 4, dtype=torch.float64)), test_utils=tests)
+
+
+def dft_factors(n, channels=0, noise=0.0):
+    """The exact DFT matrix of every butterfly stage of n (the radices as ssm::butterfly_radices picks them)."""
+    primes, rest = [], n
+    for p in (7, 5, 3, 2):
+        while rest % p == 0:
+            primes.append(p)
+            rest //= p
+    radices = []
+    for p in primes:
+        for i, r in enumerate(radices):
+            if r * p <= 16:
+                radices[i] *= p
+                break
+        else:
+            radices.append(p)
+    out = []
+    for r in sorted(radices, reverse=True):
+        idx = torch.arange(r, dtype=torch.float64)
+        F = torch.exp(-2j * torch.pi * torch.outer(idx, idx) / r)
+        if channels:
+            F = F.expand(channels, r, r).clone()
+        out.append(F + noise * torch.randn(F.shape, dtype=torch.complex128))
+    return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("B,H,L,Lk", [(1, 1, 1, 1), (2, 3, 37, 20), (2, 4, 300, 300)])
+def test_butterfly_conv_forward(device, bidirectional, B, H, L, Lk):
+    dtype = torch.float64 if device == "cpu" else torch.float32
+    u = torch.randn(B, H, L, dtype=dtype, device=device)
+    k = torch.randn(H, Lk, dtype=dtype, device=device) / Lk
+    D = torch.randn(H, dtype=dtype, device=device)
+    k_rev = torch.randn(H, Lk, dtype=dtype, device=device) / Lk if bidirectional else None
+    y = ops.butterfly_conv(u, k, D, k_rev)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(y.double().cpu(), conv_ref(u.cpu(), k.cpu(), D.cpu(),
+                                                          None if k_rev is None else k_rev.cpu()),
+                               rtol=tol, atol=tol)
+
+
+def test_butterfly_conv_gradcheck_with_learned_factors():
+    u = torch.randn(2, 3, 40, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 40, dtype=torch.float64, requires_grad=True)
+    D = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    for channels in (0, 3):
+        factors = [F.requires_grad_(True) for F in dft_factors(79 + 1, channels, noise=0.05)]  # n = 80: 10 * 8
+        assert torch.autograd.gradcheck(lambda a, b, c, *f: ops.butterfly_conv(a, b, c, None, list(f)),
+                                        (u, k, D, *factors))
+
+
+def test_butterfly_conv_opcheck():
+    tests = ("test_schema", "test_autograd_registration", "test_faketensor")
+    u = torch.randn(2, 3, 16, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
+    torch.library.opcheck(ops.butterfly_conv, (u, k, None, None, None), test_utils=tests)
+    factors = [F.requires_grad_(True) for F in dft_factors(24, 3, noise=0.05)]  # n = 16 + 8 - 1 -> 24
+    torch.library.opcheck(ops.butterfly_conv, (u, k, torch.randn(3, dtype=torch.float64), None, factors),
+                          test_utils=tests)

@@ -1,0 +1,75 @@
+// FlashButterfly on CUDA: the FFT convolution as butterfly stages of small dense DFT matrices (see
+// src/ops/butterfly_conv.h for the algebra). Params and launchers only; the LibTorch glue is src/ops/butterfly_conv_cuda.cpp.
+//
+// Size classes:
+//  - n <= kButterflyMaxFused: one fused kernel per row. The row is read once (real, any storage dtype, zero padded),
+//    transformed, multiplied by the kernel spectrum, transformed back and written once (real part, scale, + D skip),
+//    with the row held in shared memory from load to store.
+//  - larger n (up to 2^21): the outer stages run as column passes through a complex64 work area in global memory
+//    (the first reads the real input, the last writes the real output); the inner stages run in the fused kernel on
+//    independent sub-rows of length n / (r_0 ... r_{t-1}) <= kButterflyMaxFused: many smaller convolutions.
+// Arithmetic is float32 on CUDA cores for every storage dtype.
+#pragma once
+
+#include "fft_conv.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace ssm::cuda {
+
+constexpr int kButterflyMaxStages = 8;
+constexpr int64_t kButterflyMaxFused = 16384;  // complex64 elements kept in one block's shared memory (128 KiB)
+
+struct ButterflyPlan {
+  int64_t n = 0;
+  int stages = 0;
+  int radix[kButterflyMaxStages] = {};
+  int64_t P[kButterflyMaxStages] = {};  // product of the earlier radices
+  int64_t m[kButterflyMaxStages] = {};  // n / (P r)
+};
+
+// The dense factor of every stage: (r, r) shared or (H, r, r) per channel, complex64, row-major [a][i].
+struct ButterflyFactors {
+  const float2* F[kButterflyMaxStages] = {};
+  bool per_channel = false;
+};
+
+// A real row source or destination: rows of `len` elements of `dtype`, row-major.
+struct RealRows {
+  const void* in = nullptr;
+  void* out = nullptr;
+  int64_t len = 0;
+};
+
+// One butterfly pipeline over `rows` rows (channel of row r: r % H). What happens, in order:
+//   input   : real rows `src` (zero padded to n), or the complex work area `work` (rows, n);
+//   forward : the forward stages with `fwd` (skipped when !forward);
+//   then    : spectrum_out set: write the spectrum (digit order) there and stop. Otherwise multiply by
+//             `spectrum` (H, n) (conjugated when conj_spectrum; no multiply when null) and run the adjoint stages
+//             with `adj` (conjugate-transposed factors, conjugated twiddles, reverse order);
+//   output  : real rows `dst` (first dst.len elements: scale * Re(x) + D[h] * skip[r, l] when D), or `work`.
+struct ButterflyPipeline {
+  ButterflyPlan plan;
+  int64_t rows = 0, H = 0;
+  ConvDtype dtype = ConvDtype::kFloat32;  // storage dtype of src, dst, skip and D
+  RealRows src, dst;
+  const void* skip = nullptr;  // rows of dst.len elements
+  const void* D = nullptr;     // (H)
+  float2* work = nullptr;      // (rows, n) complex64 work area: needed when n > kButterflyMaxFused or for complex I/O
+  bool complex_in = false, complex_out = false, forward = true;
+  ButterflyFactors fwd, adj;
+  const float2* spectrum = nullptr;
+  bool conj_spectrum = false;
+  float2* spectrum_out = nullptr;  // (rows, n)
+  float scale = 1.f;
+};
+
+// Runs the pipeline: one fused launch for n <= kButterflyMaxFused, column passes around it otherwise.
+cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream);
+
+// Bytes of dynamic shared memory the fused kernel needs for a sub-row of length len (0 if it cannot run).
+size_t butterfly_fused_smem(int64_t len);
+
+}  // namespace ssm::cuda
