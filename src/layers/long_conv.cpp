@@ -15,6 +15,16 @@ LongConvImpl::LongConvImpl(const LongConvOptions& o) : SequenceLayer(checked_wid
   const int64_t channels = o.bidirectional ? 2 : 1;
   kernel_ = register_parameter("kernel", torch::randn({channels, o.d_model, o.max_length}) * 0.002);
   D = register_parameter("D", torch::randn({o.d_model}));
+  if (o.conv != "fft" && o.conv != "butterfly")
+    throw std::invalid_argument("LongConv: conv must be fft or butterfly, got '" + o.conv + "'");
+  if (o.learn_butterfly) {
+    if (o.conv != "butterfly") throw std::invalid_argument("LongConv: learn_butterfly needs conv = butterfly");
+    const int64_t n = ssm::fft_conv_size(o.max_length, o.max_length, o.bidirectional);
+    const auto exact = ssm::butterfly_dft_factors(n, torch::kComplexFloat, o.butterfly_per_channel ? o.d_model : 0);
+    for (size_t i = 0; i < exact.size(); ++i)
+      factors_.push_back(
+          register_parameter("butterfly" + std::to_string(i), torch::view_as_real(exact[i]).contiguous()));
+  }
 }
 
 torch::Tensor LongConvImpl::kernel(int64_t L) {
@@ -33,9 +43,25 @@ torch::Tensor LongConvImpl::kernel(int64_t L) {
 torch::Tensor LongConvImpl::forward(const torch::Tensor& u) {
   TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "LongConv: input must have shape (B, L, ", o_.d_model,
               "), got ", u.sizes());
-  const torch::Tensor k = kernel(u.size(1)).to(u.scalar_type());
+  const int64_t L = u.size(1);
+  // Learned factors fit the plan of max_length: pad the input to it (zeros after the end change no output < L).
+  const int64_t Lc = factors_.empty() ? L : o_.max_length;
+  TORCH_CHECK(L <= o_.max_length, "LongConv: sequence length ", L, " exceeds the kernel length ", o_.max_length,
+              " (model.longconv.max_length)");
+  const torch::Tensor k = kernel(Lc).to(u.scalar_type());
   const std::optional<torch::Tensor> k_rev = o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
-  const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], D.to(u.scalar_type()), k_rev);  // (B, H, L)
+  torch::Tensor x = u.transpose(1, 2);  // (B, H, L)
+  if (Lc > L) x = torch::constant_pad_nd(x, {0, Lc - L});
+  torch::Tensor y;
+  if (o_.conv == "fft") {
+    y = ssm::fft_conv(x, k[0], D.to(u.scalar_type()), k_rev);
+  } else {
+    std::vector<torch::Tensor> F;
+    for (const auto& f : factors_) F.push_back(torch::view_as_complex(f));
+    y = ssm::butterfly_conv(x, k[0], D.to(u.scalar_type()), k_rev,
+                            F.empty() ? std::nullopt : std::optional<at::TensorList>(F));
+  }
+  if (Lc > L) y = y.narrow(2, 0, L);
   return output_stage(y.transpose(1, 2));
 }
 

@@ -2,9 +2,17 @@
 // (channels, H, max_length), regularized by Smooth (a moving average of window 2p+1), then Squash (soft threshold
 // lambda), then kernel dropout; y = fft_conv(u, k[0], D, k[1] when bidirectional), then the shared output stage.
 // The kernel gets the SSM learning rate and no weight decay (ssm_parameters).
+//
+// conv = "butterfly" computes the same convolution with ssm::butterfly_conv. With learn_butterfly its DFT factors
+// become parameters (per channel or shared by all channels), initialized to the exact DFT matrices so that the layer
+// starts as the exact convolution; they get optimizer.butterfly_lr and no weight decay. The factors fit the plan of
+// max_length, so shorter inputs are zero-padded to max_length (which leaves the convolution of the input unchanged).
 #pragma once
 
 #include "layers/sequence_layer.h"
+
+#include <string>
+#include <vector>
 
 namespace ssm::layers {
 
@@ -16,6 +24,9 @@ struct LongConvOptions {
   double kernel_dropout = 0.0;
   bool bidirectional = false;
   double dropout = 0.0;
+  std::string conv = "fft";           // fft | butterfly
+  bool learn_butterfly = false;       // butterfly only: learned DFT factors
+  bool butterfly_per_channel = true;  // one set of factors per channel, or one shared set
 };
 
 class LongConvImpl : public SequenceLayer {
@@ -23,6 +34,7 @@ class LongConvImpl : public SequenceLayer {
   explicit LongConvImpl(const LongConvOptions& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // (B, L, H) -> (B, L, H)
   std::vector<torch::Tensor> ssm_parameters() const override { return {kernel_}; }
+  std::vector<torch::Tensor> butterfly_parameters() const override { return factors_; }
   // The regularized kernel used for an input of length L: (channels, H, L).
   torch::Tensor kernel(int64_t L);
   const LongConvOptions& options() const { return o_; }
@@ -30,6 +42,7 @@ class LongConvImpl : public SequenceLayer {
  private:
   LongConvOptions o_;
   torch::Tensor kernel_, D;
+  std::vector<torch::Tensor> factors_;  // learned butterfly factors as real (..., r, r, 2) tensors
 };
 TORCH_MODULE(LongConv);
 

@@ -15,6 +15,8 @@ class SequenceLayer : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& u) = 0;
   virtual std::vector<torch::Tensor> ssm_parameters() const = 0;
+  // Learned butterfly factors (optimizer.butterfly_lr, no weight decay); none for most layers.
+  virtual std::vector<torch::Tensor> butterfly_parameters() const { return {}; }
 
  protected:
   SequenceLayer(int64_t d_model, double dropout);

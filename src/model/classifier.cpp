@@ -91,3 +91,14 @@ std::vector<torch::Tensor> ClassifierImpl::ssm_parameters() const {
 }
 
 }  // namespace ssm::model
+
+namespace ssm::model {
+
+std::vector<torch::Tensor> ClassifierImpl::butterfly_parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& b : blocks_)
+    for (const auto& p : b->butterfly_parameters()) out.push_back(p);
+  return out;
+}
+
+}  // namespace ssm::model

@@ -41,6 +41,7 @@ class ClassifierImpl : public torch::nn::Module {
   // x: (B, L) tokens or (B, L, d_input) values; lengths: (B) int64 valid lengths (undefined: all L). -> (B, classes)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& lengths = {});
   std::vector<torch::Tensor> ssm_parameters() const;
+  std::vector<torch::Tensor> butterfly_parameters() const;
   const ClassifierOptions& options() const { return o_; }
 
  private:

@@ -77,6 +77,9 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.longconv.lambda = c.get_float("model.longconv.lambda");
   o.longconv.smooth = c.get_int("model.longconv.smooth");
   o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+  o.longconv.conv = c.get_string("model.longconv.conv");
+  o.longconv.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
+  o.longconv.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");
   // Checks that involve two keys (each key's own range is checked when the config loads).
   auto fail = [](const std::string& msg) { throw config::ConfigError(msg); };
   if (o.layer_type == "s4d") {
@@ -87,6 +90,9 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
       fail("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) + "), got " +
            std::to_string(o.s5.d_state));
     if (o.s5.dt_min > o.s5.dt_max) fail("model.s5.dt_min: must be <= model.s5.dt_max");
+  } else if (o.layer_type == "longconv") {
+    if (o.longconv.learn_butterfly && o.longconv.conv != "butterfly")
+      fail("model.longconv.learn_butterfly: needs model.longconv.conv: butterfly, got " + o.longconv.conv);
   }
   return model::Classifier(o);
 }
@@ -202,23 +208,24 @@ std::string fmt_time(double s) {
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c) {
   // Group 0: everything but the SSM parameters, at the task's lr and weight decay. Group 1: the SSM parameters
-  // (dt, A) at their own lr and weight decay (0 by default), as every anchor does.
-  std::vector<torch::Tensor> ssm_params = m->ssm_parameters(), rest;
+  // (dt, A) at their own lr and weight decay (0 by default), as every anchor does. Group 2, only when the model has
+  // learned butterfly factors: those, at optimizer.butterfly_lr without weight decay.
+  const std::vector<torch::Tensor> ssm_params = m->ssm_parameters(), bfly_params = m->butterfly_parameters();
+  std::vector<torch::Tensor> rest;
   for (const auto& p : m->parameters()) {
-    bool is_ssm = false;
-    for (const auto& q : ssm_params) is_ssm |= p.is_same(q);
-    if (!is_ssm) rest.push_back(p);
+    bool special = false;
+    for (const auto& q : ssm_params) special |= p.is_same(q);
+    for (const auto& q : bfly_params) special |= p.is_same(q);
+    if (!special) rest.push_back(p);
   }
   const auto betas = std::make_tuple(c.get_float("optimizer.beta1"), c.get_float("optimizer.beta2"));
+  auto options = [&](double lr, double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr).weight_decay(wd).betas(betas));
+  };
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
-                                torch::optim::AdamWOptions(c.get_float("optimizer.lr"))
-                                    .weight_decay(c.get_float("optimizer.weight_decay"))
-                                    .betas(betas)));
-  groups.emplace_back(ssm_params, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(c.get_float("optimizer.ssm_lr"))
-                                          .weight_decay(c.get_float("optimizer.ssm_weight_decay"))
-                                          .betas(betas)));
+  groups.emplace_back(rest, options(c.get_float("optimizer.lr"), c.get_float("optimizer.weight_decay")));
+  groups.emplace_back(ssm_params, options(c.get_float("optimizer.ssm_lr"), c.get_float("optimizer.ssm_weight_decay")));
+  if (!bfly_params.empty()) groups.emplace_back(bfly_params, options(c.get_float("optimizer.butterfly_lr"), 0.0));
   return std::make_unique<torch::optim::AdamW>(std::move(groups));
 }
 
@@ -256,7 +263,8 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
 
   std::unique_ptr<torch::optim::AdamW> optimizer_ptr = make_optimizer(m, c);
   torch::optim::AdamW& optimizer = *optimizer_ptr;
-  const double base_lr[2] = {c.get_float("optimizer.lr"), c.get_float("optimizer.ssm_lr")};
+  const double base_lr[3] = {c.get_float("optimizer.lr"), c.get_float("optimizer.ssm_lr"),
+                             c.get_float("optimizer.butterfly_lr")};
 
   State st;
   if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer);

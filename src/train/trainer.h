@@ -51,8 +51,9 @@ at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& noise);
 EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split,
                                 const FourierNoise* noise = nullptr);
 
-// AdamW with two parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
-// 1 = the SSM parameters dt and A (optimizer.ssm_lr, optimizer.ssm_weight_decay).
+// AdamW with parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
+// 1 = the SSM parameters (optimizer.ssm_lr, optimizer.ssm_weight_decay), and 2 = learned butterfly factors
+// (optimizer.butterfly_lr, no weight decay) when the model has any.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c);
 
 // Learning-rate factor at `step` (0-based) of `total` steps: linear warm-up, then cosine, constant or linear decay

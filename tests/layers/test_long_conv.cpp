@@ -70,5 +70,55 @@ TEST(LongConv, GradientsReachTheKernelAndLongInputsAreRejected) {
   }
 }
 
+TEST(LongConv, ButterflyBackendsEqualTheFftConvolution) {
+  // conv: butterfly, fixed or learned (per channel or shared) factors at initialization: the same layer output as
+  // conv: fft for the same parameters, at the full kernel length and at shorter (zero-padded) inputs.
+  for (const bool bidir : {false, true}) {
+    LongConvOptions o = opts(0.001, 0, bidir);
+    torch::manual_seed(3);
+    LongConv fft(o);
+    fft->eval();
+    for (const int learned : {0, 1, 2}) {
+      SCOPED_TRACE(std::string(bidir ? "bidirectional" : "causal") + " learned " + std::to_string(learned));
+      LongConvOptions b = o;
+      b.conv = "butterfly";
+      b.learn_butterfly = learned > 0;
+      b.butterfly_per_channel = learned == 2;
+      torch::manual_seed(3);
+      LongConv bfly(b);
+      bfly->eval();
+      const auto params = bfly->butterfly_parameters();
+      if (learned) {
+        const auto radices = ssm::butterfly_radices(ssm::fft_conv_size(64, 64, bidir));
+        ASSERT_EQ(params.size(), radices.size());
+        for (size_t i = 0; i < params.size(); ++i)
+          EXPECT_EQ(params[i].size(-2), radices[i]) << "factor " << i;
+        EXPECT_EQ(params[0].dim(), learned == 2 ? 4 : 3);  // (H, r, r, 2) or (r, r, 2)
+      } else {
+        EXPECT_TRUE(params.empty());
+      }
+      torch::NoGradGuard g;
+      for (const int64_t L : {int64_t{64}, int64_t{37}}) {
+        const torch::Tensor u = torch::randn({3, L, 4});
+        EXPECT_TRUE(torch::allclose(bfly->forward(u), fft->forward(u), 1e-4, 1e-5)) << "L " << L;
+      }
+    }
+  }
+}
+
+TEST(LongConv, LearnedButterflyFactorsTrain) {
+  LongConvOptions o = opts(0.0, 0, false);
+  o.conv = "butterfly";
+  o.learn_butterfly = true;
+  LongConv layer(o);
+  layer->forward(torch::randn({2, 50, 4})).pow(2).sum().backward();
+  for (const auto& f : layer->butterfly_parameters()) {
+    ASSERT_TRUE(f.grad().defined());
+    EXPECT_GT(f.grad().abs().sum().item<double>(), 0);
+  }
+  o.conv = "fft";
+  EXPECT_THROW(LongConv{o}, std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace ssm::layers
