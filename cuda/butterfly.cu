@@ -4,7 +4,10 @@
 #include "butterfly.h"
 #include "common.cuh"
 
+#include <mma.h>
+
 #include <algorithm>
+#include <type_traits>
 
 namespace ssm::cuda {
 namespace {
@@ -30,27 +33,55 @@ __device__ __forceinline__ float2 twiddle(int64_t q, int64_t N) {
   return {c, s};
 }
 
+// exp(-2 pi i q / N) computed directly (the column passes over global memory).
+struct DirectTwiddle {
+  __device__ __forceinline__ float2 operator()(int64_t q, int64_t N) const { return twiddle(q, N); }
+};
+
+// Twiddles of a fused sub-row of length N0 from two small tables in shared memory:
+// exp(-2 pi i t / N0) = hi[t >> shift] * lo[t & mask], both tables about sqrt(N0) long.
+struct TableTwiddle {
+  const float2* hi;
+  const float2* lo;
+  int shift;
+  int64_t N0;
+  // exp(-2 pi i q / N) for 0 <= q < N, N dividing N0.
+  __device__ __forceinline__ float2 operator()(int64_t q, int64_t N) const {
+    const int64_t t = q * (N0 / N);
+    return cmul(hi[t >> shift], lo[t & ((int64_t{1} << shift) - 1)]);
+  }
+};
+
+// Smallest s with 4^s >= N0: the low table holds 2^s entries, the high one ceil(N0 / 2^s).
+__host__ __device__ inline int twiddle_shift(int64_t N0) {
+  int s = 0;
+  while ((int64_t{1} << (2 * s)) < N0) ++s;
+  return s;
+}
+
 // v <- tw(j) * (F v): one column of a forward stage of sub-problem size N (no twiddle when N == R).
-template <int R>
-__device__ __forceinline__ void column_forward(float2 (&v)[R], const float2* __restrict__ F, int64_t j, int64_t N) {
+template <int R, typename TW>
+__device__ __forceinline__ void column_forward(float2 (&v)[R], const float2* __restrict__ F, int64_t j, int64_t N,
+                                               const TW& tw) {
   float2 o[R];
 #pragma unroll
   for (int a = 0; a < R; ++a) {
     float2 acc = {0.f, 0.f};
 #pragma unroll
     for (int i = 0; i < R; ++i) acc = cfma(F[a * R + i], v[i], acc);
-    o[a] = (N > R && a > 0) ? cmul(acc, twiddle(static_cast<int64_t>(a) * j, N)) : acc;
+    o[a] = (N > R && a > 0) ? cmul(acc, tw(static_cast<int64_t>(a) * j, N)) : acc;
   }
 #pragma unroll
   for (int a = 0; a < R; ++a) v[a] = o[a];
 }
 
 // v <- F^H (conj(tw(j)) * v): the adjoint of column_forward.
-template <int R>
-__device__ __forceinline__ void column_adjoint(float2 (&v)[R], const float2* __restrict__ F, int64_t j, int64_t N) {
+template <int R, typename TW>
+__device__ __forceinline__ void column_adjoint(float2 (&v)[R], const float2* __restrict__ F, int64_t j, int64_t N,
+                                               const TW& tw) {
 #pragma unroll
   for (int a = 1; a < R; ++a)
-    if (N > R) v[a] = cmul_conj(v[a], twiddle(static_cast<int64_t>(a) * j, N));
+    if (N > R) v[a] = cmul_conj(v[a], tw(static_cast<int64_t>(a) * j, N));
   float2 o[R];
 #pragma unroll
   for (int i = 0; i < R; ++i) {
@@ -63,22 +94,26 @@ __device__ __forceinline__ void column_adjoint(float2 (&v)[R], const float2* __r
   for (int i = 0; i < R; ++i) v[i] = o[i];
 }
 
-// One stage over a shared-memory sub-row viewed as (P, R, m): every thread takes columns (p, j).
+// One stage over a shared-memory sub-row (planar: real parts xr, imaginary parts xi) viewed as (P, R, m): every
+// thread takes columns (p, j).
 template <int R, bool kAdjoint>
-__device__ __forceinline__ void smem_stage_r(float2* x, int64_t P, int64_t m, const float2* F) {
+__device__ __forceinline__ void smem_stage_r(float* xr, float* xi, int64_t P, int64_t m, const float2* F,
+                                             const TableTwiddle& tw) {
   const int64_t cols = P * m, N = static_cast<int64_t>(R) * m;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const int64_t p = c / m, j = c - p * m;
-    float2* base = x + p * R * m + j;
+    const int64_t p = c / m, j = c - p * m, base = p * R * m + j;
     float2 v[R];
 #pragma unroll
-    for (int i = 0; i < R; ++i) v[i] = base[i * m];
+    for (int i = 0; i < R; ++i) v[i] = {xr[base + i * m], xi[base + i * m]};
     if (kAdjoint)
-      column_adjoint<R>(v, F, j, N);
+      column_adjoint<R>(v, F, j, N, tw);
     else
-      column_forward<R>(v, F, j, N);
+      column_forward<R>(v, F, j, N, tw);
 #pragma unroll
-    for (int i = 0; i < R; ++i) base[i * m] = v[i];
+    for (int i = 0; i < R; ++i) {
+      xr[base + i * m] = v[i].x;
+      xi[base + i * m] = v[i].y;
+    }
   }
 }
 
@@ -101,10 +136,107 @@ __device__ __forceinline__ void smem_stage_r(float2* x, int64_t P, int64_t m, co
   }
 
 template <bool kAdjoint>
-__device__ void smem_stage(float2* x, int r, int64_t P, int64_t m, const float2* F) {
-#define SSM_CALL(R) smem_stage_r<R, kAdjoint>(x, P, m, F)
+__device__ void smem_stage(float* xr, float* xi, int r, int64_t P, int64_t m, const float2* F, const TableTwiddle& tw) {
+#define SSM_CALL(R) smem_stage_r<R, kAdjoint>(xr, xi, P, m, F, tw)
   SSM_BUTTERFLY_RADIX_SWITCH(r, SSM_CALL)
 #undef SSM_CALL
+}
+
+// ---- tensor-core stages (radix 16, TF32 matrix instructions) -------------------------------------------------------
+// A radix-16 stage is Y = A X for 16 x 16 tiles of columns: 16 consecutive j of one p (row-major tiles, ld = m, when
+// 16 | m), or 16 consecutive p (column-major tiles, ld = 16, when m = 1 and 16 | P). The complex product runs as four
+// real TF32 products with float32 accumulation: Y_re = A_re X_re + (-A_im) X_im, Y_im = A_re X_im + A_im X_re.
+// A: three planes of 16 x 16 floats (re, im, -im), row-major. Used for reduced-precision (bf16/fp16) inputs, whose
+// rounding exceeds TF32's (10-bit mantissa) by far.
+__device__ __forceinline__ bool tc_stage_ok(int r, int64_t P, int64_t m) {
+  return r == 16 && ((m >= 16 && m % 16 == 0) || (m == 1 && P % 16 == 0));
+}
+
+// The 16 x 16 matrix of a stage into the planar scratch A: F itself (forward) or F^H (adjoint).
+__device__ void tc_load_matrix(float* A, const float2* F, bool adjoint) {
+  for (int e = threadIdx.x; e < 256; e += blockDim.x) {
+    const int a = e / 16, i = e % 16;
+    const float2 f = adjoint ? float2{F[i * 16 + a].x, -F[i * 16 + a].y} : F[e];
+    A[e] = f.x;
+    A[256 + e] = f.y;
+    A[512 + e] = -f.y;
+  }
+}
+
+template <typename Layout>
+__device__ __forceinline__ void tc_tile(float* xr, float* xi, int64_t base, unsigned ld, const float* A) {
+  using namespace nvcuda;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> yr, yi;
+  wmma::fill_fragment(yr, 0.f);
+  wmma::fill_fragment(yi, 0.f);
+  const bool row = std::is_same<Layout, wmma::row_major>::value;
+#pragma unroll
+  for (int kk = 0; kk < 2; ++kk) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> are, aim, anim;
+    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, Layout> br, bi;
+    wmma::load_matrix_sync(are, A + kk * 8, 16);
+    wmma::load_matrix_sync(aim, A + 256 + kk * 8, 16);
+    wmma::load_matrix_sync(anim, A + 512 + kk * 8, 16);
+    const int64_t off = row ? static_cast<int64_t>(kk) * 8 * ld : kk * 8;  // rows 8 kk .. 8 kk + 7 of the tile
+    wmma::load_matrix_sync(br, xr + base + off, ld);
+    wmma::load_matrix_sync(bi, xi + base + off, ld);
+#pragma unroll
+    for (int t = 0; t < are.num_elements; ++t) {
+      are.x[t] = wmma::__float_to_tf32(are.x[t]);
+      aim.x[t] = wmma::__float_to_tf32(aim.x[t]);
+      anim.x[t] = wmma::__float_to_tf32(anim.x[t]);
+    }
+#pragma unroll
+    for (int t = 0; t < br.num_elements; ++t) {
+      br.x[t] = wmma::__float_to_tf32(br.x[t]);
+      bi.x[t] = wmma::__float_to_tf32(bi.x[t]);
+    }
+    wmma::mma_sync(yr, are, br, yr);
+    wmma::mma_sync(yr, anim, bi, yr);
+    wmma::mma_sync(yi, are, bi, yi);
+    wmma::mma_sync(yi, aim, br, yi);
+  }
+  __syncwarp();  // every lane has its operands before the tile is overwritten
+  const auto layout = row ? wmma::mem_row_major : wmma::mem_col_major;
+  wmma::store_matrix_sync(xr + base, yr, ld, layout);
+  wmma::store_matrix_sync(xi + base, yi, ld, layout);
+  __syncwarp();
+}
+
+// Twiddles of a row-major tile (rows a = 0..15 at stride m, columns j0 .. j0+15): x[a][j] *= tw(a j) or conj of it.
+__device__ __forceinline__ void tc_tile_twiddle(float* xr, float* xi, int64_t base, int64_t m, int64_t j0, bool conj,
+                                                const TableTwiddle& tw) {
+  const int lane = threadIdx.x % 32;
+  for (int e = lane; e < 256; e += 32) {
+    const int a = e / 16, c = e % 16;
+    if (a == 0) continue;
+    const int64_t idx = base + a * m + c;
+    const float2 w = tw(static_cast<int64_t>(a) * (j0 + c), 16 * m);
+    const float2 x = {xr[idx], xi[idx]};
+    const float2 y = conj ? cmul_conj(x, w) : cmul(x, w);
+    xr[idx] = y.x;
+    xi[idx] = y.y;
+  }
+  __syncwarp();
+}
+
+// One radix-16 stage over the sub-row with tensor cores, a warp per tile. A: the stage's matrix planes
+// (tc_load_matrix).
+template <bool kAdjoint>
+__device__ void tc_stage16(float* xr, float* xi, int64_t P, int64_t m, const float* A, const TableTwiddle& tw) {
+  using namespace nvcuda;
+  const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  if (m == 1) {  // no twiddles; tiles of 16 consecutive p, element (i, c) at (16 t + c) 16 + i
+    for (int64_t t = warp; t < P / 16; t += warps) tc_tile<wmma::col_major>(xr, xi, t * 256, 16, A);
+    return;
+  }
+  const int64_t per_p = m / 16;
+  for (int64_t t = warp; t < P * per_p; t += warps) {
+    const int64_t p = t / per_p, j0 = (t - p * per_p) * 16, base = p * 16 * m + j0;
+    if (kAdjoint) tc_tile_twiddle(xr, xi, base, m, j0, true, tw);
+    tc_tile<wmma::row_major>(xr, xi, base, static_cast<unsigned>(m), A);
+    if (!kAdjoint) tc_tile_twiddle(xr, xi, base, m, j0, false, tw);
+  }
 }
 
 // Offset of stage k's matrix among the plan's matrices (each r_k^2 complex numbers).
@@ -130,62 +262,119 @@ __device__ void load_factors(float2* dst, const ButterflyFactors& f, const Butte
   }
 }
 
-// The fused pipeline on sub-rows of length n / P[first]: stages [first, stages) in shared memory.
-template <typename T>
-__global__ void fused_kernel(ButterflyPipeline p, int first) {
-  extern __shared__ float2 smem[];
+// Shared-memory layout of the fused kernel, in floats from a 256-byte aligned base: xr, xi (the sub-row, planar),
+// the tensor-core matrix scratch (768), the twiddle tables (float2), the forward and adjoint factors (float2).
+struct FusedLayout {
+  int64_t xr, xi, scratch, lo, hi, Ff, Fa, total;  // offsets in floats; total size in floats
+};
+
+__host__ __device__ inline int64_t round_up64(int64_t x) { return (x + 63) / 64 * 64; }
+
+__host__ __device__ inline FusedLayout fused_layout(int64_t len, int factor_total) {
+  FusedLayout l;
+  const int s = twiddle_shift(len);
+  l.xr = 0;
+  l.xi = round_up64(len);
+  l.scratch = l.xi + round_up64(len);
+  l.lo = l.scratch + 768;
+  l.hi = l.lo + round_up64(2 * (int64_t{1} << s));
+  l.Ff = l.hi + round_up64(2 * ((len + (int64_t{1} << s) - 1) >> s));
+  l.Fa = l.Ff + round_up64(2 * static_cast<int64_t>(factor_total));
+  l.total = l.Fa + round_up64(2 * static_cast<int64_t>(factor_total));
+  return l;
+}
+
+// The fused pipeline on sub-rows of length n / P[first]: stages [first, stages) in shared memory. kTensorCores: run
+// the eligible radix-16 stages on tensor cores (reduced-precision inputs).
+constexpr int kFusedMaxThreads = 256;  // the kernel uses up to ~170 registers: 512 threads would exceed 64K per block
+
+template <typename T, bool kTensorCores>
+__global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeline p, int first) {
+  extern __shared__ __align__(256) float smem[];
   const ButterflyPlan& plan = p.plan;
   const int64_t n = plan.n, subs = plan.P[first], len = n / subs;
-  float2* x = smem;
-  float2* Ff = smem + len;
-  float2* Fa = Ff + factor_total(plan);
+  const FusedLayout lay = fused_layout(len, factor_total(plan));
+  float* xr = smem + lay.xr;
+  float* xi = smem + lay.xi;
+  float* scratch = smem + lay.scratch;
+  float2* lo = reinterpret_cast<float2*>(smem + lay.lo);
+  float2* hi = reinterpret_cast<float2*>(smem + lay.hi);
+  float2* Ff = reinterpret_cast<float2*>(smem + lay.Ff);
+  float2* Fa = reinterpret_cast<float2*>(smem + lay.Fa);
+  const int shift = twiddle_shift(len);
+  for (int64_t i = threadIdx.x; i < (int64_t{1} << shift); i += blockDim.x) lo[i] = twiddle(i, len);
+  for (int64_t i = threadIdx.x; i < ((len + (int64_t{1} << shift) - 1) >> shift); i += blockDim.x)
+    hi[i] = twiddle(i << shift, len);
+  const TableTwiddle tw{hi, lo, shift, len};
   const T* src = static_cast<const T*>(p.src.in);
   T* dst = static_cast<T*>(p.dst.out);
   const T* skip = static_cast<const T*>(p.skip);
   const T* D = static_cast<const T*>(p.D);
   const bool adjoint = p.spectrum_out == nullptr;
   int64_t loaded_h = -1;
+  // One stage k (forward or adjoint) on the sub-row, tensor cores where eligible; ends with a barrier.
+  auto run_stage = [&](int k, bool adj) {
+    const int r = plan.radix[k];
+    const int64_t P = plan.P[k] / subs, m = plan.m[k];
+    const float2* F = (adj ? Fa : Ff) + factor_offset(plan, k);
+    if (kTensorCores && tc_stage_ok(r, P, m)) {
+      tc_load_matrix(scratch, F, adj);
+      __syncthreads();
+      if (adj)
+        tc_stage16<true>(xr, xi, P, m, scratch, tw);
+      else
+        tc_stage16<false>(xr, xi, P, m, scratch, tw);
+    } else if (adj) {
+      smem_stage<true>(xr, xi, r, P, m, F, tw);
+    } else {
+      smem_stage<false>(xr, xi, r, P, m, F, tw);
+    }
+    __syncthreads();
+  };
   for (int64_t sr = blockIdx.x; sr < p.rows * subs; sr += gridDim.x) {
     const int64_t row = sr / subs, sub = sr - row * subs, h = row % p.H, off = row * n + sub * len;
-    __syncthreads();  // the previous sub-row is fully written out
+    __syncthreads();  // the previous sub-row is fully written out (and the twiddle tables are ready)
     if (loaded_h != h && (loaded_h < 0 || p.fwd.per_channel || p.adj.per_channel)) {
       if (p.forward) load_factors(Ff, p.fwd, plan, first, h);
       if (adjoint) load_factors(Fa, p.adj, plan, first, h);
       loaded_h = h;
     }
     if (p.complex_in) {
-      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) x[t] = p.work[off + t];
+      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) {
+        const float2 v = p.work[off + t];
+        xr[t] = v.x;
+        xi[t] = v.y;
+      }
     } else {  // real row (first == 0): zero padded to n
-      for (int64_t t = threadIdx.x; t < len; t += blockDim.x)
-        x[t] = {t < p.src.len ? to_float(src[row * p.src.len + t]) : 0.f, 0.f};
+      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) {
+        xr[t] = t < p.src.len ? to_float(src[row * p.src.len + t]) : 0.f;
+        xi[t] = 0.f;
+      }
     }
     __syncthreads();
     if (p.forward)
-      for (int k = first; k < plan.stages; ++k) {
-        smem_stage<false>(x, plan.radix[k], plan.P[k] / subs, plan.m[k], Ff + factor_offset(plan, k));
-        __syncthreads();
-      }
+      for (int k = first; k < plan.stages; ++k) run_stage(k, false);
     if (!adjoint) {
-      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) p.spectrum_out[off + t] = x[t];
+      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) p.spectrum_out[off + t] = {xr[t], xi[t]};
       continue;
     }
     if (p.spectrum != nullptr) {
       const float2* K = p.spectrum + h * n + sub * len;
-      for (int64_t t = threadIdx.x; t < len; t += blockDim.x)
-        x[t] = p.conj_spectrum ? cmul_conj(x[t], K[t]) : cmul(x[t], K[t]);
+      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) {
+        const float2 x = {xr[t], xi[t]};
+        const float2 y = p.conj_spectrum ? cmul_conj(x, K[t]) : cmul(x, K[t]);
+        xr[t] = y.x;
+        xi[t] = y.y;
+      }
       __syncthreads();
     }
-    for (int k = plan.stages - 1; k >= first; --k) {
-      smem_stage<true>(x, plan.radix[k], plan.P[k] / subs, plan.m[k], Fa + factor_offset(plan, k));
-      __syncthreads();
-    }
+    for (int k = plan.stages - 1; k >= first; --k) run_stage(k, true);
     if (p.complex_out) {
-      for (int64_t t = threadIdx.x; t < len; t += blockDim.x)
-        p.work[off + t] = {p.scale * x[t].x, p.scale * x[t].y};
+      for (int64_t t = threadIdx.x; t < len; t += blockDim.x) p.work[off + t] = {p.scale * xr[t], p.scale * xi[t]};
     } else {  // real row (first == 0)
       const float d = D != nullptr ? to_float(D[h]) : 0.f;
       for (int64_t t = threadIdx.x; t < p.dst.len; t += blockDim.x) {
-        float val = p.scale * x[t].x;
+        float val = p.scale * xr[t];
         if (D != nullptr) val = fmaf(d, to_float(skip[row * p.dst.len + t]), val);
         dst[row * p.dst.len + t] = from_float<T>(val);
       }
@@ -196,7 +385,7 @@ __global__ void fused_kernel(ButterflyPipeline p, int first) {
 // One outer stage k over the whole rows in global memory, a column (row, p, j) per thread, in place in p.work.
 // Forward stage 0 may read the real input; adjoint stage 0 may write the real output.
 template <typename T, int R, bool kAdjoint>
-__global__ void column_kernel(ButterflyPipeline p, int k) {
+__global__ void __launch_bounds__(256) column_kernel(ButterflyPipeline p, int k) {
   const ButterflyPlan& plan = p.plan;
   const int64_t n = plan.n, P = plan.P[k], m = plan.m[k], N = R * m;
   const int64_t per_row = P * m, total = p.rows * per_row;
@@ -221,19 +410,19 @@ __global__ void column_kernel(ButterflyPipeline p, int k) {
       for (int i = 0; i < R; ++i) v[i] = base[i * m];
     }
     if (kAdjoint)
-      column_adjoint<R>(v, F, j, N);
+      column_adjoint<R>(v, F, j, N, DirectTwiddle{});
     else
-      column_forward<R>(v, F, j, N);
+      column_forward<R>(v, F, j, N, DirectTwiddle{});
     if (real_out) {
       T* dst = static_cast<T*>(p.dst.out) + row * p.dst.len;
-      const T* skip = static_cast<const T*>(p.skip) + row * p.dst.len;
+      const T* skip = p.D != nullptr ? static_cast<const T*>(p.skip) + row * p.dst.len : nullptr;
       const float d = p.D != nullptr ? to_float(static_cast<const T*>(p.D)[h]) : 0.f;
 #pragma unroll
       for (int i = 0; i < R; ++i) {
         const int64_t t = i * m + j;
         if (t < p.dst.len) {
           float val = p.scale * v[i].x;
-          if (p.D != nullptr) val = fmaf(d, to_float(skip[t]), val);
+          if (skip != nullptr) val = fmaf(d, to_float(skip[t]), val);
           dst[t] = from_float<T>(val);
         }
       }
@@ -246,19 +435,21 @@ __global__ void column_kernel(ButterflyPipeline p, int k) {
 }
 
 int fused_threads(int64_t len) {
-  const int64_t t = std::clamp<int64_t>(ceil_div(len / 2, 32) * 32, 32, 512);
+  const int64_t t = std::clamp<int64_t>(ceil_div(len / 2, 32) * 32, 32, kFusedMaxThreads);
   return static_cast<int>(t);
 }
 
 template <typename T>
 cudaError_t launch_fused(const ButterflyPipeline& p, int first, cudaStream_t stream) {
   const int64_t len = p.plan.n / p.plan.P[first];
-  const size_t smem = butterfly_fused_smem(len) + 2 * sizeof(float2) * factor_total(p.plan);
-  cudaError_t err = cudaFuncSetAttribute(fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  const size_t smem = butterfly_fused_smem(len, factor_total(p.plan));
+  // Tensor cores for reduced-precision storage; float32 inputs keep float32 arithmetic.
+  constexpr bool kTC = !std::is_same<T, float>::value;
+  cudaError_t err = cudaFuncSetAttribute(fused_kernel<T, kTC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const int64_t blocks = std::min<int64_t>(p.rows * p.plan.P[first], int64_t{1} << 24);
-  fused_kernel<T><<<static_cast<unsigned>(blocks), fused_threads(len), smem, stream>>>(p, first);
+  fused_kernel<T, kTC><<<static_cast<unsigned>(blocks), fused_threads(len), smem, stream>>>(p, first);
   return cudaGetLastError();
 }
 
@@ -295,8 +486,9 @@ cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
 
 }  // namespace
 
-size_t butterfly_fused_smem(int64_t len) {
-  return len <= kButterflyMaxFused ? static_cast<size_t>(len) * sizeof(float2) : 0;
+size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {
+  return len <= kButterflyMaxFused ? static_cast<size_t>(fused_layout(len, factor_matrices_total).total) * sizeof(float)
+                                   : 0;
 }
 
 cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream) {

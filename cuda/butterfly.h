@@ -8,7 +8,8 @@
 //  - larger n (up to 2^21): the outer stages run as column passes through a complex64 work area in global memory
 //    (the first reads the real input, the last writes the real output); the inner stages run in the fused kernel on
 //    independent sub-rows of length n / (r_0 ... r_{t-1}) <= kButterflyMaxFused: many smaller convolutions.
-// Arithmetic is float32 on CUDA cores for every storage dtype.
+// Arithmetic: float32 on CUDA cores for float32 inputs; for bfloat16 and float16 inputs the radix-16 stages whose
+// tiles fit (16 | m, or m = 1 and 16 | P) run on tensor cores in TF32 with float32 accumulation, the rest as float32.
 #pragma once
 
 #include "fft_conv.h"
@@ -69,7 +70,8 @@ struct ButterflyPipeline {
 // Runs the pipeline: one fused launch for n <= kButterflyMaxFused, column passes around it otherwise.
 cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream);
 
-// Bytes of dynamic shared memory the fused kernel needs for a sub-row of length len (0 if it cannot run).
-size_t butterfly_fused_smem(int64_t len);
+// Bytes of dynamic shared memory the fused kernel needs for a sub-row of length len, with factor_matrices_total
+// complex entries in the plan's matrices (sum of r^2); 0 if len exceeds kButterflyMaxFused.
+size_t butterfly_fused_smem(int64_t len, int factor_matrices_total);
 
 }  // namespace ssm::cuda

@@ -44,7 +44,7 @@ at::Tensor butterfly_conv(const at::Tensor& u, const at::Tensor& k, const std::o
                           const std::optional<at::Tensor>& k_rev = std::nullopt,
                           const std::optional<at::TensorList>& factors = std::nullopt);
 
-// Radices (each in 2..16, products of 2, 3, 5, 7; largest first) whose product is n: the butterfly stages. n must be
+// Radices (each in 2..16, products of 2, 3, 5, 7; smallest first) whose product is n: the butterfly stages. n must be
 // 7-smooth (as fft_conv_size returns).
 std::vector<int64_t> butterfly_radices(int64_t n);
 

@@ -34,7 +34,7 @@ namespace {
 
 struct Options {
   std::string device = "cpu";  // cpu, cuda or all
-  std::string only;            // vandermonde or fft_conv, empty for both
+  std::string only;            // one op, empty for all
   std::string json = "bench-ops.json";
   int repeats = 0;  // 0: per device default
   bool quick = false;
@@ -119,20 +119,21 @@ std::function<void()> make_run(const std::function<at::Tensor()>& f, bool backwa
 std::vector<Result> results;
 std::vector<std::pair<std::string, double>> device_copy_bw;
 
+using Impl = std::pair<std::string, std::function<at::Tensor()>>;
+
+// Times every implementation forward and forward+backward; the last one is the LibTorch baseline that the speedup
+// column compares with.
 void measure(const Options& o, const at::Device& dev, const std::string& op, const std::string& dtype,
              const std::string& shape, double bytes_fwd, double flops_fwd, double bytes_fb, double flops_fb,
-             const std::vector<at::Tensor>& in, const std::function<at::Tensor()>& ssm_fn,
-             const std::function<at::Tensor()>& base_fn) {
+             const std::vector<at::Tensor>& in, const std::vector<Impl>& impls) {
   const int repeats = o.repeats > 0 ? o.repeats : (dev.is_cuda() ? 50 : (o.quick ? 3 : 7));
   for (const bool bwd : {false, true}) {
-    Result r[2];
-    int i = 0;
-    for (const auto& [impl, fn] : {std::pair<std::string, std::function<at::Tensor()>>{"ssm", ssm_fn},
-                                   std::pair<std::string, std::function<at::Tensor()>>{"libtorch", base_fn}}) {
-      const auto run = make_run(fn, bwd, in);
-      Result& x = r[i++];
+    std::vector<Result> r(impls.size());
+    for (size_t i = 0; i < impls.size(); ++i) {
+      const auto run = make_run(impls[i].second, bwd, in);
+      Result& x = r[i];
       x.op = op;
-      x.impl = impl;
+      x.impl = impls[i].first;
       x.mode = bwd ? "fwd+bwd" : "fwd";
       x.device = dev.str();
       x.dtype = dtype;
@@ -143,10 +144,9 @@ void measure(const Options& o, const at::Device& dev, const std::string& op, con
       x.flops = bwd ? flops_fb : flops_fwd;
       x.bw_fraction = x.bytes / (x.median_ms * 1e-3) / copy_bandwidth;
     }
-    r[0].speedup = r[1].median_ms / r[0].median_ms;
-    r[1].speedup = 1.0;
     for (auto& x : r) {
-      std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %6.1f%% %9.2f %10.1f %8.2fx\n", x.op.c_str(),
+      x.speedup = r.back().median_ms / x.median_ms;
+      std::printf("%-14s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %6.1f%% %9.2f %10.1f %8.2fx\n", x.op.c_str(),
                   x.device.c_str(), x.dtype.c_str(), x.shape.c_str(), x.mode.c_str(), x.impl.c_str(), x.median_ms,
                   x.bytes / x.median_ms * 1e-6, 100 * x.bw_fraction, x.flops / x.median_ms * 1e-6,
                   x.peak_extra_bytes / 1048576.0, x.speedup);
@@ -170,12 +170,16 @@ void bench_vandermonde(const Options& o, const at::Device& dev, int64_t B, int64
   std::ostringstream shape;
   shape << "B=" << B << " N=" << N << " L=" << L;
   measure(o, dev, "vandermonde", dt == at::kComplexFloat ? "complex64" : "complex128", shape.str(), bytes_fwd,
-          flops_fwd, bytes_fb, flops_fb, {v, x}, [&] { return ssm::vandermonde(v, x, L); },
-          [&] { return ssm::bench::vandermonde_materialized(v, x, L); });
+          flops_fwd, bytes_fb, flops_fb, {v, x},
+          {{"ssm", [&] { return ssm::vandermonde(v, x, L); }},
+           {"libtorch", [&] { return ssm::bench::vandermonde_materialized(v, x, L); }}});
 }
 
-void bench_fft_conv(const Options& o, const at::Device& dev, int64_t B, int64_t H, int64_t L, bool bidir,
-                    at::ScalarType dt) {
+// The FFT convolution of u (B, H, L) with kernels of length L: ssm::fft_conv (op "fft_conv"), or ssm::butterfly_conv
+// beside ssm::fft_conv (op "butterfly_conv"), each against the LibTorch rfft chain. Bytes and flops are those of
+// the real-FFT algorithm for both ops, so that their rates compare directly.
+void bench_conv(const Options& o, const at::Device& dev, const std::string& op, int64_t B, int64_t H, int64_t L,
+                bool bidir, at::ScalarType dt) {
   const auto opt = at::TensorOptions().dtype(dt).device(dev);
   at::Tensor u = at::randn({B, H, L}, opt).requires_grad_(true);
   at::Tensor k = (at::randn({H, L}, opt) / L).requires_grad_(true);
@@ -195,9 +199,12 @@ void bench_fft_conv(const Options& o, const at::Device& dev, int64_t B, int64_t 
   std::vector<at::Tensor> in = {u, k, D};
   if (bidir) in.push_back(kr);
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
-  measure(o, dev, "fft_conv", std::string(c10::toString(dt)), shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb,
-          in, [&] { return ssm::fft_conv(u, k, D, krev); },
-          [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
+  std::vector<Impl> impls;
+  if (op == "butterfly_conv") impls.emplace_back("butterfly", [&] { return ssm::butterfly_conv(u, k, D, krev); });
+  impls.emplace_back(op == "butterfly_conv" ? "fft_conv" : "ssm", [&] { return ssm::fft_conv(u, k, D, krev); });
+  impls.emplace_back("libtorch", [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
+  measure(o, dev, op, std::string(c10::toString(dt)), shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, in,
+          impls);
 }
 
 void bench_diag_scan(const Options& o, const at::Device& dev, int64_t B, int64_t L, int64_t P) {
@@ -210,7 +217,8 @@ void bench_diag_scan(const Options& o, const at::Device& dev, int64_t B, int64_t
   std::ostringstream shape;
   shape << "B=" << B << " L=" << L << " P=" << P;
   measure(o, dev, "diag_scan", "complex64", shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, {a, b},
-          [&] { return ssm::diag_scan(a, b); }, [&] { return ssm::bench::diag_scan_loop(a, b); });
+          {{"ssm", [&] { return ssm::diag_scan(a, b); }},
+           {"libtorch", [&] { return ssm::bench::diag_scan_loop(a, b); }}});
 }
 
 void write_json(const Options& o) {
@@ -235,11 +243,13 @@ void write_json(const Options& o) {
 
 void usage() {
   std::puts(
-      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv|diag_scan] [--json FILE] [--repeats N] [--quick]\n"
-      "Times ssm::vandermonde, ssm::fft_conv and ssm::diag_scan, forward and forward+backward, against the LibTorch code\n"
-      "a user would otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add chain; per-step loop).\n"
+      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv|butterfly_conv|diag_scan] [--json FILE]\n"
+      "                 [--repeats N] [--quick]\n"
+      "Times ssm::vandermonde, ssm::fft_conv, ssm::butterfly_conv (beside ssm::fft_conv) and ssm::diag_scan, forward\n"
+      "and forward+backward, against the LibTorch code a user would otherwise write (materialized exp(x l) sum;\n"
+      "rfft/multiply/irfft/crop/add chain; per-step loop).\n"
       "Columns: median ms; GB/s (analytic bytes) and its share of the device's measured copy bandwidth; GFLOP/s\n"
-      "(analytic flops); peak extra MiB (outputs and gradients included); speedup of ssm over LibTorch.");
+      "(analytic flops); peak extra MiB (outputs and gradients included); speedup over the LibTorch baseline.");
 }
 
 }  // namespace
@@ -269,8 +279,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssm-bench: --device must be cpu, cuda or all, got '%s'\n", o.device.c_str());
     return 2;
   }
-  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv" && o.only != "diag_scan") {
-    std::fprintf(stderr, "ssm bench: --op must be vandermonde, fft_conv or diag_scan, got '%s'\n", o.only.c_str());
+  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv" && o.only != "butterfly_conv" &&
+      o.only != "diag_scan") {
+    std::fprintf(stderr, "ssm bench: --op must be vandermonde, fft_conv, butterfly_conv or diag_scan, got '%s'\n",
+                 o.only.c_str());
     return 2;
   }
   // Keep freed blocks of up to 32 MiB in the heap for reuse, as in a long-running training process; otherwise every
@@ -287,7 +299,7 @@ int main(int argc, char** argv) {
       devices.emplace_back(at::kCUDA, 0);
     }
   }
-  std::printf("%-12s %-8s %-10s %-28s %-8s %-9s %10s %9s %7s %9s %10s %9s\n", "op", "device", "dtype", "shape",
+  std::printf("%-14s %-8s %-10s %-28s %-8s %-9s %10s %9s %7s %9s %10s %9s\n", "op", "device", "dtype", "shape",
               "mode", "impl", "median_ms", "GB/s", "of_copy", "GFLOP/s", "peak_MiB", "speedup");
   for (const auto& dev : devices) {
     const bool gpu = dev.is_cuda();
@@ -305,12 +317,24 @@ int main(int argc, char** argv) {
       if (!o.quick) bench_vandermonde(o, dev, 64, 64, gpu ? 65536 : 16384, at::kComplexFloat);
     }
     if (o.only.empty() || o.only == "fft_conv") {
-      bench_fft_conv(o, dev, 16, 256, 4096, false, at::kFloat);
-      if (!o.quick) bench_fft_conv(o, dev, 16, 256, 4096, true, at::kFloat);
+      bench_conv(o, dev, "fft_conv", 16, 256, 4096, false, at::kFloat);
+      if (!o.quick) bench_conv(o, dev, "fft_conv", 16, 256, 4096, true, at::kFloat);
       if (gpu) {
-        bench_fft_conv(o, dev, 16, 256, 16384, false, at::kFloat);
-        bench_fft_conv(o, dev, 16, 256, 4096, false, at::kBFloat16);
+        bench_conv(o, dev, "fft_conv", 16, 256, 16384, false, at::kFloat);
+        bench_conv(o, dev, "fft_conv", 16, 256, 4096, false, at::kBFloat16);
       }
+    }
+    if (o.only.empty() || o.only == "butterfly_conv") {
+      // About 4M (CPU) or 64M (GPU) elements of u per case, L = 1K .. 64K (CPU) or 1K .. 1M (GPU).
+      const int64_t elements = gpu ? (int64_t{1} << 26) : (int64_t{1} << 22);
+      const int64_t max_log2 = gpu ? 20 : (o.quick ? 12 : 16);
+      for (const auto dt : gpu ? std::vector<at::ScalarType>{at::kFloat, at::kBFloat16}
+                               : std::vector<at::ScalarType>{at::kFloat})
+        for (int64_t lg = 10; lg <= max_log2; lg += 2) {
+          const int64_t L = int64_t{1} << lg, rows = std::max<int64_t>(1, elements / L);
+          const int64_t H = std::min<int64_t>(rows, 256), B = std::max<int64_t>(1, rows / H);
+          bench_conv(o, dev, "butterfly_conv", B, H, L, false, dt);
+        }
     }
     if (o.only.empty() || o.only == "diag_scan") {
       if (gpu) bench_diag_scan(o, dev, 8, 16384, 256);

@@ -43,7 +43,8 @@ std::vector<int64_t> butterfly_radices(int64_t n) {
       rest /= p;
     }
   TORCH_CHECK(rest == 1, "ssm::butterfly_radices: n = ", n, " is not a product of 2, 3, 5 and 7");
-  // First fit decreasing into radices of at most 16: few, large stages (2048 = 16 * 16 * 8).
+  // First fit decreasing into radices of at most 16: few, large stages. Then smallest first (2048 = 8 * 16 * 16), so
+  // that the radix-16 stages come last, where their columns tile for tensor cores (16 | m, or m = 1).
   std::vector<int64_t> radices;
   for (const int64_t p : primes) {
     auto it = std::find_if(radices.begin(), radices.end(), [&](int64_t r) { return r * p <= 16; });
@@ -52,7 +53,7 @@ std::vector<int64_t> butterfly_radices(int64_t n) {
     else
       *it *= p;
   }
-  std::sort(radices.begin(), radices.end(), std::greater<>());
+  std::sort(radices.begin(), radices.end());
   return radices;
 }
 
@@ -160,11 +161,27 @@ at::Tensor radix_major(const at::Tensor& X5, bool per_channel) {
   return X5.permute({3, 0, 1, 2, 4}).reshape({r, -1});
 }
 
-// The inverse of radix_major back to a (Bc, Hc, n) contiguous tensor, multiplied by tw (r, m) when given.
-at::Tensor from_radix_major(const at::Tensor& Y, const ButterflyStage& st, int64_t Bc, int64_t Hc, bool per_channel,
-                            const at::Tensor& tw) {
-  at::Tensor Y5 = per_channel ? Y.view({Hc, st.r, Bc, st.P, st.m}).permute({2, 0, 3, 1, 4})
-                              : Y.view({st.r, Bc, Hc, st.P, st.m}).permute({1, 2, 3, 0, 4});
+// Whether stage st can use the radix-minor layout, the data as it lies: (rows, r) shared or (Hc, P, r) per channel
+// with one batch row. Then Y = X M^T needs no permutation (the last stages, m = 1).
+bool radix_minor(const ButterflyStage& st, int64_t Bc, bool per_channel) { return st.m == 1 && (!per_channel || Bc == 1); }
+
+at::Tensor minor_view(const at::Tensor& X, const ButterflyStage& st, int64_t Hc, bool per_channel) {
+  return per_channel ? X.view({Hc, st.P, st.r}) : X.view({-1, st.r});
+}
+
+// M (r, r) or (Hc, r, r) applied along the radix axis of X (Bc, Hc, n): returns (Bc, Hc, n) contiguous, multiplied
+// by the twiddles tw (r, m) when given.
+at::Tensor apply_stage(const at::Tensor& X, const at::Tensor& M, const ButterflyStage& st, const at::Tensor& tw) {
+  const int64_t Bc = X.size(0), Hc = X.size(1);
+  const bool pc = M.dim() == 3;
+  if (radix_minor(st, Bc, pc)) {  // m = 1: no twiddles
+    const at::Tensor Xm = minor_view(X, st, Hc, pc);
+    return (pc ? at::bmm(Xm, M.transpose(1, 2)) : at::mm(Xm, M.t())).view({Bc, Hc, -1});
+  }
+  const at::Tensor Y = pc ? at::bmm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), true))
+                          : at::mm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), false));
+  at::Tensor Y5 = pc ? Y.view({Hc, st.r, Bc, st.P, st.m}).permute({2, 0, 3, 1, 4})
+                     : Y.view({st.r, Bc, Hc, st.P, st.m}).permute({1, 2, 3, 0, 4});
   if (!tw.defined()) return Y5.contiguous().view({Bc, Hc, -1});
   // An elementwise result keeps its input's permuted layout: write into a contiguous tensor instead.
   at::Tensor out = at::empty(Y5.sizes(), Y5.options());
@@ -172,18 +189,25 @@ at::Tensor from_radix_major(const at::Tensor& Y, const ButterflyStage& st, int64
   return out.view({Bc, Hc, -1});
 }
 
+// sum over rows and positions of G X^H for stage st (the gradient of its matrix), shaped like the matrix.
+at::Tensor stage_matrix_grad(const at::Tensor& G, const at::Tensor& X, const ButterflyStage& st, bool pc) {
+  const int64_t Bc = X.size(0), Hc = X.size(1);
+  if (radix_minor(st, Bc, pc)) {
+    const at::Tensor Gm = minor_view(G, st, Hc, pc), Xm = minor_view(X, st, Hc, pc);
+    return pc ? at::bmm(Gm.transpose(1, 2), Xm.conj()) : at::mm(Gm.t(), Xm.conj());
+  }
+  const at::Tensor Gr = radix_major(G.view({Bc, Hc, st.P, st.r, st.m}), pc);
+  const at::Tensor Xr = radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), pc);
+  return pc ? at::bmm(Gr, Xr.transpose(1, 2).conj()) : at::mm(Gr, Xr.transpose(0, 1).conj());
+}
+
 // Forward stages on X (Bc, Hc, n) complex: the butterfly transform in digit-reversed order. When `saved` is given,
 // the input of every stage is appended to it (for factor gradients).
 at::Tensor forward_stages(at::Tensor X, const std::vector<at::Tensor>& F, const std::vector<ButterflyStage>& stages,
                           const std::vector<at::Tensor>& tw, std::vector<at::Tensor>* saved) {
-  const int64_t Bc = X.size(0), Hc = X.size(1);
   for (size_t k = 0; k < stages.size(); ++k) {
-    const auto& st = stages[k];
     if (saved) saved->push_back(X);
-    const bool pc = F[k].dim() == 3;
-    const at::Tensor Xr = radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), pc);
-    const at::Tensor Y = pc ? at::bmm(F[k], Xr) : at::mm(F[k], Xr);
-    X = from_radix_major(Y, st, Bc, Hc, pc, st.m > 1 ? tw[k] : at::Tensor());
+    X = apply_stage(X, F[k], stages[k], stages[k].m > 1 ? tw[k] : at::Tensor());
   }
   return X;
 }
@@ -197,17 +221,10 @@ at::Tensor adjoint_stages(at::Tensor Z, const std::vector<at::Tensor>& F, const 
   const int64_t Bc = Z.size(0), Hc = Z.size(1);
   for (size_t kk = stages.size(); kk-- > 0;) {
     const auto& st = stages[kk];
-    const bool pc = F[kk].dim() == 3;
-    at::Tensor Z5 = Z.view({Bc, Hc, st.P, st.r, st.m});
-    if (st.m > 1) Z5 = Z5 * tw[kk].conj();
-    const at::Tensor Gr = radix_major(Z5, pc);  // gradient before the twiddle, radix-major
-    if (grads) {
-      const at::Tensor Xr = radix_major((*saved)[kk].view({Bc, Hc, st.P, st.r, st.m}), pc);
-      (*grads)[kk].add_(pc ? at::bmm(Gr, Xr.transpose(1, 2).conj()) : at::mm(Gr, Xr.transpose(0, 1).conj()));
-    }
-    const at::Tensor FH = F[kk].transpose(-2, -1).conj();
-    const at::Tensor Y = pc ? at::bmm(FH, Gr) : at::mm(FH, Gr);
-    Z = from_radix_major(Y, st, Bc, Hc, pc, at::Tensor());
+    if (st.m > 1) Z = (Z.view({Bc, Hc, st.P, st.r, st.m}) * tw[kk].conj()).view({Bc, Hc, -1});
+    // Z is now the gradient before the twiddle.
+    if (grads) (*grads)[kk].add_(stage_matrix_grad(Z, (*saved)[kk], st, F[kk].dim() == 3));
+    Z = apply_stage(Z, F[kk].transpose(-2, -1).conj(), st, at::Tensor());
   }
   return Z;
 }

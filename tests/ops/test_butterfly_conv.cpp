@@ -35,8 +35,8 @@ std::vector<at::Tensor> perturbed_factors(int64_t n, int64_t H, bool per_channel
   return F;
 }
 
-TEST(ButterflyRadices, ProductsOfSmallRadicesLargestFirst) {
-  EXPECT_EQ(ssm::butterfly_radices(2048), (std::vector<int64_t>{16, 16, 8}));
+TEST(ButterflyRadices, ProductsOfSmallRadicesSmallestFirst) {
+  EXPECT_EQ(ssm::butterfly_radices(2048), (std::vector<int64_t>{8, 16, 16}));
   EXPECT_EQ(ssm::butterfly_radices(65536), (std::vector<int64_t>{16, 16, 16, 16}));
   EXPECT_EQ(ssm::butterfly_radices(2), (std::vector<int64_t>{2}));
   EXPECT_EQ(ssm::butterfly_radices(14), (std::vector<int64_t>{14}));
@@ -45,7 +45,7 @@ TEST(ButterflyRadices, ProductsOfSmallRadicesLargestFirst) {
     const auto r = ssm::butterfly_radices(n);
     EXPECT_EQ(std::accumulate(r.begin(), r.end(), int64_t{1}, std::multiplies<>()), n) << "n " << n;
     for (const int64_t x : r) EXPECT_TRUE(x >= 2 && x <= 16 && x != 11 && x != 13) << "radix " << x;
-    EXPECT_TRUE(std::is_sorted(r.rbegin(), r.rend())) << "n " << n;
+    EXPECT_TRUE(std::is_sorted(r.begin(), r.end())) << "n " << n;
   }
   expect_error([] { ssm::butterfly_radices(22); }, {"22", "2, 3, 5 and 7"});
   expect_error([] { ssm::butterfly_radices(1); }, {"n must be >= 2"});
@@ -126,7 +126,7 @@ TEST(ButterflyConv, GradientsMatchFiniteDifferences) {
 }
 
 TEST(ButterflyConv, FactorGradientsMatchFiniteDifferences) {
-  // Sizes whose plans have one, two and three stages of different radices: n = 9, 80 = 10*8, 270 = 15*9*2.
+  // Sizes whose plans have one, two and three stages of different radices: n = 9, 80 = 8*10, 270 = 2*9*15.
   for (const Shape s : {Shape{2, 3, 5, 5}, Shape{2, 2, 40, 40}, Shape{1, 2, 130, 130}})
     for (const bool per_channel : {false, true})
       for (const bool bidir : {false, true}) {
@@ -217,10 +217,10 @@ TEST(ButterflyConv, BadInputsNameTheArgument) {
   const std::vector<at::Tensor> meta = {F[0].to(at::kMeta)};
   expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(meta)); },
                {"'factors[0]'", "meta", "one device"});
-  // Mixed kinds: a two-stage plan (n = 80) with one shared and one per-channel factor.
+  // Mixed kinds: a two-stage plan (n = 80 = 8 * 10) with one shared and one per-channel factor.
   const Inputs in2 = make_inputs({1, 3, 40, 40}, at::kFloat);
   auto F2 = ssm::butterfly_dft_factors(80, at::kComplexFloat);
-  F2[1] = F2[1].unsqueeze(0).expand({3, 8, 8});
+  F2[1] = F2[1].unsqueeze(0).expand({3, 10, 10});
   expect_error([&] { ssm::butterfly_conv(in2.u, in2.k, std::nullopt, std::nullopt, at::TensorList(F2)); },
                {"all shared", "factors[1]"});
 }

@@ -156,7 +156,7 @@ def dft_factors(n, channels=0, noise=0.0):
         else:
             radices.append(p)
     out = []
-    for r in sorted(radices, reverse=True):
+    for r in sorted(radices):
         idx = torch.arange(r, dtype=torch.float64)
         F = torch.exp(-2j * torch.pi * torch.outer(idx, idx) / r)
         if channels:
@@ -186,7 +186,7 @@ def test_butterfly_conv_gradcheck_with_learned_factors():
     k = torch.randn(3, 40, dtype=torch.float64, requires_grad=True)
     D = torch.randn(3, dtype=torch.float64, requires_grad=True)
     for channels in (0, 3):
-        factors = [F.requires_grad_(True) for F in dft_factors(79 + 1, channels, noise=0.05)]  # n = 80: 10 * 8
+        factors = [F.requires_grad_(True) for F in dft_factors(79 + 1, channels, noise=0.05)]  # n = 80: 8 * 10
         assert torch.autograd.gradcheck(lambda a, b, c, *f: ops.butterfly_conv(a, b, c, None, list(f)),
                                         (u, k, D, *factors))
 
