@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
     if (o.only.empty() || o.only == "butterfly_conv") {
       // About 4M (CPU) or 64M (GPU) elements of u per case, L = 1K .. 64K (CPU) or 1K .. 1M (GPU).
       const int64_t elements = gpu ? (int64_t{1} << 26) : (int64_t{1} << 22);
-      const int64_t max_log2 = gpu ? 20 : (o.quick ? 12 : 16);
+      const int64_t max_log2 = o.quick ? 10 : (gpu ? 20 : 16);
       for (const auto dt : gpu ? std::vector<at::ScalarType>{at::kFloat, at::kBFloat16}
                                : std::vector<at::ScalarType>{at::kFloat})
         for (int64_t lg = 10; lg <= max_log2; lg += 2) {

@@ -25,78 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 std::atomic<bool> g_interrupted{false};
 
-data::TaskData load_data(const config::Config& c) {
-  const std::string task = c.get_string("data.task");
-  if (task == "sfmnist") {
-    data::FashionMnistOptions o;
-    o.root = c.get_string("data.root");
-    o.val_fraction = c.get_float("data.val_fraction");
-    o.limit_train = c.get_int("data.limit_train");
-    o.permute = c.get_bool("data.permute");
-    o.permute_seed = c.get_int("data.permute_seed");
-    return data::load_fashion_mnist(o);
-  }
-  if (task == "listops") {
-    data::ListOpsOptions o;
-    o.root = c.get_string("data.root");
-    o.max_length = c.get_int("data.max_length");
-    o.limit_train = c.get_int("data.limit_train");
-    return data::load_listops(o);
-  }
-  throw std::runtime_error("data.task '" + task + "' has no loader");
-}
-
-model::Classifier build_model(const config::Config& c, const data::TaskData& d) {
-  model::ClassifierOptions o;
-  o.vocab_size = d.vocab_size;
-  o.d_input = d.d_input;
-  o.n_classes = d.n_classes;
-  o.n_layers = c.get_int("model.n_layers");
-  o.prenorm = c.get_bool("model.prenorm");
-  o.norm = c.get_string("model.norm");
-  o.pooling = c.get_string("model.pooling");
-  o.dropout = c.get_float("model.dropout");
-  o.layer.d_model = c.get_int("model.d_model");
-  o.layer.d_state = c.get_int("model.d_state");
-  o.layer.init = c.get_string("model.s4d.init");
-  o.layer.discretization = c.get_string("model.s4d.discretization");
-  o.layer.dt_min = c.get_float("model.s4d.dt_min");
-  o.layer.dt_max = c.get_float("model.s4d.dt_max");
-  o.layer.bidirectional = c.get_bool("model.bidirectional");
-  o.layer.dropout = o.dropout;
-  o.layer_type = c.get_string("model.layer");
-  o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
-  o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
-  o.s5.init = c.get_string("model.s5.init");
-  o.s5.d_state = o.layer.d_state;
-  o.s5.blocks = c.get_int("model.s5.blocks");
-  o.s5.discretization = c.get_string("model.s5.discretization");
-  o.s5.dt_min = c.get_float("model.s5.dt_min");
-  o.s5.dt_max = c.get_float("model.s5.dt_max");
-  o.longconv.max_length = c.get_int("model.longconv.max_length");
-  o.longconv.lambda = c.get_float("model.longconv.lambda");
-  o.longconv.smooth = c.get_int("model.longconv.smooth");
-  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
-  o.longconv.conv = c.get_string("model.longconv.conv");
-  o.longconv.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
-  o.longconv.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");
-  // Checks that involve two keys (each key's own range is checked when the config loads).
-  auto fail = [](const std::string& msg) { throw config::ConfigError(msg); };
-  if (o.layer_type == "s4d") {
-    if (o.layer.d_state % 2) fail("model.d_state: S4D needs an even state size, got " + std::to_string(o.layer.d_state));
-    if (o.layer.dt_min > o.layer.dt_max) fail("model.s4d.dt_min: must be <= model.s4d.dt_max");
-  } else if (o.layer_type == "s5") {
-    if (o.s5.d_state % o.s5.blocks)
-      fail("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) + "), got " +
-           std::to_string(o.s5.d_state));
-    if (o.s5.dt_min > o.s5.dt_max) fail("model.s5.dt_min: must be <= model.s5.dt_max");
-  } else if (o.layer_type == "longconv") {
-    if (o.longconv.learn_butterfly && o.longconv.conv != "butterfly")
-      fail("model.longconv.learn_butterfly: needs model.longconv.conv: butterfly, got " + o.longconv.conv);
-  }
-  return model::Classifier(o);
-}
-
 torch::Device pick_device(const config::Config& c) {
   const std::string d = c.get_string("trainer.device");
   if (d == "cuda" && !torch::cuda::is_available()) throw std::runtime_error("trainer.device is cuda but no GPU is visible");
@@ -205,6 +133,79 @@ std::string fmt_time(double s) {
 }
 
 }  // namespace
+
+data::TaskData load_data(const config::Config& c) {
+  const std::string task = c.get_string("data.task");
+  if (task == "sfmnist") {
+    data::FashionMnistOptions o;
+    o.root = c.get_string("data.root");
+    o.val_fraction = c.get_float("data.val_fraction");
+    o.limit_train = c.get_int("data.limit_train");
+    o.permute = c.get_bool("data.permute");
+    o.permute_seed = c.get_int("data.permute_seed");
+    return data::load_fashion_mnist(o);
+  }
+  if (task == "listops") {
+    data::ListOpsOptions o;
+    o.root = c.get_string("data.root");
+    o.max_length = c.get_int("data.max_length");
+    o.limit_train = c.get_int("data.limit_train");
+    return data::load_listops(o);
+  }
+  throw std::runtime_error("data.task '" + task + "' has no loader");
+}
+
+model::Classifier build_model(const config::Config& c, const data::TaskData& d) {
+  model::ClassifierOptions o;
+  o.vocab_size = d.vocab_size;
+  o.d_input = d.d_input;
+  o.n_classes = d.n_classes;
+  o.n_layers = c.get_int("model.n_layers");
+  o.prenorm = c.get_bool("model.prenorm");
+  o.norm = c.get_string("model.norm");
+  o.pooling = c.get_string("model.pooling");
+  o.dropout = c.get_float("model.dropout");
+  o.layer.d_model = c.get_int("model.d_model");
+  o.layer.d_state = c.get_int("model.d_state");
+  o.layer.init = c.get_string("model.s4d.init");
+  o.layer.discretization = c.get_string("model.s4d.discretization");
+  o.layer.dt_min = c.get_float("model.s4d.dt_min");
+  o.layer.dt_max = c.get_float("model.s4d.dt_max");
+  o.layer.bidirectional = c.get_bool("model.bidirectional");
+  o.layer.dropout = o.dropout;
+  o.layer_type = c.get_string("model.layer");
+  o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
+  o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
+  o.s5.init = c.get_string("model.s5.init");
+  o.s5.d_state = o.layer.d_state;
+  o.s5.blocks = c.get_int("model.s5.blocks");
+  o.s5.discretization = c.get_string("model.s5.discretization");
+  o.s5.dt_min = c.get_float("model.s5.dt_min");
+  o.s5.dt_max = c.get_float("model.s5.dt_max");
+  o.longconv.max_length = c.get_int("model.longconv.max_length");
+  o.longconv.lambda = c.get_float("model.longconv.lambda");
+  o.longconv.smooth = c.get_int("model.longconv.smooth");
+  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+  o.longconv.conv = c.get_string("model.longconv.conv");
+  o.longconv.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
+  o.longconv.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");
+  // Checks that involve two keys (each key's own range is checked when the config loads).
+  auto fail = [](const std::string& msg) { throw config::ConfigError(msg); };
+  if (o.layer_type == "s4d") {
+    if (o.layer.d_state % 2) fail("model.d_state: S4D needs an even state size, got " + std::to_string(o.layer.d_state));
+    if (o.layer.dt_min > o.layer.dt_max) fail("model.s4d.dt_min: must be <= model.s4d.dt_max");
+  } else if (o.layer_type == "s5") {
+    if (o.s5.d_state % o.s5.blocks)
+      fail("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) + "), got " +
+           std::to_string(o.s5.d_state));
+    if (o.s5.dt_min > o.s5.dt_max) fail("model.s5.dt_min: must be <= model.s5.dt_max");
+  } else if (o.layer_type == "longconv") {
+    if (o.longconv.learn_butterfly && o.longconv.conv != "butterfly")
+      fail("model.longconv.learn_butterfly: needs model.longconv.conv: butterfly, got " + o.longconv.conv);
+  }
+  return model::Classifier(o);
+}
+
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c) {
   // Group 0: everything but the SSM parameters, at the task's lr and weight decay. Group 1: the SSM parameters

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "data/dataset.h"
 #include "model/classifier.h"
 
 #include <torch/optim/adamw.h>
@@ -50,6 +51,11 @@ at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& noise);
 // noise added to the (real-valued) inputs.
 EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split,
                                 const FourierNoise* noise = nullptr);
+
+// The data that a config's data.* keys describe, and the model that its model.* keys describe for that data (checks
+// that involve two keys included: config::ConfigError names the key).
+data::TaskData load_data(const config::Config& c);
+model::Classifier build_model(const config::Config& c, const data::TaskData& d);
 
 // AdamW with parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
 // 1 = the SSM parameters (optimizer.ssm_lr, optimizer.ssm_weight_decay), and 2 = learned butterfly factors

@@ -89,6 +89,36 @@ TEST_F(Trainer, ParameterGroupsGetTheirLearningRatesAndWeightDecay) {
   EXPECT_EQ(opt->param_groups()[0].params().size() + 6, m->parameters().size());
 }
 
+TEST_F(Trainer, LearnedButterflyFactorsGetTheirOwnGroupAndResumeExactly) {
+  const std::vector<std::string> bfly = {"model.layer=longconv", "model.longconv.max_length=784",
+                                         "model.longconv.conv=butterfly", "model.longconv.learn_butterfly=true",
+                                         "optimizer.butterfly_lr=0.003", "trainer.max_steps=6"};
+  const auto c = cfg("bfly-groups", bfly);
+  model::Classifier m = build_model(c, load_data(c));
+  auto opt = make_optimizer(m, c);
+  ASSERT_EQ(opt->param_groups().size(), 3u);
+  const auto& g2 = static_cast<const torch::optim::AdamWOptions&>(opt->param_groups()[2].options());
+  EXPECT_DOUBLE_EQ(g2.lr(), 0.003);
+  EXPECT_DOUBLE_EQ(g2.weight_decay(), 0.0);
+  const auto factors = m->butterfly_parameters();
+  ASSERT_EQ(opt->param_groups()[2].params().size(), factors.size());
+  EXPECT_EQ(factors.size(), 3u);  // n = 1568 = 8 * 14 * 14
+  EXPECT_EQ(opt->param_groups()[0].params().size() + opt->param_groups()[1].params().size() + factors.size(),
+            m->parameters().size());
+  // The run trains, and a resumed run reproduces it (the factors' optimizer state included).
+  train(cfg("bfly-full", bfly), {false, true});
+  train(cfg("bfly-split", bfly), TrainOptions{false, true, 3});
+  train(cfg("bfly-split", bfly), {true, true});
+  const auto a = train_losses("bfly-full"), b = train_losses("bfly-split");
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 6u);
+  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
+  test::expect_error([&] { train(cfg("bfly-bad", {"model.layer=longconv", "model.longconv.max_length=784",
+                                                  "model.longconv.learn_butterfly=true"}),
+                                 {false, true}); },
+                     {"model.longconv.learn_butterfly", "model.longconv.conv: butterfly"});
+}
+
 TEST_F(Trainer, ShortRunLowersTheLoss) {
   const TrainSummary s = train(cfg("learn", {"trainer.epochs=4", "optimizer.lr=0.03"}), {false, true});
   const auto losses = train_losses("learn");
