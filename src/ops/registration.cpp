@@ -8,6 +8,8 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#include "ssm/ops.h"
+
 namespace ssm::ops {
 namespace {
 
@@ -81,6 +83,11 @@ TORCH_LIBRARY(ssm, m) {
   m.def(
       "butterfly_conv_backward(Tensor grad_y, Tensor u, Tensor k, Tensor? D, Tensor? k_rev, Tensor[]? factors, "
       "bool[5] output_mask) -> (Tensor, Tensor, Tensor, Tensor, Tensor[])");
+  // The FFT length and the butterfly plan, for callers that build learned factors (no tensor inputs: one kernel for
+  // every backend).
+  m.def("fft_conv_size(int L, int Lk, bool bidirectional=False) -> int", &ssm::fft_conv_size);
+  m.def("butterfly_radices(int n) -> int[]", &ssm::butterfly_radices);
+  m.def("butterfly_dft_factors(int n, ScalarType dtype, int channels=0) -> Tensor[]", &ssm::butterfly_dft_factors);
   m.def("diag_scan(Tensor a, Tensor b, bool reverse=False, Tensor? h0=None) -> Tensor");
   m.def(
       "diag_scan_backward(Tensor grad_x, Tensor a, Tensor x, bool reverse, Tensor? h0, bool[3] output_mask) -> "

@@ -191,6 +191,21 @@ def test_butterfly_conv_gradcheck_with_learned_factors():
                                         (u, k, D, *factors))
 
 
+def test_butterfly_plan_from_python():
+    assert list(ops.butterfly_radices(2048)) == [8, 16, 16]
+    assert ops.fft_conv_size(784, 784) == 1568 and ops.fft_conv_size(1000, 1000, True) == 2000
+    for n in (2, 14, 80, 1568, 3000, 65536):
+        mine = dft_factors(n)
+        theirs = ops.butterfly_dft_factors(n, torch.complex128)
+        assert [tuple(F.shape) for F in theirs] == [tuple(F.shape) for F in mine]
+        for a, b in zip(theirs, mine):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    per_channel = ops.butterfly_dft_factors(80, torch.complex64, 3)
+    assert [tuple(F.shape) for F in per_channel] == [(3, 8, 8), (3, 10, 10)]
+    with pytest.raises(RuntimeError, match=r"n = 22 is not a product of 2, 3, 5 and 7"):
+        ops.butterfly_radices(22)
+
+
 def test_butterfly_conv_opcheck():
     tests = ("test_schema", "test_autograd_registration", "test_faketensor")
     u = torch.randn(2, 3, 16, dtype=torch.float64, requires_grad=True)
