@@ -6,6 +6,7 @@
 // implementation (cuBLAS batched products).
 #include "butterfly.h"
 #include "ops/butterfly_conv.h"
+#include "ops/conv_cuda_common.h"
 #include "ssm/ops.h"
 
 #include <ATen/TensorOperators.h>
@@ -24,19 +25,7 @@
 namespace ssm::ops {
 namespace {
 
-void check_cuda(cudaError_t err, const char* what) {
-  TORCH_CHECK(err == cudaSuccess, "ssm::butterfly_conv: ", what, " failed: ", cudaGetErrorString(err));
-}
-
-cuda::ConvDtype conv_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::ConvDtype::kFloat32;
-    case at::kBFloat16: return cuda::ConvDtype::kBFloat16;
-    case at::kHalf: return cuda::ConvDtype::kFloat16;
-    default: break;
-  }
-  TORCH_CHECK(false, "ssm::butterfly_conv: unsupported CUDA dtype ", t);
-}
+constexpr const char* kOp = "ssm::butterfly_conv";
 
 // Exact DFT matrices of every stage of n on a device, cached.
 const std::vector<at::Tensor>& exact_factors(int64_t n, const at::Device& device) {
@@ -82,7 +71,7 @@ Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const Op
     st.plan.m[i] = s.stages[i].m;
   }
   st.shape = {s.B, s.H, s.L, s.Lk, s.n};
-  st.dt = conv_dtype(u.scalar_type());
+  st.dt = conv_dtype(u.scalar_type(), kOp);
   st.u = u.contiguous();
   st.k = k.contiguous();
   if (s.has_D) st.D = D->contiguous();
@@ -121,7 +110,7 @@ at::Tensor spectrum(const Setup& st, const at::Tensor& x, int64_t rows, int64_t 
   p.src.len = len;
   p.fwd = fwd;
   p.spectrum_out = ptr(out);
-  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "spectrum pipeline");
+  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "spectrum pipeline");
   return out;
 }
 
@@ -130,7 +119,7 @@ at::Tensor kernel_spectrum(const Setup& st, const cuda::ButterflyFactors& fwd) {
   at::Tensor kpad = at::empty({st.s.H, st.s.n}, st.k.options().dtype(at::kFloat));  // (H, n)
   check_cuda(cuda::conv_pad_kernel(st.k.const_data_ptr(), st.k_rev.defined() ? st.k_rev.const_data_ptr() : nullptr,
                                    kpad.mutable_data_ptr<float>(), st.shape, st.dt,
-                                   at::cuda::getCurrentCUDAStream()),
+                                   at::cuda::getCurrentCUDAStream()), kOp,
              "kernel padding");
   return spectrum(st, kpad, st.s.H, st.s.n, cuda::ConvDtype::kFloat32, fwd);
 }
@@ -150,7 +139,7 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool
   p.spectrum = ptr(spec);
   p.conj_spectrum = conj_spec;
   p.scale = 1.f / static_cast<float>(st.s.n);
-  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "convolution pipeline");
+  check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "convolution pipeline");
 }
 
 }  // namespace
@@ -198,7 +187,7 @@ ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const 
     p.dst.out = kg.mutable_data_ptr();
     p.dst.len = s.n;
     p.scale = 1.f / static_cast<float>(s.n);
-    check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), "kernel-gradient pipeline");
+    check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "kernel-gradient pipeline");
     if (mask[1]) dk = kg.narrow(1, 0, s.Lk).to(u.scalar_type());
     if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1}).to(u.scalar_type());
   }

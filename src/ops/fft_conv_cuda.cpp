@@ -5,6 +5,7 @@
 #include "fft_conv.h"
 #include "ops/checks.h"
 #include "ops/fft_conv_common.h"
+#include "ops/conv_cuda_common.h"
 #include "ops/impl.h"
 
 #include <ATen/cuda/CUDAContext.h>
@@ -16,19 +17,7 @@
 namespace ssm::ops {
 namespace {
 
-void check_cuda(cudaError_t err, const char* what) {
-  TORCH_CHECK(err == cudaSuccess, "ssm::fft_conv: ", what, " failed: ", cudaGetErrorString(err));
-}
-
-cuda::ConvDtype conv_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::ConvDtype::kFloat32;
-    case at::kBFloat16: return cuda::ConvDtype::kBFloat16;
-    case at::kHalf: return cuda::ConvDtype::kFloat16;
-    default: break;
-  }
-  TORCH_CHECK(false, "ssm::fft_conv: unsupported CUDA dtype ", t);
-}
+constexpr const char* kOp = "ssm::fft_conv";
 
 // One real FFT of `rows` rows of length n through the plan cache, with its work area from the caching allocator.
 void run_fft(const at::Tensor& in, const at::Tensor& out, int64_t rows, int64_t n, bool inverse) {
@@ -51,7 +40,7 @@ at::Tensor kernel_spectrum(const at::Tensor& k, const OptTensor& k_rev, const cu
   at::Tensor kpad = at::empty({s.H, s.n}, f32);  // (H, n)
   const void* krev = (k_rev && k_rev->defined()) ? k_rev->const_data_ptr() : nullptr;
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  check_cuda(cuda::conv_pad_kernel(k.const_data_ptr(), krev, kpad.mutable_data_ptr<float>(), s, dt, stream),
+  check_cuda(cuda::conv_pad_kernel(k.const_data_ptr(), krev, kpad.mutable_data_ptr<float>(), s, dt, stream), kOp,
              "kernel padding");
   at::Tensor kf = at::empty({s.H, s.n / 2 + 1}, k.options().dtype(at::kComplexFloat));  // (H, F)
   run_fft(kpad, kf, s.H, s.n, false);
@@ -62,7 +51,7 @@ at::Tensor kernel_spectrum(const at::Tensor& k, const OptTensor& k_rev, const cu
 at::Tensor row_spectrum(const at::Tensor& x, const cuda::ConvShape& s, cuda::ConvDtype dt, at::Tensor& pad) {
   const int64_t rows = s.B * s.H;
   check_cuda(cuda::conv_pad_rows(x.const_data_ptr(), pad.mutable_data_ptr<float>(), rows, s.L, s.n, dt,
-                                 at::cuda::getCurrentCUDAStream()),
+                                 at::cuda::getCurrentCUDAStream()), kOp,
              "input padding");
   at::Tensor spec = at::empty({rows, s.n / 2 + 1}, x.options().dtype(at::kComplexFloat));  // (rows, F)
   run_fft(pad, spec, rows, s.n, false);
@@ -80,7 +69,7 @@ Prepared prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const
   const auto s = check_fft_conv(op, u, k, D, k_rev);
   Prepared p;
   p.shape = {s.B, s.H, s.L, s.Lk, fft_conv_size(s.L, s.Lk, s.has_k_rev)};
-  p.dt = conv_dtype(u.scalar_type());
+  p.dt = conv_dtype(u.scalar_type(), kOp);
   p.u = u.contiguous();
   p.k = k.contiguous();
   if (s.has_D) p.D = D->contiguous();
@@ -105,12 +94,12 @@ at::Tensor fft_conv_cuda(const at::Tensor& u_in, const at::Tensor& k_in, const O
   check_cuda(cuda::conv_spectral_mul(reinterpret_cast<const float2*>(U.const_data_ptr()),
                                      reinterpret_cast<const float2*>(kf.const_data_ptr()),
                                      reinterpret_cast<float2*>(U.mutable_data_ptr()), rows, s.H, F,
-                                     1.0f / static_cast<float>(s.n), false, stream),
+                                     1.0f / static_cast<float>(s.n), false, stream), kOp,
              "spectral product");
   run_fft(U, pad, rows, s.n, true);  // pad now holds the circular convolution (rows, n)
   check_cuda(cuda::conv_crop_skip(pad.const_data_ptr<float>(), p.u.const_data_ptr(),
                                   p.D.defined() ? p.D.const_data_ptr() : nullptr, y.mutable_data_ptr(), s, p.dt,
-                                  stream),
+                                  stream), kOp,
              "crop and skip");
   return y;
 }
@@ -131,7 +120,7 @@ FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor&
   if (need_D) {
     dD = at::empty_like(p.D);
     check_cuda(cuda::conv_skip_grad(dy.const_data_ptr(), p.u.const_data_ptr(), dD.mutable_data_ptr(), s, p.dt,
-                                    stream),
+                                    stream), kOp,
                "skip gradient");
   }
   if (!(need_du || need_k) || rows == 0) {
@@ -148,7 +137,7 @@ FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor&
     check_cuda(cuda::conv_batch_correlate(reinterpret_cast<const float2*>(DY.const_data_ptr()),
                                           reinterpret_cast<const float2*>(U.const_data_ptr()),
                                           reinterpret_cast<float2*>(G.mutable_data_ptr()), s,
-                                          1.0f / static_cast<float>(s.n), stream),
+                                          1.0f / static_cast<float>(s.n), stream), kOp,
                "kernel-gradient reduction");
     at::Tensor g = at::empty({s.H, s.n}, p.u.options().dtype(at::kFloat));  // (H, n)
     run_fft(G, g, s.H, s.n, true);
@@ -156,7 +145,7 @@ FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor&
     if (mask[3] && has_k_rev) dk_rev = at::empty_like(p.k_rev);
     check_cuda(cuda::conv_extract_kernel_grad(g.const_data_ptr<float>(), dk.defined() ? dk.mutable_data_ptr() : nullptr,
                                               dk_rev.defined() ? dk_rev.mutable_data_ptr() : nullptr, s, p.dt,
-                                              stream),
+                                              stream), kOp,
                "kernel-gradient crop");
   }
   if (need_du) {
@@ -164,13 +153,13 @@ FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor&
     check_cuda(cuda::conv_spectral_mul(reinterpret_cast<const float2*>(DY.const_data_ptr()),
                                        reinterpret_cast<const float2*>(kf.const_data_ptr()),
                                        reinterpret_cast<float2*>(DY.mutable_data_ptr()), rows, s.H, F,
-                                       1.0f / static_cast<float>(s.n), true, stream),
+                                       1.0f / static_cast<float>(s.n), true, stream), kOp,
                "spectral correlation");
     run_fft(DY, pad, rows, s.n, true);
     du = at::empty_like(p.u);
     check_cuda(cuda::conv_crop_skip(pad.const_data_ptr<float>(), dy.const_data_ptr(),
                                     p.D.defined() ? p.D.const_data_ptr() : nullptr, du.mutable_data_ptr(), s, p.dt,
-                                    stream),
+                                    stream), kOp,
                "crop and skip");
   }
   return {du, dk, dD, dk_rev};

@@ -8,25 +8,9 @@
 namespace ssm::test {
 namespace {
 
-struct Shape {
-  int64_t B, H, L, Lk;
-};
+using Shape = ConvShape;
+using Inputs = ConvInputs;
 
-std::string name(const Shape& s) {
-  return "B" + std::to_string(s.B) + "_H" + std::to_string(s.H) + "_L" + std::to_string(s.L) + "_Lk" +
-         std::to_string(s.Lk);
-}
-
-struct Inputs {
-  at::Tensor u, k, D, k_rev;
-};
-
-Inputs make_inputs(const Shape& s, at::ScalarType dtype, at::Device device = at::kCPU) {
-  const auto o = at::TensorOptions().dtype(dtype).device(device);
-  const at::Tensor decay = at::exp(-at::arange(s.Lk, o) / std::max<int64_t>(1, s.Lk / 4));
-  return {at::randn({s.B, s.H, s.L}, o), at::randn({s.H, s.Lk}, o) * decay, at::randn({s.H}, o),
-          at::randn({s.H, s.Lk}, o) * decay};
-}
 
 // Exact DFT factors plus a random perturbation of relative size `noise` (a learned butterfly after some training).
 std::vector<at::Tensor> perturbed_factors(int64_t n, int64_t H, bool per_channel, double noise, at::ScalarType cdt) {
@@ -57,7 +41,7 @@ TEST_P(ButterflyConvForward, MatchesDirectConvolutionAndFftConv) {
   const Shape s = GetParam();
   for (const auto dtype : {at::kDouble, at::kFloat}) {
     SCOPED_TRACE(dtype == at::kDouble ? "float64" : "float32");
-    const Inputs in = make_inputs(s, dtype);
+    const Inputs in = make_conv_inputs(s, dtype);
     const double tol = dtype == at::kDouble ? 1e-10 : 2e-5;
     for (const bool with_D : {false, true})
       for (const bool bidir : {false, true}) {
@@ -92,7 +76,7 @@ TEST(ButterflyConv, LongSequencesUpTo2To20) {
   // Powers of two and not, up to L = 2^20 (n = 2^21): forward and every gradient against fft_conv in float64.
   for (const Shape s : {Shape{1, 1, 1 << 20, 1 << 20}, Shape{1, 2, 699051, 4097}, Shape{2, 1, 65537, 65537}}) {
     SCOPED_TRACE(name(s));
-    const Inputs in = make_inputs(s, at::kDouble);
+    const Inputs in = make_conv_inputs(s, at::kDouble);
     const at::Tensor g = at::randn_like(in.u);
     const auto a = grads(true, in, g), b = grads(false, in, g);
     const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
@@ -103,7 +87,7 @@ TEST(ButterflyConv, LongSequencesUpTo2To20) {
 TEST(ButterflyConv, BackwardMatchesFftConvFloat32) {
   for (const Shape s : {Shape{2, 3, 7, 3}, Shape{3, 5, 1000, 640}, Shape{2, 4, 4096, 4096}}) {
     SCOPED_TRACE(name(s));
-    const Inputs in = make_inputs(s, at::kFloat);
+    const Inputs in = make_conv_inputs(s, at::kFloat);
     const at::Tensor g = at::randn_like(in.u);
     const Inputs in64{in.u.to(at::kDouble), in.k.to(at::kDouble), in.D.to(at::kDouble), in.k_rev.to(at::kDouble)};
     const auto a = grads(true, in, g), b = grads(false, in64, g.to(at::kDouble));
@@ -115,7 +99,7 @@ TEST(ButterflyConv, BackwardMatchesFftConvFloat32) {
 TEST(ButterflyConv, GradientsMatchFiniteDifferences) {
   for (const Shape s : {Shape{2, 3, 9, 4}, Shape{1, 1, 1, 1}, Shape{2, 2, 17, 17}}) {
     SCOPED_TRACE(name(s));
-    Inputs in = make_inputs(s, at::kDouble);
+    Inputs in = make_conv_inputs(s, at::kDouble);
     for (auto* t : {&in.u, &in.k, &in.D, &in.k_rev}) t->requires_grad_(true);
     expect_gradients_match(
         [](const std::vector<at::Tensor>& a) { return ssm::butterfly_conv(a[0], a[1], a[2], a[3]); },
@@ -131,7 +115,7 @@ TEST(ButterflyConv, FactorGradientsMatchFiniteDifferences) {
     for (const bool per_channel : {false, true})
       for (const bool bidir : {false, true}) {
         SCOPED_TRACE(name(s) + (per_channel ? " per-channel" : " shared") + (bidir ? " k_rev" : ""));
-        Inputs in = make_inputs(s, at::kDouble);
+        Inputs in = make_conv_inputs(s, at::kDouble);
         const int64_t n = ssm::fft_conv_size(s.L, s.Lk, bidir);
         std::vector<at::Tensor> args = {in.u, in.k, in.D, in.k_rev};
         const auto F = perturbed_factors(n, s.H, per_channel, 0.1, at::kComplexDouble);
@@ -149,7 +133,7 @@ TEST(ButterflyConv, FactorGradientsMatchFiniteDifferences) {
 
 TEST(ButterflyConv, ExactFactorsEqualTheConvolution) {
   const Shape s{3, 4, 300, 300};
-  const Inputs in = make_inputs(s, at::kFloat);
+  const Inputs in = make_conv_inputs(s, at::kFloat);
   const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
   const at::Tensor ref = fft_conv_reference(in.u, in.k, in.D, in.k_rev);
   for (const int64_t channels : {int64_t{0}, s.H}) {
@@ -162,7 +146,7 @@ TEST(ButterflyConv, LearnedFactorsChangeTheTransformPerChannel) {
   // Perturbing channel 1's factors changes only channel 1's output, and matches the definition
   // y = Re(F^-1 (Ft u * Ft k)) with Ft the dense matrix of the perturbed butterfly, built column by column.
   const Shape s{2, 3, 6, 6};
-  const Inputs in = make_inputs(s, at::kDouble);
+  const Inputs in = make_conv_inputs(s, at::kDouble);
   const int64_t n = ssm::fft_conv_size(s.L, s.Lk, false);  // 11 -> 12
   auto F = ssm::butterfly_dft_factors(n, at::kComplexDouble, s.H);
   const at::Tensor exact = ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(F));
@@ -189,7 +173,7 @@ TEST(ButterflyConv, LearnedFactorsChangeTheTransformPerChannel) {
 }
 
 TEST(ButterflyConv, NonContiguousInputsAndNanPropagation) {
-  Inputs in = make_inputs({3, 4, 50, 20}, at::kDouble);
+  Inputs in = make_conv_inputs({3, 4, 50, 20}, at::kDouble);
   const at::Tensor ut = in.u.transpose(0, 1).contiguous().transpose(0, 1);
   ASSERT_FALSE(ut.is_contiguous());
   EXPECT_LT(rel_error(ssm::butterfly_conv(ut, in.k, in.D), fft_conv_reference(in.u, in.k, in.D, std::nullopt)), 1e-10);
@@ -199,7 +183,7 @@ TEST(ButterflyConv, NonContiguousInputsAndNanPropagation) {
 
 TEST(ButterflyConv, BadInputsNameTheArgument) {
   const Shape s{2, 3, 10, 4};
-  const Inputs in = make_inputs(s, at::kFloat);
+  const Inputs in = make_conv_inputs(s, at::kFloat);
   const int64_t n = ssm::fft_conv_size(s.L, s.Lk, false);  // 13 -> 14: one stage of radix 14
   const auto F = ssm::butterfly_dft_factors(n, at::kComplexFloat);
   expect_error([&] { ssm::butterfly_conv(in.u[0], in.k); }, {"ssm::butterfly_conv", "'u'", "(B, H, L)"});
@@ -218,7 +202,7 @@ TEST(ButterflyConv, BadInputsNameTheArgument) {
   expect_error([&] { ssm::butterfly_conv(in.u, in.k, std::nullopt, std::nullopt, at::TensorList(meta)); },
                {"'factors[0]'", "meta", "one device"});
   // Mixed kinds: a two-stage plan (n = 80 = 8 * 10) with one shared and one per-channel factor.
-  const Inputs in2 = make_inputs({1, 3, 40, 40}, at::kFloat);
+  const Inputs in2 = make_conv_inputs({1, 3, 40, 40}, at::kFloat);
   auto F2 = ssm::butterfly_dft_factors(80, at::kComplexFloat);
   F2[1] = F2[1].unsqueeze(0).expand({3, 10, 10});
   expect_error([&] { ssm::butterfly_conv(in2.u, in2.k, std::nullopt, std::nullopt, at::TensorList(F2)); },
@@ -233,7 +217,7 @@ TEST(ButterflyConv, CpuMatchesCuda) {
                         Shape{4, 300, 100, 100}}) {
     for (const int factors : {0, 1, 2}) {  // none, shared, per channel
       SCOPED_TRACE(name(s) + " factors " + std::to_string(factors));
-      const Inputs in = make_inputs(s, at::kFloat);
+      const Inputs in = make_conv_inputs(s, at::kFloat);
       const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
       const auto F = perturbed_factors(n, s.H, factors == 2, 0.02, at::kComplexFloat);
       std::vector<at::Tensor> cpu, gpu;
@@ -270,7 +254,7 @@ TEST(ButterflyConv, CudaHalfPrecisionInputs) {
   // (scripts/butterfly-emulation.py) gave 3.5e-3 (bf16) and 7.8e-4 (fp16) for the first shape.
   for (const Shape s : {Shape{2, 16, 2048, 2048}, Shape{1, 4, 32768, 32768}, Shape{2, 3, 1500, 1500}}) {
     SCOPED_TRACE(name(s));
-    const Inputs in = make_inputs(s, at::kFloat);
+    const Inputs in = make_conv_inputs(s, at::kFloat);
     const at::Tensor ref = ssm::fft_conv(in.u.to(at::kDouble), in.k.to(at::kDouble), in.D.to(at::kDouble),
                                          in.k_rev.to(at::kDouble));
     for (const auto dtype : {at::kBFloat16, at::kHalf}) {

@@ -8,26 +8,9 @@
 namespace ssm::test {
 namespace {
 
-struct Shape {
-  int64_t B, H, L, Lk;
-};
+using Shape = ConvShape;
+using Inputs = ConvInputs;
 
-std::string name(const Shape& s) {
-  return "B" + std::to_string(s.B) + "_H" + std::to_string(s.H) + "_L" + std::to_string(s.L) + "_Lk" +
-         std::to_string(s.Lk);
-}
-
-struct Inputs {
-  at::Tensor u, k, D, k_rev;
-};
-
-Inputs make_inputs(const Shape& s, at::ScalarType dtype, at::Device device = at::kCPU) {
-  const auto o = at::TensorOptions().dtype(dtype).device(device);
-  // Kernels decay like an SSM's so that sums stay O(1) at long L.
-  const at::Tensor decay = at::exp(-at::arange(s.Lk, o) / std::max<int64_t>(1, s.Lk / 4));
-  return {at::randn({s.B, s.H, s.L}, o), at::randn({s.H, s.Lk}, o) * decay, at::randn({s.H}, o),
-          at::randn({s.H, s.Lk}, o) * decay};
-}
 
 class FftConvForward : public ::testing::TestWithParam<Shape> {};
 
@@ -35,7 +18,7 @@ TEST_P(FftConvForward, MatchesDirectConvolution) {
   const Shape s = GetParam();
   for (const auto dtype : {at::kDouble, at::kFloat}) {
     SCOPED_TRACE(dtype == at::kDouble ? "float64" : "float32");
-    const Inputs in = make_inputs(s, dtype);
+    const Inputs in = make_conv_inputs(s, dtype);
     const double tol = dtype == at::kDouble ? 1e-10 : 2e-5;
     const at::Tensor y = ssm::fft_conv(in.u, in.k);
     ASSERT_EQ(y.sizes(), in.u.sizes());
@@ -61,7 +44,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FftConvForward,
 
 TEST(FftConv, LongSequence65536) {
   const Shape s{1, 2, 65536, 65536};
-  const Inputs in = make_inputs(s, at::kFloat);
+  const Inputs in = make_conv_inputs(s, at::kFloat);
   // The direct convolution at this length costs 2 * 65536^2 / 2 operations per row: compare against float64 FFT
   // convolution checked above, and a direct evaluation at a few positions.
   const at::Tensor y = ssm::fft_conv(in.u, in.k, in.D, in.k_rev);
@@ -82,7 +65,7 @@ TEST(FftConv, LongSequence65536) {
 TEST(FftConv, GradientsMatchFiniteDifferences) {
   for (const Shape s : {Shape{2, 3, 9, 4}, Shape{1, 1, 1, 1}, Shape{2, 2, 17, 17}}) {
     SCOPED_TRACE(name(s));
-    Inputs in = make_inputs(s, at::kDouble);
+    Inputs in = make_conv_inputs(s, at::kDouble);
     for (auto* t : {&in.u, &in.k, &in.D, &in.k_rev}) t->requires_grad_(true);
     expect_gradients_match(
         [](const std::vector<at::Tensor>& a) { return ssm::fft_conv(a[0], a[1], a[2], a[3]); },
@@ -93,7 +76,7 @@ TEST(FftConv, GradientsMatchFiniteDifferences) {
 }
 
 TEST(FftConv, GradientsOfSomeInputsOnly) {
-  Inputs in = make_inputs({2, 3, 20, 5}, at::kDouble);
+  Inputs in = make_conv_inputs({2, 3, 20, 5}, at::kDouble);
   in.k.requires_grad_(true);
   const at::Tensor y = ssm::fft_conv(in.u, in.k, in.D, in.k_rev);
   y.sum().backward();
@@ -107,7 +90,7 @@ TEST(FftConv, GradientsOfSomeInputsOnly) {
 }
 
 TEST(FftConv, NonContiguousInputs) {
-  const Inputs in = make_inputs({3, 4, 50, 20}, at::kDouble);
+  const Inputs in = make_conv_inputs({3, 4, 50, 20}, at::kDouble);
   const at::Tensor ut = in.u.transpose(0, 1).contiguous().transpose(0, 1);
   const at::Tensor kt = at::cat({in.k, in.k}, 1).narrow(1, 0, 20);
   ASSERT_FALSE(ut.is_contiguous());
@@ -116,7 +99,7 @@ TEST(FftConv, NonContiguousInputs) {
 }
 
 TEST(FftConv, NanAndInfPropagate) {
-  Inputs in = make_inputs({2, 2, 16, 16}, at::kFloat);
+  Inputs in = make_conv_inputs({2, 2, 16, 16}, at::kFloat);
   in.u[0][1][3] = std::numeric_limits<float>::quiet_NaN();
   in.k[0][0] = std::numeric_limits<float>::infinity();
   const at::Tensor y = ssm::fft_conv(in.u, in.k);
@@ -129,7 +112,7 @@ TEST(FftConv, CpuMatchesCuda) {
   for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{3, 4, 257, 200}, Shape{2, 8, 4096, 4096},
                         Shape{1, 2, 65536, 65536}, Shape{4, 300, 100, 100}}) {
     SCOPED_TRACE(name(s));
-    const Inputs in = make_inputs(s, at::kFloat);
+    const Inputs in = make_conv_inputs(s, at::kFloat);
     std::vector<at::Tensor> cpu, gpu;
     for (const auto& t : {in.u, in.k, in.D, in.k_rev}) {
       cpu.push_back(t.clone().requires_grad_(true));
@@ -149,7 +132,7 @@ TEST(FftConv, CpuMatchesCuda) {
 TEST(FftConv, CudaHalfPrecisionInputs) {
   SSM_REQUIRE_CUDA();
   const Shape s{2, 16, 2048, 2048};
-  const Inputs in = make_inputs(s, at::kFloat);
+  const Inputs in = make_conv_inputs(s, at::kFloat);
   const at::Tensor ref = fft_conv_reference(in.u, in.k, in.D, in.k_rev);
   for (const auto dtype : {at::kBFloat16, at::kHalf}) {
     std::vector<at::Tensor> t;
@@ -165,7 +148,7 @@ TEST(FftConv, CudaHalfPrecisionInputs) {
 }
 
 TEST(FftConv, BadInputsNameTheArgument) {
-  const Inputs in = make_inputs({2, 3, 10, 4}, at::kFloat);
+  const Inputs in = make_conv_inputs({2, 3, 10, 4}, at::kFloat);
   expect_error([&] { ssm::fft_conv(in.u[0], in.k); }, {"'u'", "(B, H, L)", "2-d", "(3, 10)"});
   expect_error([&] { ssm::fft_conv(in.u, in.k[0]); }, {"'k'", "(H, Lk)", "1-d", "(4)"});
   expect_error([&] { ssm::fft_conv(in.u, in.k.narrow(0, 0, 2)); }, {"'k'", "H = 3", "(2, 4)"});
@@ -183,7 +166,7 @@ TEST(FftConv, BadInputsNameTheArgument) {
 
 TEST(FftConv, BadDevicesCuda) {
   SSM_REQUIRE_CUDA();
-  const Inputs in = make_inputs({2, 3, 10, 4}, at::kFloat);
+  const Inputs in = make_conv_inputs({2, 3, 10, 4}, at::kFloat);
   expect_error([&] { ssm::fft_conv(in.u, in.k.cuda()); }, {"'k'", "cuda", "cpu"});
   expect_error([&] { ssm::fft_conv(in.u.cuda().to(at::kDouble), in.k.cuda().to(at::kDouble)); },
                {"'u'", "float32, bfloat16 or float16 on CUDA", "Double"});

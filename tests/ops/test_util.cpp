@@ -17,6 +17,18 @@ double rel_error(const at::Tensor& a, const at::Tensor& ref) {
   return err / (scale > 0 ? scale : 1.0);
 }
 
+std::string name(const ConvShape& s) {
+  return "B" + std::to_string(s.B) + "_H" + std::to_string(s.H) + "_L" + std::to_string(s.L) + "_Lk" +
+         std::to_string(s.Lk);
+}
+
+ConvInputs make_conv_inputs(const ConvShape& s, at::ScalarType dtype, at::Device device) {
+  const auto o = at::TensorOptions().dtype(dtype).device(device);
+  const at::Tensor decay = at::exp(-at::arange(s.Lk, o) / std::max<int64_t>(1, s.Lk / 4));
+  return {at::randn({s.B, s.H, s.L}, o), at::randn({s.H, s.Lk}, o) * decay, at::randn({s.H}, o),
+          at::randn({s.H, s.Lk}, o) * decay};
+}
+
 at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64_t L) {
   const at::Tensor v64 = v.detach().cpu().to(at::kComplexDouble);                                   // (B, N)
   const at::Tensor x64 = x.detach().cpu().to(at::kComplexDouble);                                   // (B, N)

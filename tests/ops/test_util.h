@@ -29,6 +29,17 @@ at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64
 at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
                               const std::optional<at::Tensor>& k_rev);
 
+// Inputs of a long convolution (fft_conv, butterfly_conv): u (B, H, L), kernels k and k_rev (H, Lk) that decay like
+// an SSM's (so that sums stay O(1) at long L), D (H).
+struct ConvShape {
+  int64_t B, H, L, Lk;
+};
+std::string name(const ConvShape& s);  // "B2_H3_L7_Lk3"
+struct ConvInputs {
+  at::Tensor u, k, D, k_rev;
+};
+ConvInputs make_conv_inputs(const ConvShape& s, at::ScalarType dtype, at::Device device = at::kCPU);
+
 // Checks autograd gradients of sum(f(inputs) * w) (w random; Re of it for complex outputs) against central finite differences in float64 for
 // every input that requires grad. Complex inputs are perturbed in their real and imaginary parts. The error is
 // max |analytic - numeric| / max(1, max |numeric|).

@@ -56,16 +56,17 @@ def test_vandermonde_gradcheck(device):
     assert torch.autograd.gradcheck(lambda a, b: ops.vandermonde(a, b, 9), (v, x))
 
 
+@pytest.mark.parametrize("op", ["fft_conv", "butterfly_conv"])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("B,H,L,Lk", [(1, 1, 1, 1), (2, 3, 37, 20), (2, 4, 256, 256)])
-def test_fft_conv_forward(device, bidirectional, B, H, L, Lk):
+@pytest.mark.parametrize("B,H,L,Lk", [(1, 1, 1, 1), (2, 3, 37, 20), (2, 4, 256, 256), (2, 4, 300, 300)])
+def test_conv_forward(op, device, bidirectional, B, H, L, Lk):
     dtype = torch.float64 if device == "cpu" else torch.float32
     u = torch.randn(B, H, L, dtype=dtype, device=device)
     k = torch.randn(H, Lk, dtype=dtype, device=device) / Lk
     D = torch.randn(H, dtype=dtype, device=device)
     k_rev = torch.randn(H, Lk, dtype=dtype, device=device) / Lk if bidirectional else None
-    y = ops.fft_conv(u, k, D, k_rev)
+    y = getattr(ops, op)(u, k, D, k_rev)
     tol = 1e-10 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(y.double().cpu(), conv_ref(u.cpu(), k.cpu(), D.cpu(),
                                                           None if k_rev is None else k_rev.cpu()),
@@ -163,22 +164,6 @@ def dft_factors(n, channels=0, noise=0.0):
             F = F.expand(channels, r, r).clone()
         out.append(F + noise * torch.randn(F.shape, dtype=torch.complex128))
     return out
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("B,H,L,Lk", [(1, 1, 1, 1), (2, 3, 37, 20), (2, 4, 300, 300)])
-def test_butterfly_conv_forward(device, bidirectional, B, H, L, Lk):
-    dtype = torch.float64 if device == "cpu" else torch.float32
-    u = torch.randn(B, H, L, dtype=dtype, device=device)
-    k = torch.randn(H, Lk, dtype=dtype, device=device) / Lk
-    D = torch.randn(H, dtype=dtype, device=device)
-    k_rev = torch.randn(H, Lk, dtype=dtype, device=device) / Lk if bidirectional else None
-    y = ops.butterfly_conv(u, k, D, k_rev)
-    tol = 1e-10 if dtype == torch.float64 else 1e-5
-    torch.testing.assert_close(y.double().cpu(), conv_ref(u.cpu(), k.cpu(), D.cpu(),
-                                                          None if k_rev is None else k_rev.cpu()),
-                               rtol=tol, atol=tol)
 
 
 def test_butterfly_conv_gradcheck_with_learned_factors():
