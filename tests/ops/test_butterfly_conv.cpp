@@ -267,6 +267,22 @@ TEST(ButterflyConv, CudaHalfPrecisionInputs) {
       for (int i = 0; i < 4; ++i) EXPECT_TRUE(t[i].grad().defined() && t[i].grad().scalar_type() == dtype);
     }
   }
+  // Learned per-channel factors with bf16 inputs (tensor-core stages with the learned matrices) against float64.
+  const Shape s{2, 8, 1024, 1024};
+  const ConvInputs in = make_conv_inputs(s, at::kFloat);
+  const auto F = perturbed_factors(ssm::fft_conv_size(s.L, s.Lk, false), s.H, true, 0.05, at::kComplexFloat);
+  std::vector<at::Tensor> F64, Fg;
+  for (const auto& f : F) {
+    F64.push_back(f.to(at::kComplexDouble));
+    Fg.push_back(f.cuda().requires_grad_(true));
+  }
+  const at::Tensor ref = ssm::butterfly_conv(in.u.to(at::kDouble), in.k.to(at::kDouble), in.D.to(at::kDouble),
+                                             std::nullopt, at::TensorList(F64));
+  const at::Tensor y = ssm::butterfly_conv(in.u.to(at::kBFloat16).cuda(), in.k.to(at::kBFloat16).cuda(),
+                                           in.D.to(at::kBFloat16).cuda(), std::nullopt, at::TensorList(Fg));
+  EXPECT_LT(rel_error(y, ref), 3e-2);
+  y.sum().backward();
+  for (const auto& f : Fg) EXPECT_TRUE(f.grad().defined() && at::isfinite(at::view_as_real(f.grad())).all().item<bool>());
 }
 
 }  // namespace
