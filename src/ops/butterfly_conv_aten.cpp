@@ -15,11 +15,13 @@
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/matmul.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/mul.h>
 #include <ATen/ops/ones_like.h>
 #include <ATen/ops/polar.h>
 #include <ATen/ops/real.h>
+#include <ATen/ops/sum.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 #include <c10/util/Exception.h>
@@ -178,6 +180,11 @@ at::Tensor apply_stage(const at::Tensor& X, const at::Tensor& M, const Butterfly
     const at::Tensor Xm = minor_view(X, st, Hc, pc);
     return (pc ? at::bmm(Xm, M.transpose(1, 2)) : at::mm(Xm, M.t())).view({Bc, Hc, -1});
   }
+  if (st.m >= st.r) {  // one broadcast batch of (r, r) @ (r, m) products on the data as it lies: no permutation
+    at::Tensor Y = at::matmul(pc ? M.view({1, Hc, 1, st.r, st.r}) : M, X.view({Bc, Hc, st.P, st.r, st.m}));
+    if (tw.defined()) Y.mul_(tw);
+    return Y.view({Bc, Hc, -1});
+  }
   const at::Tensor Y = pc ? at::bmm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), true))
                           : at::mm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), false));
   at::Tensor Y5 = pc ? Y.view({Hc, st.r, Bc, st.P, st.m}).permute({2, 0, 3, 1, 4})
@@ -195,6 +202,11 @@ at::Tensor stage_matrix_grad(const at::Tensor& G, const at::Tensor& X, const But
   if (radix_minor(st, Bc, pc)) {
     const at::Tensor Gm = minor_view(G, st, Hc, pc), Xm = minor_view(X, st, Hc, pc);
     return pc ? at::bmm(Gm.transpose(1, 2), Xm.conj()) : at::mm(Gm.t(), Xm.conj());
+  }
+  if (st.m >= st.r) {
+    const at::Tensor Y = at::matmul(G.view({Bc, Hc, st.P, st.r, st.m}),
+                                    X.view({Bc, Hc, st.P, st.r, st.m}).transpose(-1, -2).conj());  // (Bc, Hc, P, r, r)
+    return pc ? Y.sum(at::IntArrayRef{0, 2}) : Y.sum(at::IntArrayRef{0, 1, 2});
   }
   const at::Tensor Gr = radix_major(G.view({Bc, Hc, st.P, st.r, st.m}), pc);
   const at::Tensor Xr = radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), pc);
