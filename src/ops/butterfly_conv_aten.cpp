@@ -181,7 +181,7 @@ at::Tensor apply_stage(const at::Tensor& X, const at::Tensor& M, const Butterfly
     return (pc ? at::bmm(Xm, M.transpose(1, 2)) : at::mm(Xm, M.t())).view({Bc, Hc, -1});
   }
   if (st.m >= st.r) {  // one broadcast batch of (r, r) @ (r, m) products on the data as it lies: no permutation
-    at::Tensor Y = at::matmul(pc ? M.view({1, Hc, 1, st.r, st.r}) : M, X.view({Bc, Hc, st.P, st.r, st.m}));
+    at::Tensor Y = at::matmul(pc ? M.unsqueeze(0).unsqueeze(2) : M, X.view({Bc, Hc, st.P, st.r, st.m}));
     if (tw.defined()) Y.mul_(tw);
     return Y.view({Bc, Hc, -1});
   }
