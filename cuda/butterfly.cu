@@ -464,13 +464,23 @@ cudaError_t launch_column(const ButterflyPipeline& p, int k, cudaStream_t stream
   return cudaGetLastError();
 }
 
+// The opt-in shared memory per block of the current device (227 KiB on H100, 163 KiB on A100, 99 KiB on most
+// consumer GPUs): sub-rows that would not fit run with one more column pass instead.
+cudaError_t device_smem_limit(size_t* bytes) {
+  int device = 0, value = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  *bytes = static_cast<size_t>(value);
+  return err;
+}
+
 template <typename T>
 cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
   int first = 0;
-  while (p.plan.n / p.plan.P[first] > kButterflyMaxFused) ++first;
+  cudaError_t err = butterfly_first_fused_stage(p.plan, &first);
+  if (err != cudaSuccess) return err;
   if (first == 0) return launch_fused<T>(p, 0, stream);
   if (p.work == nullptr) return cudaErrorInvalidValue;
-  cudaError_t err = cudaSuccess;
   if (p.forward)
     for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_column<T, false>(p, k, stream);
   if (err != cudaSuccess) return err;
@@ -489,6 +499,18 @@ cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
 size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {
   return len <= kButterflyMaxFused ? static_cast<size_t>(fused_layout(len, factor_matrices_total).total) * sizeof(float)
                                    : 0;
+}
+
+cudaError_t butterfly_first_fused_stage(const ButterflyPlan& plan, int* first) {
+  size_t limit = 0;
+  const cudaError_t err = device_smem_limit(&limit);
+  if (err != cudaSuccess) return err;
+  const int ft = factor_total(plan);
+  *first = 0;
+  while (*first + 1 < plan.stages && (plan.n / plan.P[*first] > kButterflyMaxFused ||
+                                      butterfly_fused_smem(plan.n / plan.P[*first], ft) > limit))
+    ++*first;
+  return cudaSuccess;
 }
 
 cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream) {

@@ -67,7 +67,12 @@ struct ButterflyPipeline {
   float scale = 1.f;
 };
 
-// Runs the pipeline: one fused launch for n <= kButterflyMaxFused, column passes around it otherwise.
+// The first stage the fused kernel runs on the current device: 0 (one fused launch) when a row of n fits its shared
+// memory (n <= kButterflyMaxFused and the device's opt-in limit), else the number of outer column passes. The
+// pipeline needs `work` whenever this is > 0.
+cudaError_t butterfly_first_fused_stage(const ButterflyPlan& plan, int* first);
+
+// Runs the pipeline: one fused launch, or column passes around fused sub-rows (butterfly_first_fused_stage).
 cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream);
 
 // Bytes of dynamic shared memory the fused kernel needs for a sub-row of length len, with factor_matrices_total

@@ -83,8 +83,9 @@ Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const Op
   } else {
     st.Fl = st.Fe;
   }
-  if (s.n > cuda::kButterflyMaxFused)
-    st.work = at::empty({std::max(s.B * s.H, s.H), s.n}, u.options().dtype(at::kComplexFloat));
+  int first = 0;
+  check_cuda(cuda::butterfly_first_fused_stage(st.plan, &first), kOp, "querying shared memory");
+  if (first > 0) st.work = at::empty({std::max(s.B * s.H, s.H), s.n}, u.options().dtype(at::kComplexFloat));
   return st;
 }
 
