@@ -163,33 +163,52 @@ __device__ void tc_load_matrix(float* A, const float2* F, bool adjoint) {
   }
 }
 
-template <typename Layout>
+// Rounds every element of a fragment to TF32 (kSplit: keeps the rounding error in lo, itself rounded to TF32).
+template <bool kSplit, typename Frag>
+__device__ __forceinline__ void tf32_split(Frag& hi, Frag& lo) {
+#pragma unroll
+  for (int t = 0; t < hi.num_elements; ++t) {
+    const float x = hi.x[t];
+    hi.x[t] = nvcuda::wmma::__float_to_tf32(x);
+    if (kSplit) lo.x[t] = nvcuda::wmma::__float_to_tf32(x - hi.x[t]);
+  }
+}
+
+// One 16 x 16 complex tile: Y = A X in place. kSplit (3xTF32, float32 accuracy): each operand is hi + lo in TF32 and
+// the product is A_hi X_lo + A_lo X_hi + A_hi X_hi, accumulated in float32.
+template <typename Layout, bool kSplit>
 __device__ __forceinline__ void tc_tile(float* xr, float* xi, int64_t base, unsigned ld, const float* A) {
   using namespace nvcuda;
+  using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
+  using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, Layout>;
   wmma::fragment<wmma::accumulator, 16, 16, 8, float> yr, yi;
   wmma::fill_fragment(yr, 0.f);
   wmma::fill_fragment(yi, 0.f);
   const bool row = std::is_same<Layout, wmma::row_major>::value;
 #pragma unroll
   for (int kk = 0; kk < 2; ++kk) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> are, aim, anim;
-    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, Layout> br, bi;
+    FragA are, aim, anim, are_lo, aim_lo, anim_lo;
+    FragB br, bi, br_lo, bi_lo;
     wmma::load_matrix_sync(are, A + kk * 8, 16);
     wmma::load_matrix_sync(aim, A + 256 + kk * 8, 16);
     wmma::load_matrix_sync(anim, A + 512 + kk * 8, 16);
     const int64_t off = row ? static_cast<int64_t>(kk) * 8 * ld : kk * 8;  // rows 8 kk .. 8 kk + 7 of the tile
     wmma::load_matrix_sync(br, xr + base + off, ld);
     wmma::load_matrix_sync(bi, xi + base + off, ld);
-#pragma unroll
-    for (int t = 0; t < are.num_elements; ++t) {
-      are.x[t] = wmma::__float_to_tf32(are.x[t]);
-      aim.x[t] = wmma::__float_to_tf32(aim.x[t]);
-      anim.x[t] = wmma::__float_to_tf32(anim.x[t]);
-    }
-#pragma unroll
-    for (int t = 0; t < br.num_elements; ++t) {
-      br.x[t] = wmma::__float_to_tf32(br.x[t]);
-      bi.x[t] = wmma::__float_to_tf32(bi.x[t]);
+    tf32_split<kSplit>(are, are_lo);
+    tf32_split<kSplit>(aim, aim_lo);
+    tf32_split<kSplit>(anim, anim_lo);
+    tf32_split<kSplit>(br, br_lo);
+    tf32_split<kSplit>(bi, bi_lo);
+    if (kSplit) {  // the small cross terms first
+      wmma::mma_sync(yr, are, br_lo, yr);
+      wmma::mma_sync(yr, are_lo, br, yr);
+      wmma::mma_sync(yr, anim, bi_lo, yr);
+      wmma::mma_sync(yr, anim_lo, bi, yr);
+      wmma::mma_sync(yi, are, bi_lo, yi);
+      wmma::mma_sync(yi, are_lo, bi, yi);
+      wmma::mma_sync(yi, aim, br_lo, yi);
+      wmma::mma_sync(yi, aim_lo, br, yi);
     }
     wmma::mma_sync(yr, are, br, yr);
     wmma::mma_sync(yr, anim, bi, yr);
@@ -222,19 +241,19 @@ __device__ __forceinline__ void tc_tile_twiddle(float* xr, float* xi, int64_t ba
 
 // One radix-16 stage over the sub-row with tensor cores, a warp per tile. A: the stage's matrix planes
 // (tc_load_matrix).
-template <bool kAdjoint>
+template <bool kAdjoint, bool kSplit>
 __device__ void tc_stage16(float* xr, float* xi, int64_t P, int64_t m, const float* A, const TableTwiddle& tw) {
   using namespace nvcuda;
   const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
   if (m == 1) {  // no twiddles; tiles of 16 consecutive p, element (i, c) at (16 t + c) 16 + i
-    for (int64_t t = warp; t < P / 16; t += warps) tc_tile<wmma::col_major>(xr, xi, t * 256, 16, A);
+    for (int64_t t = warp; t < P / 16; t += warps) tc_tile<wmma::col_major, kSplit>(xr, xi, t * 256, 16, A);
     return;
   }
   const int64_t per_p = m / 16;
   for (int64_t t = warp; t < P * per_p; t += warps) {
     const int64_t p = t / per_p, j0 = (t - p * per_p) * 16, base = p * 16 * m + j0;
     if (kAdjoint) tc_tile_twiddle(xr, xi, base, m, j0, true, tw);
-    tc_tile<wmma::row_major>(xr, xi, base, static_cast<unsigned>(m), A);
+    tc_tile<wmma::row_major, kSplit>(xr, xi, base, static_cast<unsigned>(m), A);
     if (!kAdjoint) tc_tile_twiddle(xr, xi, base, m, j0, false, tw);
   }
 }
@@ -284,11 +303,14 @@ __host__ __device__ inline FusedLayout fused_layout(int64_t len, int factor_tota
   return l;
 }
 
-// The fused pipeline on sub-rows of length n / P[first]: stages [first, stages) in shared memory. kTensorCores: run
-// the eligible radix-16 stages on tensor cores (reduced-precision inputs).
+// How the fused kernel runs the radix-16 stages that tile: float32 CUDA cores, TF32 tensor cores (reduced-precision
+// inputs), or 3xTF32 tensor cores (float32 accuracy, opt-in for float32 inputs).
+enum class TcMode { kNone, kTf32, kTf32x3 };
+
+// The fused pipeline on sub-rows of length n / P[first]: stages [first, stages) in shared memory.
 constexpr int kFusedMaxThreads = 256;  // the kernel uses up to ~170 registers: 512 threads would exceed 64K per block
 
-template <typename T, bool kTensorCores>
+template <typename T, TcMode kTc>
 __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeline p, int first) {
   extern __shared__ __align__(256) float smem[];
   const ButterflyPlan& plan = p.plan;
@@ -317,13 +339,14 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
     const int r = plan.radix[k];
     const int64_t P = plan.P[k] / subs, m = plan.m[k];
     const float2* F = (adj ? Fa : Ff) + factor_offset(plan, k);
-    if (kTensorCores && tc_stage_ok(r, P, m)) {
+    if (kTc != TcMode::kNone && tc_stage_ok(r, P, m)) {
+      constexpr bool kSplit = kTc == TcMode::kTf32x3;
       tc_load_matrix(scratch, F, adj);
       __syncthreads();
       if (adj)
-        tc_stage16<true>(xr, xi, P, m, scratch, tw);
+        tc_stage16<true, kSplit>(xr, xi, P, m, scratch, tw);
       else
-        tc_stage16<false>(xr, xi, P, m, scratch, tw);
+        tc_stage16<false, kSplit>(xr, xi, P, m, scratch, tw);
     } else if (adj) {
       smem_stage<true>(xr, xi, r, P, m, F, tw);
     } else {
@@ -439,18 +462,28 @@ int fused_threads(int64_t len) {
   return static_cast<int>(t);
 }
 
-template <typename T>
-cudaError_t launch_fused(const ButterflyPipeline& p, int first, cudaStream_t stream) {
+template <typename T, TcMode kTc>
+cudaError_t launch_fused_mode(const ButterflyPipeline& p, int first, cudaStream_t stream) {
   const int64_t len = p.plan.n / p.plan.P[first];
   const size_t smem = butterfly_fused_smem(len, factor_total(p.plan));
-  // Tensor cores for reduced-precision storage; float32 inputs keep float32 arithmetic.
-  constexpr bool kTC = !std::is_same<T, float>::value;
-  cudaError_t err = cudaFuncSetAttribute(fused_kernel<T, kTC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  cudaError_t err = cudaFuncSetAttribute(fused_kernel<T, kTc>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const int64_t blocks = std::min<int64_t>(p.rows * p.plan.P[first], int64_t{1} << 24);
-  fused_kernel<T, kTC><<<static_cast<unsigned>(blocks), fused_threads(len), smem, stream>>>(p, first);
+  fused_kernel<T, kTc><<<static_cast<unsigned>(blocks), fused_threads(len), smem, stream>>>(p, first);
   return cudaGetLastError();
+}
+
+// Tensor cores in TF32 for reduced-precision storage; float32 inputs keep float32 CUDA-core arithmetic unless the
+// pipeline asks for 3xTF32 tensor cores.
+template <typename T>
+cudaError_t launch_fused(const ButterflyPipeline& p, int first, cudaStream_t stream) {
+  if constexpr (std::is_same<T, float>::value) {
+    return p.float32_tensor_cores ? launch_fused_mode<T, TcMode::kTf32x3>(p, first, stream)
+                                  : launch_fused_mode<T, TcMode::kNone>(p, first, stream);
+  } else {
+    return launch_fused_mode<T, TcMode::kTf32>(p, first, stream);
+  }
 }
 
 template <typename T, bool kAdjoint>

@@ -8,8 +8,9 @@
 //  - larger n (up to 2^21): the outer stages run as column passes through a complex64 work area in global memory
 //    (the first reads the real input, the last writes the real output); the inner stages run in the fused kernel on
 //    independent sub-rows of length n / (r_0 ... r_{t-1}) <= kButterflyMaxFused: many smaller convolutions.
-// Arithmetic: float32 on CUDA cores for float32 inputs; for bfloat16 and float16 inputs the radix-16 stages whose
-// tiles fit (16 | m, or m = 1 and 16 | P) run on tensor cores in TF32 with float32 accumulation, the rest as float32.
+// Arithmetic: float32 on CUDA cores for float32 inputs (or, opt-in, 3xTF32 tensor cores: each operand split into two
+// TF32 parts, three products, float32 accuracy); for bfloat16 and float16 inputs the radix-16 stages whose tiles fit
+// (16 | m, or m = 1 and 16 | P) run on tensor cores in TF32 with float32 accumulation, the rest as float32.
 #pragma once
 
 #include "fft_conv.h"
@@ -65,6 +66,9 @@ struct ButterflyPipeline {
   bool conj_spectrum = false;
   float2* spectrum_out = nullptr;  // (rows, n)
   float scale = 1.f;
+  // float32 storage: run the radix-16 stages that tile on tensor cores in 3xTF32 (float32 accuracy) instead of on
+  // CUDA cores. Ignored for bf16/fp16, which always use TF32 tensor cores there.
+  bool float32_tensor_cores = false;
 };
 
 // The first stage the fused kernel runs on the current device: 0 (one fused launch) when a row of n fits its shared

@@ -5,6 +5,7 @@
    sub-rows of length n / (r_0 ... r_{t-1}) for the rest, spectra in digit order) against a direct convolution.
 2. The rounding of the TF32 tensor-core stages used for bf16/fp16 inputs (operands rounded to 10-bit mantissas,
    float32 accumulation) against a float64 reference, at the shape of the GPU test.
+3. The same for the opt-in 3xTF32 stages of float32 inputs (each operand split into two TF32 parts).
 Run: scripts/env.sh's python (torch), e.g.  . scripts/env.sh && $SSM_PY scripts/butterfly-emulation.py
 """
 import torch, math
@@ -67,6 +68,7 @@ for L,mf in [(24,16),(50,16),(120,20),(64,16),(700,100),(700,16),(500,16),(96,20
     ref=torch.tensor([sum(k[i-j]*u[j] for j in range(i+1)) for i in range(L)])
     print(L, rad, "first", first, "err %.2e"%(y-ref).abs().max().item())
 
+torch.manual_seed(0)
 print("2. TF32 tensor-core stages (max |y - ref| / max |ref|):")
 def tf32(x):  # round float32 to TF32 (10-bit mantissa), nearest
     i = x.contiguous().view(torch.int32)
@@ -109,3 +111,41 @@ for dt in [torch.bfloat16, torch.float16]:
     up64=torch.zeros(B*H,n,dtype=torch.float64); up64[:,:L]=u.double()
     ref=torch.fft.ifft(torch.fft.fft(up64)*torch.fft.fft(kp64).repeat(B,1)).real[:,:L]+D.double().repeat(B).view(-1,1)*u.double()
     print(dt, "rel err %.2e"%((y-ref).abs().max()/ref.abs().max()).item())
+
+torch.manual_seed(0)
+print("3. 3xTF32 tensor-core stages for float32 inputs (max |y - ref| / max |ref|):")
+def split(z):  # complex64 -> (hi, lo) complex64 with tf32 parts
+    hr, hi_ = tf32(z.real), tf32(z.imag)
+    lr, li = tf32(z.real - hr), tf32(z.imag - hi_)
+    return torch.complex(hr, hi_), torch.complex(lr, li)
+def dft(r): i=torch.arange(r,dtype=torch.float64); return torch.exp(-2j*math.pi*torch.outer(i,i)/r)
+def mm3(M, X):  # (r,r) x (..., r, m), 3xTF32 emulated with float64 accumulate then round to f32
+    Mh, Ml = split(M); Xh, Xl = split(X)
+    f = lambda a, b: torch.einsum('ai,bpij->bpaj', a.to(torch.complex128), b.to(torch.complex128))
+    return (f(Mh, Xl) + f(Ml, Xh) + f(Mh, Xh)).to(torch.complex64)
+def stages_x3(x, rad, adj, tc):
+    n=x.shape[1]; P=1; plan=[]
+    for r in rad: plan.append((r,P,n//(P*r))); P*=r
+    order = reversed(range(len(plan))) if adj else range(len(plan))
+    for k in order:
+        r,P,m=plan[k]; N=r*m
+        X=x.view(-1,P,r,m)
+        a=torch.arange(r).view(r,1); j=torch.arange(m).view(1,m)
+        tw=torch.exp(-2j*math.pi*((a*j)%N).double()/N).to(torch.complex64)
+        M=(dft(r).conj().T if adj else dft(r)).to(torch.complex64)
+        if adj and m>1: X=X*tw.conj()
+        Y = mm3(M, X) if (tc and r==16) else torch.einsum('ai,bpij->bpaj', M, X)
+        if not adj and m>1: Y=Y*tw
+        x=Y.reshape(-1,n)
+    return x
+B,H,L=2,8,2048; n=4096; rad=[16,16,16]
+u=torch.randn(B*H,L); k=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); D=torch.randn(H)
+kp=torch.zeros(H,n); kp[:,:L]=k
+up=torch.zeros(B*H,n); up[:,:L]=u
+ref=(torch.fft.ifft(torch.fft.fft(up.double())*torch.fft.fft(kp.double()).repeat(B,1)).real[:,:L]+D.double().repeat(B).view(-1,1)*u.double())
+for tc in [False, True]:
+    K=stages_x3(kp.to(torch.complex64),rad,False,False)
+    U=stages_x3(up.to(torch.complex64),rad,False,tc)
+    W=stages_x3(U*K.repeat(B,1),rad,True,tc)
+    y=(W.real[:,:L]/n + D.repeat(B).view(-1,1)*u).double()
+    print("3xTF32" if tc else "fp32  ", "rel err %.2e"%((y-ref).abs().max()/ref.abs().max()).item())

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -200,7 +201,19 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
   if (bidir) in.push_back(kr);
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
   std::vector<Impl> impls;
-  if (op == "butterfly_conv") impls.emplace_back("butterfly", [&] { return ssm::butterfly_conv(u, k, D, krev); });
+  if (op == "butterfly_conv") {
+    // The float32 arithmetic of the CUDA butterfly is chosen by SSM_BUTTERFLY_FLOAT32 at each call (backward
+    // included): CUDA cores ("butterfly") and, for float32 on a GPU, 3xTF32 tensor cores ("bfly-tc").
+    impls.emplace_back("butterfly", [&] {
+      setenv("SSM_BUTTERFLY_FLOAT32", "cuda_cores", 1);
+      return ssm::butterfly_conv(u, k, D, krev);
+    });
+    if (dev.is_cuda() && dt == at::kFloat)
+      impls.emplace_back("bfly-tc", [&] {
+        setenv("SSM_BUTTERFLY_FLOAT32", "tensor_cores", 1);
+        return ssm::butterfly_conv(u, k, D, krev);
+      });
+  }
   impls.emplace_back(op == "butterfly_conv" ? "fft_conv" : "ssm", [&] { return ssm::fft_conv(u, k, D, krev); });
   impls.emplace_back("libtorch", [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
   measure(o, dev, op, std::string(c10::toString(dt)), shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, in,

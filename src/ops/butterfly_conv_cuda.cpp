@@ -19,7 +19,9 @@
 #include <ATen/ops/zeros_like.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <cstdlib>
 #include <map>
+#include <string>
 #include <mutex>
 
 namespace ssm::ops {
@@ -47,7 +49,17 @@ struct Setup {
   std::vector<at::Tensor> learned;  // contiguous factors, when given
   cuda::ButterflyFactors Fl, Fe;    // learned (or exact) and exact
   at::Tensor work;                  // (B*H or H rows, n) complex64 when n needs the multi-pass scheme
+  bool float32_tensor_cores = false;  // SSM_BUTTERFLY_FLOAT32=tensor_cores
 };
+
+// SSM_BUTTERFLY_FLOAT32: "cuda_cores" (default) or "tensor_cores" (3xTF32) for float32 data; anything else is an error.
+bool float32_tensor_cores_requested() {
+  const char* v = std::getenv("SSM_BUTTERFLY_FLOAT32");
+  if (v == nullptr || *v == '\0' || std::string(v) == "cuda_cores") return false;
+  TORCH_CHECK(std::string(v) == "tensor_cores", "ssm::butterfly_conv: environment variable SSM_BUTTERFLY_FLOAT32 must ",
+              "be cuda_cores or tensor_cores, got '", v, "'");
+  return true;
+}
 
 cuda::ButterflyFactors factor_set(const std::vector<at::Tensor>& F, bool per_channel) {
   cuda::ButterflyFactors f;
@@ -71,6 +83,7 @@ Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const Op
     st.plan.m[i] = s.stages[i].m;
   }
   st.shape = {s.B, s.H, s.L, s.Lk, s.n};
+  st.float32_tensor_cores = float32_tensor_cores_requested();
   st.dt = conv_dtype(u.scalar_type(), kOp);
   st.u = u.contiguous();
   st.k = k.contiguous();
@@ -98,6 +111,7 @@ cuda::ButterflyPipeline pipeline(const Setup& st, int64_t rows) {
   p.H = st.s.H;
   p.dtype = st.dt;
   p.work = ptr(st.work);
+  p.float32_tensor_cores = st.float32_tensor_cores;
   return p;
 }
 

@@ -3,6 +3,7 @@
 #include "ops/test_util.h"
 #include "ssm/ops.h"
 
+#include <cstdlib>
 #include <numeric>
 
 namespace ssm::test {
@@ -209,41 +210,52 @@ TEST(ButterflyConv, BadInputsNameTheArgument) {
                {"all shared", "factors[1]"});
 }
 
+// Sets SSM_BUTTERFLY_FLOAT32 for one scope (float32 arithmetic of the CUDA butterfly: cuda_cores or tensor_cores).
+class Float32Mode {
+ public:
+  explicit Float32Mode(const char* mode) { setenv("SSM_BUTTERFLY_FLOAT32", mode, 1); }
+  ~Float32Mode() { unsetenv("SSM_BUTTERFLY_FLOAT32"); }
+};
+
 TEST(ButterflyConv, CpuMatchesCuda) {
   SSM_REQUIRE_CUDA();
-  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors.
+  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors, with
+  // float32 on CUDA cores and on tensor cores (3xTF32).
   for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{3, 4, 257, 200}, Shape{2, 8, 4096, 4096},
                         Shape{2, 3, 7000, 7000}, Shape{1, 2, 65536, 65536}, Shape{1, 1, 1 << 20, 1 << 20},
                         Shape{4, 300, 100, 100}}) {
     for (const int factors : {0, 1, 2}) {  // none, shared, per channel
-      SCOPED_TRACE(name(s) + " factors " + std::to_string(factors));
-      const Inputs in = make_conv_inputs(s, at::kFloat);
+      const ConvInputs in = make_conv_inputs(s, at::kFloat);
       const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
       const auto F = perturbed_factors(n, s.H, factors == 2, 0.02, at::kComplexFloat);
-      std::vector<at::Tensor> cpu, gpu;
-      for (const auto& t : {in.u, in.k, in.D, in.k_rev}) {
-        cpu.push_back(t.clone().requires_grad_(true));
-        gpu.push_back(t.cuda().requires_grad_(true));
-      }
-      std::vector<at::Tensor> Fc, Fg;
+      std::vector<at::Tensor> cpu, Fc;
+      for (const auto& t : {in.u, in.k, in.D, in.k_rev}) cpu.push_back(t.clone().requires_grad_(true));
       if (factors)
-        for (const auto& f : F) {
-          Fc.push_back(f.clone().requires_grad_(true));
-          Fg.push_back(f.cuda().requires_grad_(true));
-        }
-      const auto lc = factors ? std::optional(at::TensorList(Fc)) : std::nullopt;
-      const auto lg = factors ? std::optional(at::TensorList(Fg)) : std::nullopt;
-      const at::Tensor yc = ssm::butterfly_conv(cpu[0], cpu[1], cpu[2], cpu[3], lc);
-      const at::Tensor yg = ssm::butterfly_conv(gpu[0], gpu[1], gpu[2], gpu[3], lg);
-      EXPECT_LT(rel_error(yg, yc), 2e-5);
+        for (const auto& f : F) Fc.push_back(f.clone().requires_grad_(true));
+      const at::Tensor yc = ssm::butterfly_conv(cpu[0], cpu[1], cpu[2], cpu[3],
+                                                factors ? std::optional(at::TensorList(Fc)) : std::nullopt);
       const at::Tensor g = at::randn_like(yc);
       yc.backward(g);
-      yg.backward(g.cuda());
-      for (int i = 0; i < 4; ++i) EXPECT_LT(rel_error(gpu[i].grad(), cpu[i].grad()), 1e-4) << "input " << i;
-      for (size_t i = 0; i < Fc.size(); ++i)
-        EXPECT_LT(rel_error(at::view_as_real(Fg[i].grad()), at::view_as_real(Fc[i].grad())), 1e-4) << "factor " << i;
+      for (const char* mode : {"cuda_cores", "tensor_cores"}) {
+        SCOPED_TRACE(name(s) + " factors " + std::to_string(factors) + " float32 on " + mode);
+        const Float32Mode scope(mode);
+        std::vector<at::Tensor> gpu, Fg;
+        for (const auto& t : {in.u, in.k, in.D, in.k_rev}) gpu.push_back(t.cuda().requires_grad_(true));
+        if (factors)
+          for (const auto& f : F) Fg.push_back(f.cuda().requires_grad_(true));
+        const at::Tensor yg = ssm::butterfly_conv(gpu[0], gpu[1], gpu[2], gpu[3],
+                                                  factors ? std::optional(at::TensorList(Fg)) : std::nullopt);
+        EXPECT_LT(rel_error(yg, yc), 2e-5);
+        yg.backward(g.cuda());
+        for (int i = 0; i < 4; ++i) EXPECT_LT(rel_error(gpu[i].grad(), cpu[i].grad()), 1e-4) << "input " << i;
+        for (size_t i = 0; i < Fc.size(); ++i)
+          EXPECT_LT(rel_error(at::view_as_real(Fg[i].grad()), at::view_as_real(Fc[i].grad())), 1e-4) << "factor " << i;
+      }
     }
   }
+  const ConvInputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat, at::kCUDA);
+  const Float32Mode bad("fast");
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "cuda_cores or tensor_cores", "'fast'"});
 }
 
 TEST(ButterflyConv, CudaHalfPrecisionInputs) {
@@ -251,7 +263,7 @@ TEST(ButterflyConv, CudaHalfPrecisionInputs) {
   // bf16/fp16 inputs run the radix-16 stages on tensor cores (TF32): n = 4096 = 16^3 fused; n = 65536 = 16^4 with one
   // column pass and fused 4096-point sub-rows; n = 3000 = 2 * 10 * 10 * 15 (no radix 16: float32 stages only).
   // Tolerances: the inputs' own rounding (8 or 11 bits) dominates; an emulation of the TF32 stages
-  // (scripts/butterfly-emulation.py) gave 3.5e-3 (bf16) and 7.8e-4 (fp16) for the first shape.
+  // (scripts/butterfly-emulation.py) gave 3.1e-3 (bf16) and 7.4e-4 (fp16) for the first shape.
   for (const Shape s : {Shape{2, 16, 2048, 2048}, Shape{1, 4, 32768, 32768}, Shape{2, 3, 1500, 1500}}) {
     SCOPED_TRACE(name(s));
     const Inputs in = make_conv_inputs(s, at::kFloat);
