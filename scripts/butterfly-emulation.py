@@ -68,62 +68,23 @@ for L,mf in [(24,16),(50,16),(120,20),(64,16),(700,100),(700,16),(500,16),(96,20
     ref=torch.tensor([sum(k[i-j]*u[j] for j in range(i+1)) for i in range(L)])
     print(L, rad, "first", first, "err %.2e"%(y-ref).abs().max().item())
 
-torch.manual_seed(0)
-print("2. TF32 tensor-core stages (max |y - ref| / max |ref|):")
 def tf32(x):  # round float32 to TF32 (10-bit mantissa), nearest
     i = x.contiguous().view(torch.int32)
     i = (i + 0x1000) & ~0x1FFF
     return i.view(torch.float32)
 def ctf32(z): return torch.complex(tf32(z.real), tf32(z.imag))
-
-def stages_tc(x, rad, adj, tc):  # x: (rows, n) complex64
-    n=x.shape[1]; P=1; plan=[]
-    for r in rad: plan.append((r,P,n//(P*r))); P*=r
-    order = reversed(range(len(plan))) if adj else range(len(plan))
-    for k in order:
-        r,P,m=plan[k]; N=r*m
-        X=x.view(-1,P,r,m)
-        a=torch.arange(r).view(r,1); j=torch.arange(m).view(1,m)
-        tw=torch.exp(-2j*math.pi*((a*j)%N).double()/N).to(torch.complex64)
-        F=dft(r).to(torch.complex64)
-        M=F.conj().T if adj else F
-        if adj and m>1: X=X*tw.conj()
-        if tc and r==16:
-            Mr,Xr=ctf32(M),ctf32(X)
-            Y=torch.einsum('ai,bpij->bpaj',Mr.to(torch.complex128),Xr.to(torch.complex128)).to(torch.complex64)
-        else:
-            Y=torch.einsum('ai,bpij->bpaj',M,X)
-        if not adj and m>1: Y=Y*tw
-        x=Y.reshape(-1,n)
-    return x
-for dt in [torch.bfloat16, torch.float16]:
-    B,H,L=2,16,2048; n=4096; rad=[16,16,16]
-    u=torch.randn(B*H,L); k=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); kr=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); D=torch.randn(H)
-    uq,kq,krq,Dq=[t.to(dt).float() for t in (u,k,kr,D)]
-    kp=torch.zeros(H,n); kp[:,:L]=kq; kp[:,n-L:]+=krq.flip(1)
-    K=stages_tc(kp.to(torch.complex64),rad,False,False)  # spectrum pipeline in fp32 (scalar)
-    up=torch.zeros(B*H,n); up[:,:L]=uq
-    U=stages_tc(up.to(torch.complex64),rad,False,True)
-    W=stages_tc(U*K.repeat(B,1),rad,True,True)
-    y=(W.real[:,:L]/n + Dq.repeat(B).view(-1,1)*uq).to(dt).double()
-    # reference in float64 from unrounded inputs
-    kp64=torch.zeros(H,n,dtype=torch.float64); kp64[:,:L]=k.double(); kp64[:,n-L:]+=kr.double().flip(1)
-    up64=torch.zeros(B*H,n,dtype=torch.float64); up64[:,:L]=u.double()
-    ref=torch.fft.ifft(torch.fft.fft(up64)*torch.fft.fft(kp64).repeat(B,1)).real[:,:L]+D.double().repeat(B).view(-1,1)*u.double()
-    print(dt, "rel err %.2e"%((y-ref).abs().max()/ref.abs().max()).item())
-
-torch.manual_seed(0)
-print("3. 3xTF32 tensor-core stages for float32 inputs (max |y - ref| / max |ref|):")
-def split(z):  # complex64 -> (hi, lo) complex64 with tf32 parts
-    hr, hi_ = tf32(z.real), tf32(z.imag)
-    lr, li = tf32(z.real - hr), tf32(z.imag - hi_)
-    return torch.complex(hr, hi_), torch.complex(lr, li)
-def dft(r): i=torch.arange(r,dtype=torch.float64); return torch.exp(-2j*math.pi*torch.outer(i,i)/r)
-def mm3(M, X):  # (r,r) x (..., r, m), 3xTF32 emulated with float64 accumulate then round to f32
-    Mh, Ml = split(M); Xh, Xl = split(X)
+def split(z):  # complex64 -> (hi, lo), both with TF32 parts: the 3xTF32 operands
+    hi = ctf32(z)
+    return hi, ctf32(z - hi)
+def product(M, X, mode):  # M (r, r) along axis -2 of X (..., r, m): float32, TF32 or 3xTF32 (float32 accumulation)
     f = lambda a, b: torch.einsum('ai,bpij->bpaj', a.to(torch.complex128), b.to(torch.complex128))
-    return (f(Mh, Xl) + f(Ml, Xh) + f(Mh, Xh)).to(torch.complex64)
-def stages_x3(x, rad, adj, tc):
+    if mode == 'tf32':
+        return f(ctf32(M), ctf32(X)).to(torch.complex64)
+    if mode == 'x3':
+        (Mh, Ml), (Xh, Xl) = split(M), split(X)
+        return (f(Mh, Xl) + f(Ml, Xh) + f(Mh, Xh)).to(torch.complex64)
+    return torch.einsum('ai,bpij->bpaj', M, X)
+def stages(x, rad, adj, mode):  # x: (rows, n) complex64; mode applies to the radix-16 stages
     n=x.shape[1]; P=1; plan=[]
     for r in rad: plan.append((r,P,n//(P*r))); P*=r
     order = reversed(range(len(plan))) if adj else range(len(plan))
@@ -134,18 +95,30 @@ def stages_x3(x, rad, adj, tc):
         tw=torch.exp(-2j*math.pi*((a*j)%N).double()/N).to(torch.complex64)
         M=(dft(r).conj().T if adj else dft(r)).to(torch.complex64)
         if adj and m>1: X=X*tw.conj()
-        Y = mm3(M, X) if (tc and r==16) else torch.einsum('ai,bpij->bpaj', M, X)
+        Y=product(M, X, mode if r == 16 else None)
         if not adj and m>1: Y=Y*tw
         x=Y.reshape(-1,n)
     return x
-B,H,L=2,8,2048; n=4096; rad=[16,16,16]
-u=torch.randn(B*H,L); k=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); D=torch.randn(H)
-kp=torch.zeros(H,n); kp[:,:L]=k
-up=torch.zeros(B*H,n); up[:,:L]=u
-ref=(torch.fft.ifft(torch.fft.fft(up.double())*torch.fft.fft(kp.double()).repeat(B,1)).real[:,:L]+D.double().repeat(B).view(-1,1)*u.double())
-for tc in [False, True]:
-    K=stages_x3(kp.to(torch.complex64),rad,False,False)
-    U=stages_x3(up.to(torch.complex64),rad,False,tc)
-    W=stages_x3(U*K.repeat(B,1),rad,True,tc)
-    y=(W.real[:,:L]/n + D.repeat(B).view(-1,1)*u).double()
-    print("3xTF32" if tc else "fp32  ", "rel err %.2e"%((y-ref).abs().max()/ref.abs().max()).item())
+def conv_error(dt, mode):  # y from dt-rounded inputs through the emulated stages against float64 from the originals
+    B,H,L=2,16,2048; n=4096; rad=[16,16,16]
+    u=torch.randn(B*H,L); k=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); kr=torch.randn(H,L)*torch.exp(-torch.arange(L)/512.); D=torch.randn(H)
+    uq,kq,krq,Dq=[t.to(dt).float() for t in (u,k,kr,D)]
+    kp=torch.zeros(H,n); kp[:,:L]=kq; kp[:,n-L:]+=krq.flip(1)
+    K=stages(kp.to(torch.complex64),rad,False,None)  # the kernel spectrum runs in float32 (float32 storage)
+    up=torch.zeros(B*H,n); up[:,:L]=uq
+    U=stages(up.to(torch.complex64),rad,False,mode)
+    W=stages(U*K.repeat(B,1),rad,True,mode)
+    y=(W.real[:,:L]/n + Dq.repeat(B).view(-1,1)*uq).to(dt).double()
+    kp64=torch.zeros(H,n,dtype=torch.float64); kp64[:,:L]=k.double(); kp64[:,n-L:]+=kr.double().flip(1)
+    up64=torch.zeros(B*H,n,dtype=torch.float64); up64[:,:L]=u.double()
+    ref=torch.fft.ifft(torch.fft.fft(up64)*torch.fft.fft(kp64).repeat(B,1)).real[:,:L]+D.double().repeat(B).view(-1,1)*u.double()
+    return ((y-ref).abs().max()/ref.abs().max()).item()
+
+print("2. TF32 tensor-core stages (max |y - ref| / max |ref|):")
+for dt in [torch.bfloat16, torch.float16]:
+    torch.manual_seed(0)
+    print(dt, "rel err %.2e"%conv_error(dt, 'tf32'))
+print("3. float32 inputs, radix-16 stages in float32 or in 3xTF32 (max |y - ref| / max |ref|):")
+for mode in [None, 'x3']:
+    torch.manual_seed(0)
+    print("3xTF32" if mode else "fp32  ", "rel err %.2e"%conv_error(torch.float32, mode))
