@@ -161,6 +161,7 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool
 
 at::Tensor butterfly_conv_cuda(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
                                const OptTensorList& factors) {
+  check_butterfly_conv("ssm::butterfly_conv", u, k, D, k_rev, factors);  // before the guard: u may be on the CPU
   const c10::cuda::CUDAGuard guard(u.device());
   const Setup st = prepare("ssm::butterfly_conv", u, k, D, k_rev, factors);
   at::Tensor y = at::empty_like(st.u);
@@ -174,6 +175,7 @@ ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const 
                                                 const OptTensor& D, const OptTensor& k_rev,
                                                 const OptTensorList& factors, std::array<bool, 5> mask) {
   if (factors.has_value()) return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, mask);
+  check_butterfly_conv("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
   const c10::cuda::CUDAGuard guard(u.device());
   const Setup st = prepare("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
   check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_y, "u", u);

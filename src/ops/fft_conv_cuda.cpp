@@ -81,6 +81,7 @@ Prepared prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const
 
 at::Tensor fft_conv_cuda(const at::Tensor& u_in, const at::Tensor& k_in, const OptTensor& D_in,
                          const OptTensor& k_rev_in) {
+  check_fft_conv("ssm::fft_conv", u_in, k_in, D_in, k_rev_in);  // before the guard: u may be the CPU tensor
   const c10::cuda::CUDAGuard guard(u_in.device());
   const Prepared p = prepare("ssm::fft_conv", u_in, k_in, D_in, k_rev_in);
   const auto& s = p.shape;
@@ -106,6 +107,7 @@ at::Tensor fft_conv_cuda(const at::Tensor& u_in, const at::Tensor& k_in, const O
 
 FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor& u_in, const at::Tensor& k_in,
                                     const OptTensor& D_in, const OptTensor& k_rev_in, std::array<bool, 4> mask) {
+  check_fft_conv("ssm::fft_conv_backward", u_in, k_in, D_in, k_rev_in);
   const c10::cuda::CUDAGuard guard(u_in.device());
   const Prepared p = prepare("ssm::fft_conv_backward", u_in, k_in, D_in, k_rev_in);
   check_fft_conv_grad(grad_in, u_in);

@@ -254,6 +254,7 @@ TEST(ButterflyConv, CpuMatchesCuda) {
     }
   }
   const ConvInputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat, at::kCUDA);
+  expect_error([&] { ssm::butterfly_conv(in.u.cpu(), in.k); }, {"'k'", "cuda", "cpu"});
   const Float32Mode bad("fast");
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "cuda_cores or tensor_cores", "'fast'"});
 }
