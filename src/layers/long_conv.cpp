@@ -13,7 +13,18 @@ LongConvImpl::LongConvImpl(const LongConvOptions& o) : SequenceLayer(checked_wid
   if (o.lambda < 0 || o.smooth < 0 || o.kernel_dropout < 0 || o.kernel_dropout >= 1)
     throw std::invalid_argument("LongConv: need lambda >= 0, smooth >= 0, 0 <= kernel_dropout < 1");
   const int64_t channels = o.bidirectional ? 2 : 1;
-  kernel_ = register_parameter("kernel", torch::randn({channels, o.d_model, o.max_length}) * 0.002);
+  torch::Tensor k0;
+  if (o.init == "randn") {
+    k0 = torch::randn({channels, o.d_model, o.max_length}) * 0.002;
+  } else if (o.init == "double_exp") {
+    const double H = static_cast<double>(o.d_model), L = static_cast<double>(o.max_length);
+    const torch::Tensor rate = torch::pow(H / 2, torch::arange(o.d_model, torch::kDouble) / H).unsqueeze(1);  // (H, 1)
+    const torch::Tensor decay = torch::exp(-(torch::arange(o.max_length, torch::kDouble) / L).unsqueeze(0) * rate);
+    k0 = torch::randn({channels, o.d_model, o.max_length}) * 0.02 * decay.to(torch::kFloat);
+  } else {
+    throw std::invalid_argument("LongConv: init must be randn or double_exp, got '" + o.init + "'");
+  }
+  kernel_ = register_parameter("kernel", k0);
   D = register_parameter("D", torch::randn({o.d_model}));
   if (o.conv != "fft" && o.conv != "butterfly")
     throw std::invalid_argument("LongConv: conv must be fft or butterfly, got '" + o.conv + "'");

@@ -24,6 +24,9 @@ struct LongConvOptions {
   double kernel_dropout = 0.0;
   bool bidirectional = false;
   double dropout = 0.0;
+  // Kernel initialization: "randn" (randn * 0.002) or "double_exp" (randn * 0.02 * exp(-(j / L) (H/2)^(i / H)) for
+  // channel i and position j: each channel decays at its own rate, slow to fast), the two of the long-conv paper.
+  std::string init = "randn";
   std::string conv = "fft";           // fft | butterfly
   bool learn_butterfly = false;       // butterfly only: learned DFT factors
   bool butterfly_per_channel = true;  // one set of factors per channel, or one shared set

@@ -37,6 +37,9 @@ const config::Schema& train_schema() {
        0, 1e6},
       {"model.longconv.kernel_dropout", Type::kFloat, "0.0", "long conv: dropout on the kernel while training", 0,
        0.99},
+      {"model.longconv.init", Type::kEnum, "randn",
+       "long conv: kernel initialization, randn * 0.002 or double_exp (randn * 0.02, each channel decaying at its own "
+       "rate)", -inf, inf, false, {"randn", "double_exp"}},
       {"model.longconv.conv", Type::kEnum, "fft",
        "long conv: compute the convolution with ssm::fft_conv or ssm::butterfly_conv (same result)", -inf, inf, false,
        {"fft", "butterfly"}},

@@ -186,6 +186,7 @@ model::Classifier build_model(const config::Config& c, const data::TaskData& d) 
   o.longconv.lambda = c.get_float("model.longconv.lambda");
   o.longconv.smooth = c.get_int("model.longconv.smooth");
   o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+  o.longconv.init = c.get_string("model.longconv.init");
   o.longconv.conv = c.get_string("model.longconv.conv");
   o.longconv.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
   o.longconv.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");

@@ -3,6 +3,8 @@
 #include "ssm/ops.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <torch/torch.h>
 
 namespace ssm::layers {
@@ -104,6 +106,25 @@ TEST(LongConv, ButterflyBackendsEqualTheFftConvolution) {
       }
     }
   }
+}
+
+TEST(LongConv, DoubleExpInitDecaysPerChannel) {
+  LongConvOptions o = opts(0.0, 0, false);
+  o.d_model = 8;
+  o.max_length = 512;
+  o.init = "double_exp";
+  torch::manual_seed(0);
+  LongConv layer(o);
+  const torch::Tensor k = layer->named_parameters()["kernel"].detach().abs().select(0, 0);  // (H, L)
+  // Channel i decays like exp(-(j / L) 4^(i / 8)): compare the mean magnitude of the first and last quarter.
+  for (int64_t i = 0; i < 8; ++i) {
+    const double head = k[i].narrow(0, 0, 128).mean().item<double>(), tail = k[i].narrow(0, 384, 128).mean().item<double>();
+    const double expect = std::exp(-0.75 * std::pow(4.0, i / 8.0));  // ratio of the decays at j = 448 and j = 64
+    EXPECT_NEAR(tail / head, expect, 0.35 * expect) << "channel " << i;
+  }
+  EXPECT_NEAR(k.narrow(1, 0, 16).mean().item<double>(), 0.02 * std::sqrt(2 / M_PI), 0.004);  // E|randn| * 0.02
+  o.init = "uniform";
+  EXPECT_THROW(LongConv{o}, std::invalid_argument);
 }
 
 TEST(LongConv, LearnedButterflyFactorsTrain) {
