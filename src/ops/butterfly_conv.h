@@ -32,6 +32,10 @@ struct ButterflyConvSizes : FftConvSizes {
 ButterflyConvSizes check_butterfly_conv(const char* op, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
                                         const OptTensor& k_rev, const OptTensorList& factors);
 
+// The exact DFT matrices of every stage of n (shared (r, r)) in complex dtype cdt on a device, cached: what both
+// backends use when no factors are given.
+const std::vector<at::Tensor>& exact_dft_factors(int64_t n, at::ScalarType cdt, const at::Device& device);
+
 // The implementation through LibTorch operators (batched complex matrix products): the CPU backend, and the CUDA
 // backward whenever factor gradients are requested.
 at::Tensor butterfly_conv_aten(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,

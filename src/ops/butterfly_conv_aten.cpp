@@ -12,12 +12,10 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/arange.h>
-#include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/mm.h>
-#include <ATen/ops/mul.h>
 #include <ATen/ops/ones_like.h>
 #include <ATen/ops/polar.h>
 #include <ATen/ops/real.h>
@@ -122,6 +120,18 @@ ButterflyConvSizes check_butterfly_conv(const char* op, const at::Tensor& u, con
   return s;
 }
 
+const std::vector<at::Tensor>& exact_dft_factors(int64_t n, at::ScalarType cdt, const at::Device& device) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int, std::string>, std::vector<at::Tensor>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[std::make_tuple(n, static_cast<int>(cdt), device.str())];
+  if (slot.empty()) {
+    at::AutoDispatchBelowADInplaceOrView no_autograd;
+    for (const auto& F : ssm::butterfly_dft_factors(n, cdt)) slot.push_back(F.to(device));
+  }
+  return slot;
+}
+
 namespace {
 
 // Complex elements per chunk tensor. CPU: 2^17 (1 MiB of complex64) measured fastest among 2^15, 2^17 and 2^19 for
@@ -156,61 +166,34 @@ at::Tensor factor_slice(const at::Tensor& F, int64_t h0, int64_t hc) {
   return F.dim() == 3 ? F.narrow(0, h0, hc) : F;
 }
 
-// (Bc, Hc, P, r, m) viewed with the radix axis leading the matrix product: (Hc, r, Bc P m) per channel or (r, Bc Hc P m).
-at::Tensor radix_major(const at::Tensor& X5, bool per_channel) {
-  const int64_t Hc = X5.size(1), r = X5.size(3);
-  if (per_channel) return X5.permute({1, 3, 0, 2, 4}).reshape({Hc, r, -1});
-  return X5.permute({3, 0, 1, 2, 4}).reshape({r, -1});
-}
-
-// Whether stage st can use the radix-minor layout, the data as it lies: (rows, r) shared or (Hc, P, r) per channel
-// with one batch row. Then Y = X M^T needs no permutation (the last stages, m = 1).
-bool radix_minor(const ButterflyStage& st, int64_t Bc, bool per_channel) { return st.m == 1 && (!per_channel || Bc == 1); }
-
-at::Tensor minor_view(const at::Tensor& X, const ButterflyStage& st, int64_t Hc, bool per_channel) {
-  return per_channel ? X.view({Hc, st.P, st.r}) : X.view({-1, st.r});
-}
-
-// M (r, r) or (Hc, r, r) applied along the radix axis of X (Bc, Hc, n): returns (Bc, Hc, n) contiguous, multiplied
-// by the twiddles tw (r, m) when given.
+// M (r, r) or (Hc, r, r) applied along the radix axis of X (Bc, Hc, n) viewed as (Bc, Hc, P, r, m): returns
+// (Bc, Hc, n) contiguous, multiplied by the twiddles tw (r, m) when given. Both forms work on the data as it lies, with
+// no permutation: for m > 1 one broadcast batch of (r, r) @ (r, m) products; for m = 1 (the last stage) X M^T over
+// rows of r. Measured (docs/benchmarks.md): permuting the radix axis to the front and back instead made the CPU
+// path about 3x slower.
 at::Tensor apply_stage(const at::Tensor& X, const at::Tensor& M, const ButterflyStage& st, const at::Tensor& tw) {
   const int64_t Bc = X.size(0), Hc = X.size(1);
   const bool pc = M.dim() == 3;
-  if (radix_minor(st, Bc, pc)) {  // m = 1: no twiddles
-    const at::Tensor Xm = minor_view(X, st, Hc, pc);
-    return (pc ? at::bmm(Xm, M.transpose(1, 2)) : at::mm(Xm, M.t())).view({Bc, Hc, -1});
+  if (st.m == 1) {
+    const at::Tensor Xm = X.view({Bc, Hc, st.P, st.r});
+    return at::matmul(Xm, pc ? M.transpose(1, 2).unsqueeze(0) : M.t()).view({Bc, Hc, -1});
   }
-  if (st.m >= st.r) {  // one broadcast batch of (r, r) @ (r, m) products on the data as it lies: no permutation
-    at::Tensor Y = at::matmul(pc ? M.unsqueeze(0).unsqueeze(2) : M, X.view({Bc, Hc, st.P, st.r, st.m}));
-    if (tw.defined()) Y.mul_(tw);
-    return Y.view({Bc, Hc, -1});
-  }
-  const at::Tensor Y = pc ? at::bmm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), true))
-                          : at::mm(M, radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), false));
-  at::Tensor Y5 = pc ? Y.view({Hc, st.r, Bc, st.P, st.m}).permute({2, 0, 3, 1, 4})
-                     : Y.view({st.r, Bc, Hc, st.P, st.m}).permute({1, 2, 3, 0, 4});
-  if (!tw.defined()) return Y5.contiguous().view({Bc, Hc, -1});
-  // An elementwise result keeps its input's permuted layout: write into a contiguous tensor instead.
-  at::Tensor out = at::empty(Y5.sizes(), Y5.options());
-  at::mul_out(out, Y5, tw);
-  return out.view({Bc, Hc, -1});
+  at::Tensor Y = at::matmul(pc ? M.unsqueeze(0).unsqueeze(2) : M, X.view({Bc, Hc, st.P, st.r, st.m}));
+  if (tw.defined()) Y.mul_(tw);
+  return Y.view({Bc, Hc, -1});
 }
 
 // sum over rows and positions of G X^H for stage st (the gradient of its matrix), shaped like the matrix.
 at::Tensor stage_matrix_grad(const at::Tensor& G, const at::Tensor& X, const ButterflyStage& st, bool pc) {
   const int64_t Bc = X.size(0), Hc = X.size(1);
-  if (radix_minor(st, Bc, pc)) {
-    const at::Tensor Gm = minor_view(G, st, Hc, pc), Xm = minor_view(X, st, Hc, pc);
-    return pc ? at::bmm(Gm.transpose(1, 2), Xm.conj()) : at::mm(Gm.t(), Xm.conj());
+  if (st.m == 1) {
+    if (!pc) return at::mm(G.view({-1, st.r}).t(), X.view({-1, st.r}).conj());
+    const at::Tensor Gm = G.view({Bc, Hc, st.P, st.r}), Xm = X.view({Bc, Hc, st.P, st.r});
+    return at::matmul(Gm.transpose(-1, -2), Xm.conj()).sum(0);  // (Hc, r, r)
   }
-  if (st.m >= st.r) {
-    const at::Tensor Y = at::matmul(G.view({Bc, Hc, st.P, st.r, st.m}),
-                                    X.view({Bc, Hc, st.P, st.r, st.m}).transpose(-1, -2).conj());  // (Bc, Hc, P, r, r)
-    return pc ? Y.sum(at::IntArrayRef{0, 2}) : Y.sum(at::IntArrayRef{0, 1, 2});
-  }
-  const at::Tensor Gr = radix_major(G.view({Bc, Hc, st.P, st.r, st.m}), pc);
-  const at::Tensor Xr = radix_major(X.view({Bc, Hc, st.P, st.r, st.m}), pc);
-  return pc ? at::bmm(Gr, Xr.transpose(1, 2).conj()) : at::mm(Gr, Xr.transpose(0, 1).conj());
+  const at::Tensor Y = at::matmul(G.view({Bc, Hc, st.P, st.r, st.m}),
+                                  X.view({Bc, Hc, st.P, st.r, st.m}).transpose(-1, -2).conj());  // (Bc, Hc, P, r, r)
+  return pc ? Y.sum(at::IntArrayRef{0, 2}) : Y.sum(at::IntArrayRef{0, 1, 2});
 }
 
 // Forward stages on X (Bc, Hc, n) complex: the butterfly transform in digit-reversed order. When `saved` is given,
@@ -267,8 +250,7 @@ Setup setup(const ButterflyConvSizes& s, const at::Tensor& u, const OptTensorLis
   Setup st;
   st.compute = u.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   st.cdt = st.compute == at::kDouble ? at::kComplexDouble : at::kComplexFloat;
-  st.Fe = butterfly_dft_factors(s.n, st.cdt);
-  for (auto& F : st.Fe) F = F.to(u.device());
+  st.Fe = exact_dft_factors(s.n, st.cdt, u.device());
   if (s.has_factors)
     st.Fl.assign(factors->begin(), factors->end());
   else

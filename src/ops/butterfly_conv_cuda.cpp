@@ -20,25 +20,13 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <cstdlib>
-#include <map>
 #include <string>
-#include <mutex>
+#include <utility>
 
 namespace ssm::ops {
 namespace {
 
 constexpr const char* kOp = "ssm::butterfly_conv";
-
-// Exact DFT matrices of every stage of n on a device, cached.
-const std::vector<at::Tensor>& exact_factors(int64_t n, const at::Device& device) {
-  static std::mutex mutex;
-  static std::map<std::pair<int64_t, int>, std::vector<at::Tensor>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[{n, device.index()}];
-  if (slot.empty())
-    for (const auto& F : ssm::butterfly_dft_factors(n, at::kComplexFloat)) slot.push_back(F.to(device));
-  return slot;
-}
 
 struct Setup {
   ButterflyConvSizes s;
@@ -68,12 +56,13 @@ cuda::ButterflyFactors factor_set(const std::vector<at::Tensor>& F, bool per_cha
   return f;
 }
 
-Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
-              const OptTensorList& factors) {
+// sizes: what check_butterfly_conv returned (the checks run before the device guard, since u may be a CPU tensor).
+Setup prepare(ButterflyConvSizes sizes, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+              const OptTensor& k_rev, const OptTensorList& factors) {
   Setup st;
-  st.s = check_butterfly_conv(op, u, k, D, k_rev, factors);
+  st.s = std::move(sizes);
   const auto& s = st.s;
-  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, op, ": n = ", s.n, " needs ",
+  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, kOp, ": n = ", s.n, " needs ",
               s.stages.size(), " butterfly stages; CUDA supports ", cuda::kButterflyMaxStages);
   st.plan.n = s.n;
   st.plan.stages = static_cast<int>(s.stages.size());
@@ -89,7 +78,7 @@ Setup prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const Op
   st.k = k.contiguous();
   if (s.has_D) st.D = D->contiguous();
   if (s.has_k_rev) st.k_rev = k_rev->contiguous();
-  st.Fe = factor_set(exact_factors(s.n, u.device()), false);
+  st.Fe = factor_set(exact_dft_factors(s.n, at::kComplexFloat, u.device()), false);
   if (s.has_factors) {
     for (const auto& F : *factors) st.learned.push_back(F.contiguous());
     st.Fl = factor_set(st.learned, s.per_channel);
@@ -161,9 +150,9 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool
 
 at::Tensor butterfly_conv_cuda(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
                                const OptTensorList& factors) {
-  check_butterfly_conv("ssm::butterfly_conv", u, k, D, k_rev, factors);  // before the guard: u may be on the CPU
+  auto sizes = check_butterfly_conv("ssm::butterfly_conv", u, k, D, k_rev, factors);
   const c10::cuda::CUDAGuard guard(u.device());
-  const Setup st = prepare("ssm::butterfly_conv", u, k, D, k_rev, factors);
+  const Setup st = prepare(std::move(sizes), u, k, D, k_rev, factors);
   at::Tensor y = at::empty_like(st.u);
   if (st.s.B == 0) return y;
   const at::Tensor Khat = kernel_spectrum(st, st.Fl);
@@ -175,10 +164,10 @@ ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const 
                                                 const OptTensor& D, const OptTensor& k_rev,
                                                 const OptTensorList& factors, std::array<bool, 5> mask) {
   if (factors.has_value()) return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, mask);
-  check_butterfly_conv("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
-  const c10::cuda::CUDAGuard guard(u.device());
-  const Setup st = prepare("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
+  auto sizes = check_butterfly_conv("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
   check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_y, "u", u);
+  const c10::cuda::CUDAGuard guard(u.device());
+  const Setup st = prepare(std::move(sizes), u, k, D, k_rev, factors);
   const auto& s = st.s;
   const at::Tensor g = grad_y.contiguous();
   at::Tensor du, dk, dD, dk_rev;

@@ -64,9 +64,9 @@ struct Prepared {
   at::Tensor u, k, D, k_rev;  // contiguous
 };
 
-Prepared prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+// s: the sizes check_fft_conv returned (the checks run before the device guard, since u may be a CPU tensor).
+Prepared prepare(const FftConvSizes& s, const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
                  const OptTensor& k_rev) {
-  const auto s = check_fft_conv(op, u, k, D, k_rev);
   Prepared p;
   p.shape = {s.B, s.H, s.L, s.Lk, fft_conv_size(s.L, s.Lk, s.has_k_rev)};
   p.dt = conv_dtype(u.scalar_type(), kOp);
@@ -81,9 +81,9 @@ Prepared prepare(const char* op, const at::Tensor& u, const at::Tensor& k, const
 
 at::Tensor fft_conv_cuda(const at::Tensor& u_in, const at::Tensor& k_in, const OptTensor& D_in,
                          const OptTensor& k_rev_in) {
-  check_fft_conv("ssm::fft_conv", u_in, k_in, D_in, k_rev_in);  // before the guard: u may be the CPU tensor
+  const auto sizes = check_fft_conv("ssm::fft_conv", u_in, k_in, D_in, k_rev_in);
   const c10::cuda::CUDAGuard guard(u_in.device());
-  const Prepared p = prepare("ssm::fft_conv", u_in, k_in, D_in, k_rev_in);
+  const Prepared p = prepare(sizes, u_in, k_in, D_in, k_rev_in);
   const auto& s = p.shape;
   const int64_t rows = s.B * s.H, F = s.n / 2 + 1;
   at::Tensor y = at::empty_like(p.u);  // (B, H, L)
@@ -107,10 +107,10 @@ at::Tensor fft_conv_cuda(const at::Tensor& u_in, const at::Tensor& k_in, const O
 
 FftConvGrads fft_conv_backward_cuda(const at::Tensor& grad_in, const at::Tensor& u_in, const at::Tensor& k_in,
                                     const OptTensor& D_in, const OptTensor& k_rev_in, std::array<bool, 4> mask) {
-  check_fft_conv("ssm::fft_conv_backward", u_in, k_in, D_in, k_rev_in);
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const Prepared p = prepare("ssm::fft_conv_backward", u_in, k_in, D_in, k_rev_in);
+  const auto sizes = check_fft_conv("ssm::fft_conv_backward", u_in, k_in, D_in, k_rev_in);
   check_fft_conv_grad(grad_in, u_in);
+  const c10::cuda::CUDAGuard guard(u_in.device());
+  const Prepared p = prepare(sizes, u_in, k_in, D_in, k_rev_in);
   const auto& s = p.shape;
   const bool has_k_rev = p.k_rev.defined();
   const bool need_du = mask[0], need_D = mask[2] && p.D.defined();
