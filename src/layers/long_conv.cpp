@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace ssm::layers {
@@ -56,9 +57,8 @@ torch::Tensor LongConvImpl::forward(const torch::Tensor& u) {
               "), got ", u.sizes());
   const int64_t L = u.size(1);
   // Learned factors fit the plan of max_length: pad the input to it (zeros after the end change no output < L).
-  const int64_t Lc = factors_.empty() ? L : o_.max_length;
-  TORCH_CHECK(L <= o_.max_length, "LongConv: sequence length ", L, " exceeds the kernel length ", o_.max_length,
-              " (model.longconv.max_length)");
+  // An input longer than max_length reaches kernel(), which rejects it.
+  const int64_t Lc = factors_.empty() ? L : std::max(L, o_.max_length);
   const torch::Tensor k = kernel(Lc).to(u.scalar_type());
   const std::optional<torch::Tensor> k_rev = o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
   torch::Tensor x = u.transpose(1, 2);  // (B, H, L)

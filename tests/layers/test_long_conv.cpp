@@ -137,6 +137,12 @@ TEST(LongConv, LearnedButterflyFactorsTrain) {
     ASSERT_TRUE(f.grad().defined());
     EXPECT_GT(f.grad().abs().sum().item<double>(), 0);
   }
+  try {
+    layer->forward(torch::randn({1, 65, 4}));
+    ADD_FAILURE() << "expected an error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the kernel length 64"), std::string::npos);
+  }
   o.conv = "fft";
   EXPECT_THROW(LongConv{o}, std::invalid_argument);
 }
