@@ -529,6 +529,130 @@ cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
 
 }  // namespace
 
+// ---- exact-DFT pipelines ------------------------------------------------------------------------------------------
+namespace fft {
+template <>
+struct Storage<__nv_bfloat16, float> {
+  static SSM_HD float load(__nv_bfloat16 x) { return __bfloat162float(x); }
+  static SSM_HD __nv_bfloat16 store(float x) { return __float2bfloat16(x); }
+};
+template <>
+struct Storage<__half, float> {
+  static SSM_HD float load(__half x) { return __half2float(x); }
+  static SSM_HD __half store(float x) { return __float2half(x); }
+};
+}  // namespace fft
+
+namespace {
+
+// A thread block's parallel step: items strided over the threads, then a barrier.
+struct BlockExec {
+  template <class F>
+  __device__ __forceinline__ void parallel_for(int count, F&& f) {
+    for (int i = threadIdx.x; i < count; i += blockDim.x) f(i);
+    __syncthreads();
+  }
+};
+
+constexpr int kFftMaxThreads = 256;
+
+// One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow.
+template <typename T>
+__global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
+  extern __shared__ __align__(16) float fsmem[];
+  const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
+  const fft::SubrowLayout lay = fft::subrow_layout(len);
+  auto* lo = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.lo);
+  auto* hi = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.hi);
+  const int shift = fft::twiddle_shift(len);
+  for (int i = threadIdx.x; i < (1 << shift); i += blockDim.x) lo[i] = fft::root_direct<float>(i, len);
+  for (int i = threadIdx.x; (static_cast<int64_t>(i) << shift) < len; i += blockDim.x)
+    hi[i] = fft::root_direct<float>(static_cast<int64_t>(i) << shift, len);
+  __syncthreads();
+  const fft::TwiddleTable<float> tw{hi, lo, shift};
+  BlockExec ex;
+  for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
+    fft::run_subrow(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
+}
+
+template <typename T, int R, bool kInv>
+__global__ void __launch_bounds__(256) fft_column_kernel(fft::FftJob<T, float> job, int k) {
+  const int64_t total = job.rows * (job.plan.n / R);
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < total;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    fft::column_pass_item<R, kInv>(job, k, c);
+}
+
+size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
+
+// Threads per sub-row block: one per column of the largest fused radix, 64 to 256 (a 2048-point row of radices
+// 8, 16, 16 gets 128).
+int fft_threads(const ButterflyPlan& plan, int first, int64_t len) {
+  int rmax = 2;
+  for (int k = first; k < plan.stages; ++k) rmax = std::max(rmax, plan.radix[k]);
+  return static_cast<int>(std::clamp<int64_t>(ceil_div(len / rmax, 32) * 32, 64, kFftMaxThreads));
+}
+
+template <typename T, bool kInv>
+cudaError_t launch_fft_column(const fft::FftJob<T, float>& job, int k, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const int64_t total = job.rows * job.plan.n / job.plan.radix[k];
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(ceil_div(total, kThreads), int64_t{1} << 20));
+#define SSM_CALL(R) fft_column_kernel<T, R, kInv><<<blocks, kThreads, 0, stream>>>(job, k)
+  SSM_BUTTERFLY_RADIX_SWITCH(job.plan.radix[k], SSM_CALL)
+#undef SSM_CALL
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
+  if (job.rows == 0) return cudaSuccess;
+  int first = 0;
+  cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
+  if (err != cudaSuccess) return err;
+  if (first > 0 && job.work == nullptr) return cudaErrorInvalidValue;
+  if (job.forward)
+    for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_fft_column<T, false>(job, k, stream);
+  if (err != cudaSuccess) return err;
+  fft::FftJob<T, float> inner = job;
+  if (first > 0) {
+    inner.complex_in = true;
+    inner.complex_out = true;
+    inner.scale = 1.f;
+  }
+  const int64_t len = job.plan.n / job.plan.P[first];
+  const size_t smem = fft_subrow_smem(len);
+  err = cudaFuncSetAttribute(fft_subrow_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
+  fft_subrow_kernel<T><<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(inner, first);
+  err = cudaGetLastError();
+  if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
+  for (int k = first - 1; k >= 0 && err == cudaSuccess; --k) err = launch_fft_column<T, true>(job, k, stream);
+  return err;
+}
+
+}  // namespace
+
+cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* first) {
+  size_t limit = 0;
+  const cudaError_t err = device_smem_limit(&limit);
+  if (err != cudaSuccess) return err;
+  *first = 0;
+  while (*first + 1 < plan.stages && (plan.n / plan.P[*first] > kButterflyMaxFused ||
+                                      fft_subrow_smem(plan.n / plan.P[*first]) > limit))
+    ++*first;
+  return cudaSuccess;
+}
+
+cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) { return fft_run(job, stream); }
+cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
+  return fft_run(job, stream);
+}
+cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream) {
+  return fft_run(job, stream);
+}
+
 size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {
   return len <= kButterflyMaxFused ? static_cast<size_t>(fused_layout(len, factor_matrices_total).total) * sizeof(float)
                                    : 0;

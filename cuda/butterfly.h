@@ -13,24 +13,18 @@
 // (16 | m, or m = 1 and 16 | P) run on tensor cores in TF32 with float32 accumulation, the rest as float32.
 #pragma once
 
+#include "butterfly_fft.h"
 #include "fft_conv.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 
 namespace ssm::cuda {
 
-constexpr int kButterflyMaxStages = 8;
 constexpr int64_t kButterflyMaxFused = 16384;  // complex64 elements kept in one block's shared memory (128 KiB)
-
-struct ButterflyPlan {
-  int64_t n = 0;
-  int stages = 0;
-  int radix[kButterflyMaxStages] = {};
-  int64_t P[kButterflyMaxStages] = {};  // product of the earlier radices
-  int64_t m[kButterflyMaxStages] = {};  // n / (P r)
-};
 
 // The dense factor of every stage: (r, r) shared or (H, r, r) per channel, complex64, row-major [a][i].
 struct ButterflyFactors {
@@ -82,5 +76,17 @@ cudaError_t butterfly_run(const ButterflyPipeline& p, cudaStream_t stream);
 // Bytes of dynamic shared memory the fused kernel needs for a sub-row of length len, with factor_matrices_total
 // complex entries in the plan's matrices (sum of r^2); 0 if len exceeds kButterflyMaxFused.
 size_t butterfly_fused_smem(int64_t len, int factor_matrices_total);
+
+// ---- the exact-DFT pipelines (no factors): codelet stages from butterfly_fft.h --------------------------------------
+// A thread block per sub-row of length n / P[first] in shared memory (planar, padded), its parallel steps separated
+// by barriers; the outer stages [0, first) as column passes through job.work. Rows are paired when job.pair.
+
+// The first sub-row stage on the current device: 0 when a whole row fits the opt-in shared memory (n <= 16384 on
+// H100 and A100), else the number of column passes. The job needs `work` whenever this is > 0.
+cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* first);
+
+cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream);
+cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream);
+cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream);
 
 }  // namespace ssm::cuda

@@ -40,6 +40,9 @@ at::Tensor diag_scan(const at::Tensor& a, const at::Tensor& b, bool reverse = fa
 // matrices of the forward transforms of u and k (the learned-butterfly extension; twiddles and the inverse stay
 // exact):  y = Re(F^-1 (Ft(u) * Ft(k)))[:L] + D u,  with Ft the butterfly product over `factors`.
 // Differentiable in u, k, D, k_rev and every factor. Devices and dtypes as fft_conv.
+// Without factors every stage's exact DFT matrix is applied by an in-register FFT codelet and two rows of the same
+// channel share one complex transform (CPU and CUDA run the same code); with factors the stages are dense complex
+// matrix products (TF32 tensor cores on CUDA for bfloat16/float16).
 at::Tensor butterfly_conv(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D = std::nullopt,
                           const std::optional<at::Tensor>& k_rev = std::nullopt,
                           const std::optional<at::TensorList>& factors = std::nullopt);

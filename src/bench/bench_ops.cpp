@@ -202,16 +202,21 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
   std::vector<Impl> impls;
   if (op == "butterfly_conv") {
-    // The float32 arithmetic of the CUDA butterfly is chosen by SSM_BUTTERFLY_FLOAT32 at each call (backward
-    // included): CUDA cores ("butterfly") and, for float32 on a GPU, 3xTF32 tensor cores ("bfly-tc").
-    impls.emplace_back("butterfly", [&] {
+    // "butterfly": no factors (exact DFT stages as codelets). "learned": the exact DFT matrices passed as factors,
+    // i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not requested); on a GPU in
+    // float32 also with 3xTF32 tensor cores ("learned-tc", SSM_BUTTERFLY_FLOAT32=tensor_cores).
+    impls.emplace_back("butterfly", [&] { return ssm::butterfly_conv(u, k, D, krev); });
+    auto exact = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
+    for (auto& f : exact) f = f.to(dev);
+    const std::vector<at::Tensor> factors = exact;
+    impls.emplace_back("learned", [&, factors] {
       setenv("SSM_BUTTERFLY_FLOAT32", "cuda_cores", 1);
-      return ssm::butterfly_conv(u, k, D, krev);
+      return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
     });
     if (dev.is_cuda() && dt == at::kFloat)
-      impls.emplace_back("bfly-tc", [&] {
+      impls.emplace_back("learned-tc", [&, factors] {
         setenv("SSM_BUTTERFLY_FLOAT32", "tensor_cores", 1);
-        return ssm::butterfly_conv(u, k, D, krev);
+        return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
       });
   }
   impls.emplace_back(op == "butterfly_conv" ? "fft_conv" : "ssm", [&] { return ssm::fft_conv(u, k, D, krev); });

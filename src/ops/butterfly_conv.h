@@ -44,4 +44,12 @@ ButterflyConvGrads butterfly_conv_backward_aten(const at::Tensor& grad_y, const 
                                                 const OptTensor& D, const OptTensor& k_rev,
                                                 const OptTensorList& factors, std::array<bool, 5> output_mask);
 
+// Without factors on the CPU: the exact-DFT pipeline shared with the CUDA kernels (cuda/butterfly_fft.h), on checked
+// sizes; float32 or float64.
+at::Tensor butterfly_conv_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& u, const at::Tensor& k,
+                                  const OptTensor& D, const OptTensor& k_rev);
+ButterflyConvGrads butterfly_conv_backward_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& grad_y,
+                                                   const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+                                                   const OptTensor& k_rev, std::array<bool, 5> output_mask);
+
 }  // namespace ssm::ops

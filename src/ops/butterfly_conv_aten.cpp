@@ -399,12 +399,19 @@ ButterflyConvGrads butterfly_conv_backward_aten(const at::Tensor& grad_in, const
 
 at::Tensor butterfly_conv_cpu(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
                               const OptTensorList& factors) {
+  if (!factors.has_value())
+    return butterfly_conv_fft_cpu(check_butterfly_conv("ssm::butterfly_conv", u, k, D, k_rev, factors), u, k, D, k_rev);
   return butterfly_conv_aten(u, k, D, k_rev, factors);
 }
 
 ButterflyConvGrads butterfly_conv_backward_cpu(const at::Tensor& grad_y, const at::Tensor& u, const at::Tensor& k,
                                                const OptTensor& D, const OptTensor& k_rev,
                                                const OptTensorList& factors, std::array<bool, 5> output_mask) {
+  if (!factors.has_value()) {
+    auto sizes = check_butterfly_conv("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
+    check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_y, "u", u);
+    return butterfly_conv_backward_fft_cpu(sizes, grad_y, u, k, D, k_rev, output_mask);
+  }
   return butterfly_conv_backward_aten(grad_y, u, k, D, k_rev, factors, output_mask);
 }
 

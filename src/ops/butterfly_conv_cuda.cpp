@@ -1,11 +1,13 @@
 // CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of cuda/butterfly.cu.
-// Forward: kernel spectrum (one pipeline over the H kernel rows), then one pipeline over the B*H rows of u that reads
-// u once and writes y once when n <= 16384. Backward without learned factors: du is the same pipeline on dy with the
-// conjugated spectrum; dk correlates the spectra of dy and u, reduced over the batch, and transforms back. With
-// learned factors the backward (which must also produce the factors' gradients) runs through the LibTorch-operator
+// Without factors (the exact DFT): the codelet pipelines of cuda/butterfly_fft.h, orchestrated as on the CPU
+// (src/ops/butterfly_conv_fft.h): kernel spectrum, then one pipeline over pairs of rows of u that reads u once and
+// writes y once when n <= 16384; du the same on dy with the conjugated spectrum; dk from the batch-reduced spectrum
+// correlation. With learned factors: the forward runs the dense-matrix fused kernels (TF32 tensor cores for bf16/fp16
+// or on request for float32), the backward (which must also produce the factors' gradients) the LibTorch-operator
 // implementation (cuBLAS batched products).
 #include "butterfly.h"
 #include "ops/butterfly_conv.h"
+#include "ops/butterfly_conv_fft.h"
 #include "ops/conv_cuda_common.h"
 #include "ssm/ops.h"
 
@@ -146,12 +148,85 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool
   check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "convolution pipeline");
 }
 
+// ---- without factors: the exact-DFT pipelines (codelet stages, paired rows), orchestrated as on the CPU -------------
+struct CudaRunner {
+  cudaStream_t stream;
+  template <typename X>
+  void operator()(const cuda::fft::FftJob<X, float>& job) const {
+    check_cuda(cuda::butterfly_fft_run(job, stream), kOp, "exact-DFT pipeline");
+  }
+  bool needs_work(const cuda::ButterflyPlan& plan) const {
+    int first = 0;
+    check_cuda(cuda::butterfly_fft_first_subrow_stage(plan, &first), kOp, "querying shared memory");
+    return first > 0;
+  }
+};
+
+template <typename T>
+using CudaFft = ButterflyFft<T, float, CudaRunner>;
+
+template <typename T>
+at::Tensor fft_kernel_spectrum(const CudaFft<T>& f, const at::Tensor& k, const at::Tensor& k_rev, cuda::ConvDtype dt) {
+  const auto& s = f.s;
+  at::Tensor kpad = at::empty({s.H, s.n}, k.options().dtype(at::kFloat));  // (H, n)
+  const cuda::ConvShape shape{s.B, s.H, s.L, s.Lk, s.n};
+  check_cuda(cuda::conv_pad_kernel(k.const_data_ptr(), k_rev.defined() ? k_rev.const_data_ptr() : nullptr,
+                                   kpad.mutable_data_ptr<float>(), shape, dt, f.runner.stream),
+             kOp, "kernel padding");
+  return f.template spectrum<float>(kpad, s.H, s.n);
+}
+
+template <typename T>
+at::Tensor fft_forward(const ButterflyConvSizes& s, const at::Tensor& u, const at::Tensor& k, const at::Tensor& D,
+                       const at::Tensor& k_rev, cuda::ConvDtype dt) {
+  const CudaFft<T> f{s, {at::cuda::getCurrentCUDAStream()}};
+  at::Tensor y = at::empty_like(u);  // (B, H, L)
+  if (s.B > 0) f.convolve(u, fft_kernel_spectrum(f, k, k_rev, dt), false, D, y);
+  return y;
+}
+
+template <typename T>
+ButterflyConvGrads fft_backward(const ButterflyConvSizes& s, const at::Tensor& g, const at::Tensor& u,
+                                const at::Tensor& k, const at::Tensor& D, const at::Tensor& k_rev, cuda::ConvDtype dt,
+                                std::array<bool, 5> mask) {
+  const CudaFft<T> f{s, {at::cuda::getCurrentCUDAStream()}};
+  at::Tensor du, dk, dD, dk_rev;
+  if (mask[0]) {
+    du = at::empty_like(u);  // (B, H, L)
+    f.convolve(g, fft_kernel_spectrum(f, k, k_rev, dt), true, D, du);
+  }
+  if (mask[1] || (mask[3] && s.has_k_rev)) {
+    const at::Tensor kg = f.kernel_grad(g, u);  // (H, n) float: gradient of the circular kernel
+    if (mask[1]) dk = kg.narrow(1, 0, s.Lk).to(u.scalar_type());
+    if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1}).to(u.scalar_type());
+  }
+  if (mask[2] && s.has_D) dD = (g.to(at::kFloat) * u.to(at::kFloat)).sum(at::IntArrayRef{0, 2}).to(u.scalar_type());
+  return {du, dk, dD, dk_rev, {}};
+}
+
+#define SSM_FFT_DTYPE_DISPATCH(dt, CALL)                       \
+  switch (dt) {                                                \
+    case cuda::ConvDtype::kFloat32: return CALL(float);        \
+    case cuda::ConvDtype::kBFloat16: return CALL(__nv_bfloat16); \
+    case cuda::ConvDtype::kFloat16: return CALL(__half);       \
+  }                                                            \
+  TORCH_INTERNAL_ASSERT(false, "unreachable dtype")
+
+at::Tensor opt_contiguous(const OptTensor& t) { return t.has_value() && t->defined() ? t->contiguous() : at::Tensor(); }
+
 }  // namespace
 
 at::Tensor butterfly_conv_cuda(const at::Tensor& u, const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev,
                                const OptTensorList& factors) {
   auto sizes = check_butterfly_conv("ssm::butterfly_conv", u, k, D, k_rev, factors);
   const c10::cuda::CUDAGuard guard(u.device());
+  if (!sizes.has_factors) {
+    const cuda::ConvDtype dt = conv_dtype(u.scalar_type(), kOp);
+    const at::Tensor uc = u.contiguous(), kc = k.contiguous(), Dc = opt_contiguous(D), kr = opt_contiguous(k_rev);
+#define SSM_CALL(T) fft_forward<T>(sizes, uc, kc, Dc, kr, dt)
+    SSM_FFT_DTYPE_DISPATCH(dt, SSM_CALL);
+#undef SSM_CALL
+  }
   const Setup st = prepare(std::move(sizes), u, k, D, k_rev, factors);
   at::Tensor y = at::empty_like(st.u);
   if (st.s.B == 0) return y;
@@ -167,38 +242,16 @@ ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const 
   auto sizes = check_butterfly_conv("ssm::butterfly_conv_backward", u, k, D, k_rev, factors);
   check_same_as("ssm::butterfly_conv_backward", "grad_y", grad_y, "u", u);
   const c10::cuda::CUDAGuard guard(u.device());
-  const Setup st = prepare(std::move(sizes), u, k, D, k_rev, factors);
-  const auto& s = st.s;
-  const at::Tensor g = grad_y.contiguous();
-  at::Tensor du, dk, dD, dk_rev;
-  if (s.B == 0) return {mask[0] ? at::empty_like(st.u) : du, mask[1] ? at::zeros_like(st.k) : dk,
-                        mask[2] && s.has_D ? at::zeros_like(st.D) : dD,
-                        mask[3] && s.has_k_rev ? at::zeros_like(st.k_rev) : dk_rev, {}};
-  if (mask[0]) {
-    du = at::empty_like(st.u);
-    convolve(st, g, kernel_spectrum(st, st.Fe), true, st.Fe, st.Fe, du);
-  }
-  if (mask[1] || (mask[3] && s.has_k_rev)) {
-    const int64_t rows = s.B * s.H;
-    const at::Tensor SG = spectrum(st, g, rows, s.L, st.dt, st.Fe).view({s.B, s.H, s.n});
-    const at::Tensor SU = spectrum(st, st.u, rows, s.L, st.dt, st.Fe).view({s.B, s.H, s.n});
-    at::Tensor GK = (SG * SU.conj()).sum(0).contiguous();  // (H, n), digit order
-    at::Tensor kg = at::empty({s.H, s.n}, st.u.options().dtype(at::kFloat));
-    cuda::ButterflyPipeline p = pipeline(st, s.H);
-    p.dtype = cuda::ConvDtype::kFloat32;
-    p.work = ptr(GK);
-    p.complex_in = true;
-    p.forward = false;
-    p.adj = st.Fe;
-    p.dst.out = kg.mutable_data_ptr();
-    p.dst.len = s.n;
-    p.scale = 1.f / static_cast<float>(s.n);
-    check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "kernel-gradient pipeline");
-    if (mask[1]) dk = kg.narrow(1, 0, s.Lk).to(u.scalar_type());
-    if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1}).to(u.scalar_type());
-  }
-  if (mask[2] && s.has_D) dD = (g.to(at::kFloat) * st.u.to(at::kFloat)).sum(at::IntArrayRef{0, 2}).to(u.scalar_type());
-  return {du, dk, dD, dk_rev, {}};
+  if (sizes.B == 0)
+    return {mask[0] ? at::empty_like(u) : at::Tensor(), mask[1] ? at::zeros_like(k) : at::Tensor(),
+            mask[2] && sizes.has_D ? at::zeros_like(*D) : at::Tensor(),
+            mask[3] && sizes.has_k_rev ? at::zeros_like(*k_rev) : at::Tensor(), {}};
+  const cuda::ConvDtype dt = conv_dtype(u.scalar_type(), kOp);
+  const at::Tensor g = grad_y.contiguous(), uc = u.contiguous(), kc = k.contiguous(), Dc = opt_contiguous(D),
+                   kr = opt_contiguous(k_rev);
+#define SSM_CALL(T) fft_backward<T>(sizes, g, uc, kc, Dc, kr, dt, mask)
+  SSM_FFT_DTYPE_DISPATCH(dt, SSM_CALL);
+#undef SSM_CALL
 }
 
 }  // namespace ssm::ops

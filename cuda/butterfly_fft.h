@@ -1,0 +1,505 @@
+// The exact-DFT butterfly pipeline as host-device code: the stages of butterfly_conv with the exact r x r DFT
+// matrices, each applied by an in-register FFT codelet (compile-time constants, no matrix loads), on data laid out as
+// in butterfly.h (stage k views a row as (P_k, r_k, m_k); spectra in digit-reversed order). The same functions run in
+// the CUDA kernels (cuda/butterfly.cu: a thread block per sub-row, phases separated by barriers) and on the CPU
+// (src/ops/butterfly_conv_fft.cpp: the phases as loops), so every CPU test of butterfly_conv without factors also
+// checks the GPU pipeline's index arithmetic, codelets, twiddles, row pairing and multi-pass scheme.
+//
+// Two real rows of the same channel are convolved as one complex row (x = u_0 + i u_1): the kernel is real, so
+// Re and Im of F^-1(K F x) are the two convolutions. This halves the transforms of every convolution pipeline.
+//
+// Plain C++17 without CUDA headers when not compiled by nvcc.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+// SSM_INLINE_LAMBDA after a lambda's parameter list: the codelets' compile-time loops are lambdas, and are only fast
+// fully inlined (GCC otherwise keeps them as calls).
+#if defined(__GNUC__) || defined(__CUDACC__)
+#define SSM_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define SSM_INLINE_LAMBDA
+#endif
+#if defined(__CUDACC__)
+#define SSM_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define SSM_HD inline __attribute__((always_inline))
+#else
+#define SSM_HD inline
+#endif
+
+namespace ssm::cuda {
+
+constexpr int kButterflyMaxStages = 8;
+
+struct ButterflyPlan {
+  int64_t n = 0;
+  int stages = 0;
+  int radix[kButterflyMaxStages] = {};
+  int64_t P[kButterflyMaxStages] = {};  // product of the earlier radices
+  int64_t m[kButterflyMaxStages] = {};  // n / (P r)
+};
+
+namespace fft {
+
+template <typename T>
+struct Cx {
+  T x, y;
+};
+template <typename T>
+SSM_HD Cx<T> operator+(Cx<T> a, Cx<T> b) {
+  return {a.x + b.x, a.y + b.y};
+}
+template <typename T>
+SSM_HD Cx<T> operator-(Cx<T> a, Cx<T> b) {
+  return {a.x - b.x, a.y - b.y};
+}
+template <typename T>
+SSM_HD Cx<T> cmul(Cx<T> a, Cx<T> b) {
+  return {a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x};
+}
+// a * conj(b)
+template <typename T>
+SSM_HD Cx<T> cmul_conj(Cx<T> a, Cx<T> b) {
+  return {a.x * b.x + a.y * b.y, a.y * b.x - a.x * b.y};
+}
+
+// ---- compile-time roots of unity ----------------------------------------------------------------------------------
+constexpr double kTwoPi = 6.283185307179586476925286766559;
+constexpr double taylor_sin(double x) {  // |x| <= pi / 4: 12 terms are exact in double
+  double term = x, sum = x;
+  for (int k = 1; k < 12; ++k) {
+    term *= -x * x / ((2.0 * k) * (2.0 * k + 1.0));
+    sum += term;
+  }
+  return sum;
+}
+constexpr double taylor_cos(double x) {
+  double term = 1.0, sum = 1.0;
+  for (int k = 1; k < 12; ++k) {
+    term *= -x * x / ((2.0 * k - 1.0) * (2.0 * k));
+    sum += term;
+  }
+  return sum;
+}
+// cos and sin of 2 pi k / n, reduced to a quarter turn q and a remainder |r| <= pi / 4 in integers.
+constexpr int quarter(int k, int n) { return (8 * k + n) / (2 * n); }
+constexpr double quarter_rest(int k, int n) {
+  return kTwoPi * static_cast<double>(4 * k - quarter(k, n) * n) / (4.0 * n);
+}
+constexpr double cos_frac(int k, int n) {
+  k = ((k % n) + n) % n;
+  const double r = quarter_rest(k, n);
+  switch (quarter(k, n) & 3) {
+    case 0: return taylor_cos(r);
+    case 1: return -taylor_sin(r);
+    case 2: return -taylor_cos(r);
+    default: return taylor_sin(r);
+  }
+}
+constexpr double sin_frac(int k, int n) {
+  k = ((k % n) + n) % n;
+  const double r = quarter_rest(k, n);
+  switch (quarter(k, n) & 3) {
+    case 0: return taylor_sin(r);
+    case 1: return taylor_cos(r);
+    case 2: return -taylor_sin(r);
+    default: return -taylor_cos(r);
+  }
+}
+
+// Calls f(std::integral_constant<int, I>) for I in [B, E): indices that are constant expressions.
+template <int B, int E, typename F>
+SSM_HD void static_for(F&& f) {
+  if constexpr (B < E) {
+    f(std::integral_constant<int, B>{});
+    static_for<B + 1, E>(f);
+  }
+}
+
+// v * exp(-+ 2 pi i K / N) (minus: forward, plus: kInv); the quarter turns cost no multiplication.
+template <int N, int K, bool kInv, typename T>
+SSM_HD Cx<T> mul_root(Cx<T> v) {
+  constexpr int k = ((K % N) + N) % N;
+  if constexpr (k == 0) {
+    return v;
+  } else if constexpr (2 * k == N) {
+    return {-v.x, -v.y};
+  } else if constexpr (4 * k == N || 4 * k == 3 * N) {
+    constexpr bool minus_i = (4 * k == N) != kInv;  // multiply by -i, else by +i
+    if constexpr (minus_i) return {v.y, -v.x};
+    else return {-v.y, v.x};
+  } else {
+    constexpr double c = cos_frac(k, N), s = (kInv ? 1.0 : -1.0) * sin_frac(k, N);
+    return {v.x * T(c) - v.y * T(s), v.x * T(s) + v.y * T(c)};
+  }
+}
+
+// ---- codelets: v <- DFT_R v (natural order in and out; kInv: the unnormalized inverse, i.e. F^H) ------------------
+template <int R>
+constexpr int smallest_factor() {
+  for (int p = 2; p < R; ++p)
+    if (R % p == 0) return p;
+  return R;
+}
+
+// Prime R: pairs (v_i, v_{R-i}) share their cosines and sines (Rader-free, (R-1)^2 / 2 real products per component).
+template <int R, bool kInv, typename T>
+SSM_HD void dft_prime(Cx<T> (&v)[R]) {
+  if constexpr (R == 2) {
+    const Cx<T> a = v[0], b = v[1];
+    v[0] = a + b;
+    v[1] = a - b;
+  } else {
+    constexpr int h = (R - 1) / 2;
+    Cx<T> s[h + 1], d[h + 1], out[R];
+    Cx<T> sum = v[0];
+    static_for<1, h + 1>([&](auto I) SSM_INLINE_LAMBDA {
+      constexpr int i = decltype(I)::value;
+      s[i] = v[i] + v[R - i];
+      d[i] = v[i] - v[R - i];
+      sum = sum + s[i];
+    });
+    out[0] = sum;
+    static_for<1, h + 1>([&](auto A) SSM_INLINE_LAMBDA {
+      constexpr int a = decltype(A)::value;
+      Cx<T> re = v[0], im = {T(0), T(0)};
+      static_for<1, h + 1>([&](auto I) SSM_INLINE_LAMBDA {
+        constexpr int i = decltype(I)::value;
+        constexpr double c = cos_frac(decltype(A)::value * i, R), sn = sin_frac(decltype(A)::value * i, R);
+        re = {re.x + T(c) * s[i].x, re.y + T(c) * s[i].y};
+        im = {im.x + T(sn) * d[i].x, im.y + T(sn) * d[i].y};
+      });
+      // forward: X[a] = re - i im, X[R - a] = re + i im; the inverse swaps them
+      const Cx<T> minus = {re.x + im.y, re.y - im.x}, plus = {re.x - im.y, re.y + im.x};
+      out[a] = kInv ? plus : minus;
+      out[R - a] = kInv ? minus : plus;
+    });
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = out[decltype(I)::value]; });
+  }
+}
+
+// R = p q (p the smallest prime factor): q DFTs of size p on the columns of v viewed as (p, q), twiddles
+// exp(-2 pi i a1 i2 / R), then p DFTs of size q on the rows; frequency a1 + p a2 ends in row a1, column a2.
+template <int R, bool kInv, typename T>
+SSM_HD void dft(Cx<T> (&v)[R]) {
+  constexpr int p = smallest_factor<R>();
+  if constexpr (R == 1) {
+  } else if constexpr (p == R) {
+    dft_prime<R, kInv>(v);
+  } else {
+    constexpr int q = R / p;
+    static_for<0, q>([&](auto I2) SSM_INLINE_LAMBDA {
+      constexpr int i2 = decltype(I2)::value;
+      Cx<T> t[p];
+      static_for<0, p>([&](auto I1) SSM_INLINE_LAMBDA { t[decltype(I1)::value] = v[decltype(I1)::value * q + i2]; });
+      dft_prime<p, kInv>(t);
+      static_for<0, p>([&](auto A1) SSM_INLINE_LAMBDA {
+        constexpr int a1 = decltype(A1)::value;
+        v[a1 * q + i2] = mul_root<R, a1 * i2, kInv>(t[a1]);
+      });
+    });
+    Cx<T> out[R];
+    static_for<0, p>([&](auto A1) SSM_INLINE_LAMBDA {
+      constexpr int a1 = decltype(A1)::value;
+      Cx<T> t[q];
+      static_for<0, q>([&](auto I2) SSM_INLINE_LAMBDA { t[decltype(I2)::value] = v[a1 * q + decltype(I2)::value]; });
+      dft<q, kInv>(t);
+      static_for<0, q>([&](auto A2) SSM_INLINE_LAMBDA { out[a1 + p * decltype(A2)::value] = t[decltype(A2)::value]; });
+    });
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = out[decltype(I)::value]; });
+  }
+}
+
+constexpr int highest_power_of_two(int a) {
+  int t = 1;
+  while (2 * t <= a) t *= 2;
+  return t;
+}
+
+// v[a] *= w^a (or conj(w)^a) for a = 1 .. R-1, powers by a binary tree (w^a = w^(a - 2^b) w^(2^b)): rounding grows
+// with log2(a), not with a.
+template <int R, bool kConj, typename T>
+SSM_HD void apply_powers(Cx<T> (&v)[R], Cx<T> w) {
+  Cx<T> pw[R];
+  pw[1] = w;
+  static_for<2, R>([&](auto A) SSM_INLINE_LAMBDA {
+    constexpr int a = decltype(A)::value, top = highest_power_of_two(a);
+    if constexpr (a == top)
+      pw[a] = cmul(pw[a / 2], pw[a / 2]);
+    else
+      pw[a] = cmul(pw[top], pw[a - top]);
+  });
+  static_for<1, R>([&](auto A) SSM_INLINE_LAMBDA {
+    constexpr int a = decltype(A)::value;
+    v[a] = kConj ? cmul_conj(v[a], pw[a]) : cmul(v[a], pw[a]);
+  });
+}
+
+// ---- twiddles ------------------------------------------------------------------------------------------------------
+// exp(-2 pi i j / N), 0 <= j < N, evaluated directly (the column passes over global memory).
+template <typename Real>
+SSM_HD Cx<Real> root_direct(int64_t j, int64_t N) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same<Real, float>::value) {
+    float s, c;
+    sincospif(-2.f * static_cast<float>(j) / static_cast<float>(N), &s, &c);
+    return {c, s};
+  } else {
+    double s, c;
+    sincospi(-2.0 * static_cast<double>(j) / static_cast<double>(N), &s, &c);
+    return {c, s};
+  }
+#else
+  const double a = -kTwoPi * static_cast<double>(j) / static_cast<double>(N);
+  return {static_cast<Real>(std::cos(a)), static_cast<Real>(std::sin(a))};
+#endif
+}
+
+// Smallest s with 4^s >= len: the twiddles of a sub-row come from a table of 2^s and one of ceil(len / 2^s) roots.
+SSM_HD int twiddle_shift(int64_t len) {
+  int s = 0;
+  while ((int64_t{1} << (2 * s)) < len) ++s;
+  return s;
+}
+
+// exp(-2 pi i t / len) = hi[t >> shift] * lo[t & (2^shift - 1)] for 0 <= t < len.
+template <typename Real>
+struct TwiddleTable {
+  const Cx<Real>* hi;
+  const Cx<Real>* lo;
+  int shift;
+  SSM_HD Cx<Real> operator()(int t) const { return cmul(hi[t >> shift], lo[t & ((1 << shift) - 1)]); }
+};
+
+// ---- a sub-row in (shared) memory ---------------------------------------------------------------------------------
+// Planar (real parts, imaginary parts), one padding slot per 32 elements: the strided column accesses of the stages
+// with m = 1 (stride r) and small m then fall on distinct banks.
+SSM_HD int pad(int i) { return i + (i >> 5); }
+
+struct SubrowLayout {
+  int64_t xr, xi, lo, hi, total;  // offsets and total size, in Real elements
+};
+SSM_HD int64_t round_up32(int64_t x) { return (x + 31) / 32 * 32; }
+SSM_HD SubrowLayout subrow_layout(int64_t len) {
+  const int s = twiddle_shift(len);
+  const int64_t padded = round_up32(len + (len >> 5));
+  SubrowLayout l{};
+  l.xr = 0;
+  l.xi = padded;
+  l.lo = 2 * padded;
+  l.hi = l.lo + round_up32(2 * (int64_t{1} << s));
+  l.total = l.hi + round_up32(2 * ((len + (int64_t{1} << s) - 1) >> s));
+  return l;
+}
+
+// One column (p, j) of a stage over a sub-row of length P R m: v = x[p][.][j]; forward: v <- tw^a (DFT_R v);
+// inverse (the adjoint): v <- DFT_R^H (conj(tw)^a v).
+template <int R, bool kInv, typename Real>
+SSM_HD void subrow_column(Real* xr, Real* xi, int c, int m, int P, const TwiddleTable<Real>& tw) {
+  const int p = c / m, j = c - p * m, base = p * R * m + j;
+  Cx<Real> v[R];
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(base + decltype(I)::value * m);
+    v[decltype(I)::value] = {xr[idx], xi[idx]};
+  });
+  if constexpr (!kInv) {
+    dft<R, false>(v);
+    if (j > 0) apply_powers<R, false>(v, tw(j * P));
+  } else {
+    if (j > 0) apply_powers<R, true>(v, tw(j * P));
+    dft<R, true>(v);
+  }
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(base + decltype(I)::value * m);
+    xr[idx] = v[decltype(I)::value].x;
+    xi[idx] = v[decltype(I)::value].y;
+  });
+}
+
+#define SSM_FFT_RADIX_SWITCH(r, CALL) \
+  switch (r) {                        \
+    case 2: CALL(2); break;           \
+    case 3: CALL(3); break;           \
+    case 4: CALL(4); break;           \
+    case 5: CALL(5); break;           \
+    case 6: CALL(6); break;           \
+    case 7: CALL(7); break;           \
+    case 8: CALL(8); break;           \
+    case 9: CALL(9); break;           \
+    case 10: CALL(10); break;         \
+    case 12: CALL(12); break;         \
+    case 14: CALL(14); break;         \
+    case 15: CALL(15); break;         \
+    case 16: CALL(16); break;         \
+    default: break;                   \
+  }
+
+// One stage over the sub-row: a parallel step over its len / r columns.
+template <bool kInv, typename Real, class Exec>
+SSM_HD void subrow_stage(Exec& ex, int r, int len, int m, int P, Real* xr, Real* xi, const TwiddleTable<Real>& tw) {
+#define SSM_CALL(R) \
+  ex.parallel_for(len / R, [&](int c) { subrow_column<R, kInv>(xr, xi, c, m, P, tw); })
+  SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
+#undef SSM_CALL
+}
+
+// ---- pipelines over rows -------------------------------------------------------------------------------------------
+// Conversion between a storage type and the arithmetic type (bf16 / fp16 specializations in cuda/butterfly.cu).
+template <typename T, typename Real>
+struct Storage {
+  static SSM_HD Real load(T x) { return static_cast<Real>(x); }
+  static SSM_HD T store(Real x) { return static_cast<T>(x); }
+};
+
+// One pipeline over `rows` rows of the (B, H) real rows (row b H + h has channel h), in order:
+//   input   : real rows src (src_len each, zero padded to n) -- two rows (b, h), (b + 1, h) as one complex row when
+//             pair --, or the complex work area (rows, n) when complex_in;
+//   forward : the forward stages (skipped when !forward); spectrum_out set: write the spectrum there and stop;
+//   then    : multiply by spectrum (H, n) (conjugated when conj_spectrum; skipped when null), the inverse stages;
+//   output  : real rows dst (first dst_len elements of scale Re x, and scale Im x for the pair's second row, plus
+//             D[h] skip[row, t] when D), or scale x into work when complex_out.
+template <typename T, typename Real>
+struct FftJob {
+  ButterflyPlan plan;
+  int64_t rows = 0;  // (B + 1) / 2 * H when pair, else the real or complex rows
+  int64_t B = 1, H = 1;
+  bool pair = false;
+  const T* src = nullptr;
+  int64_t src_len = 0;
+  T* dst = nullptr;
+  int64_t dst_len = 0;
+  const T* skip = nullptr;  // rows of dst_len elements
+  const T* D = nullptr;     // (H)
+  Cx<Real>* work = nullptr;
+  bool complex_in = false, complex_out = false, forward = true;
+  const Cx<Real>* spectrum = nullptr;
+  bool conj_spectrum = false;
+  Cx<Real>* spectrum_out = nullptr;
+  Real scale = Real(1);
+};
+
+SSM_HD int64_t pipeline_rows(int64_t B, int64_t H, bool pair) { return pair ? (B + 1) / 2 * H : B * H; }
+
+struct RowPair {
+  int64_t r0, r1, h;  // r1 < 0: no second row
+};
+template <typename T, typename Real>
+SSM_HD RowPair job_rows(const FftJob<T, Real>& job, int64_t q) {
+  const int64_t h = q % job.H;
+  if (!job.pair) return {q, -1, h};
+  const int64_t b = 2 * (q / job.H), r0 = b * job.H + h;
+  return {r0, b + 1 < job.B ? r0 + job.H : -1, h};
+}
+
+template <typename T, typename Real>
+SSM_HD Cx<Real> load_input(const FftJob<T, Real>& job, const RowPair& rp, int64_t t) {
+  if (t >= job.src_len) return {Real(0), Real(0)};
+  using S = Storage<T, Real>;
+  return {S::load(job.src[rp.r0 * job.src_len + t]), rp.r1 >= 0 ? S::load(job.src[rp.r1 * job.src_len + t]) : Real(0)};
+}
+
+template <typename T, typename Real>
+SSM_HD void store_output(const FftJob<T, Real>& job, const RowPair& rp, int64_t t, Cx<Real> v) {
+  using S = Storage<T, Real>;
+  const Real d = job.D != nullptr ? S::load(job.D[rp.h]) : Real(0);
+  auto put = [&](int64_t row, Real x) {
+    Real y = job.scale * x;
+    if (job.D != nullptr) y += d * S::load(job.skip[row * job.dst_len + t]);
+    job.dst[row * job.dst_len + t] = S::store(y);
+  };
+  put(rp.r0, v.x);
+  if (rp.r1 >= 0) put(rp.r1, v.y);
+}
+
+// The first stage run on sub-rows (n / P[first] <= max_len); stages before it run as column passes.
+SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
+  int first = 0;
+  while (first + 1 < plan.stages && plan.n / plan.P[first] > max_len) ++first;
+  return first;
+}
+
+// The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages
+// [first, stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row
+// comes from and goes to the work area (the column passes around it do the rest).
+template <typename T, typename Real, class Exec>
+SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
+                       const TwiddleTable<Real>& tw) {
+  const ButterflyPlan& plan = job.plan;
+  const int64_t n = plan.n, subs = plan.P[first], q = sr / subs, off = (sr - q * subs) * (n / subs);
+  const int len = static_cast<int>(n / subs);
+  const RowPair rp = job_rows(job, q);
+  const int64_t at = q * n + off;  // this sub-row in work / spectrum_out
+  ex.parallel_for(len, [&](int t) {
+    const Cx<Real> v = job.complex_in ? job.work[at + t] : load_input(job, rp, t);
+    xr[pad(t)] = v.x;
+    xi[pad(t)] = v.y;
+  });
+  if (job.forward)
+    for (int k = first; k < plan.stages; ++k)
+      subrow_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr,
+                          xi, tw);
+  if (job.spectrum_out != nullptr) {
+    ex.parallel_for(len, [&](int t) { job.spectrum_out[at + t] = {xr[pad(t)], xi[pad(t)]}; });
+    return;
+  }
+  if (job.spectrum != nullptr) {
+    const Cx<Real>* K = job.spectrum + rp.h * n + off;
+    ex.parallel_for(len, [&](int t) {
+      const Cx<Real> x = {xr[pad(t)], xi[pad(t)]};
+      const Cx<Real> y = job.conj_spectrum ? cmul_conj(x, K[t]) : cmul(x, K[t]);
+      xr[pad(t)] = y.x;
+      xi[pad(t)] = y.y;
+    });
+  }
+  for (int k = plan.stages - 1; k >= first; --k)
+    subrow_stage<true>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr,
+                       xi, tw);
+  if (job.complex_out) {
+    ex.parallel_for(len, [&](int t) { job.work[at + t] = {job.scale * xr[pad(t)], job.scale * xi[pad(t)]}; });
+  } else {
+    ex.parallel_for(static_cast<int>(job.dst_len), [&](int t) { store_output(job, rp, t, {xr[pad(t)], xi[pad(t)]}); });
+  }
+}
+
+// Column c of stage k over whole rows of the work area (c in [0, rows n / r)), in place. The forward stage 0 reads
+// the real input when !complex_in; the inverse stage 0 writes the real output (scaled, with the skip) when
+// !complex_out, else scales the work row.
+template <int R, bool kInv, typename T, typename Real>
+SSM_HD void column_pass_item(const FftJob<T, Real>& job, int k, int64_t c) {
+  const ButterflyPlan& plan = job.plan;
+  const int64_t n = plan.n, P = plan.P[k], m = plan.m[k], per_row = P * m;
+  const int64_t q = c / per_row, rem = c - q * per_row, p = rem / m, j = rem - p * m;
+  const RowPair rp = job_rows(job, q);
+  Cx<Real>* base = job.work + q * n + p * R * m + j;
+  Cx<Real> v[R];
+  if (!kInv && k == 0 && !job.complex_in) {
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load_input(job, rp, decltype(I)::value * m + j); });
+  } else {
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = base[decltype(I)::value * m]; });
+  }
+  if constexpr (!kInv) {
+    dft<R, false>(v);
+    if (j > 0) apply_powers<R, false>(v, root_direct<Real>(j, R * m));
+  } else {
+    if (j > 0) apply_powers<R, true>(v, root_direct<Real>(j, R * m));
+    dft<R, true>(v);
+  }
+  if (kInv && k == 0 && !job.complex_out) {
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+      const int64_t t = decltype(I)::value * m + j;
+      if (t < job.dst_len) store_output(job, rp, t, v[decltype(I)::value]);
+    });
+  } else {
+    const Real s = (kInv && k == 0) ? job.scale : Real(1);
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+      base[decltype(I)::value * m] = {s * v[decltype(I)::value].x, s * v[decltype(I)::value].y};
+    });
+  }
+}
+
+}  // namespace fft
+}  // namespace ssm::cuda

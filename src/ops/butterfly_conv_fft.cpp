@@ -1,0 +1,150 @@
+// ssm::butterfly_conv without factors on the CPU: the exact-DFT pipeline of cuda/butterfly_fft.h -- the code the
+// CUDA kernels run, here with each parallel step of a thread block as a loop -- parallel over sub-rows and columns.
+// The orchestration mirrors src/ops/butterfly_conv_cuda.cpp: the kernel spectrum, one paired convolution pipeline
+// for y (and for du with the conjugated spectrum), and for dk the batch-reduced correlation of the spectra of dy and u
+// transformed back.
+#include "ops/butterfly_conv_fft.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
+
+#include <vector>
+
+namespace ssm::ops {
+namespace {
+
+using cuda::fft::Cx;
+using cuda::fft::FftJob;
+
+// Longest sub-row run in one piece (as the GPU's fused kernel: 2 x 16K x 4 bytes stays in L2); longer rows take
+// column passes around independent sub-rows.
+constexpr int64_t kSubrowMax = 16384;
+
+struct SerialExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = 0; i < count; ++i) f(i);
+  }
+};
+
+template <bool kInv, typename Real>
+void column_pass(const FftJob<Real, Real>& job, int k) {
+  const int r = job.plan.radix[k];
+  const int64_t total = job.rows * job.plan.n / r;
+#define SSM_CALL(R)                                                                   \
+  at::parallel_for(0, total, 4096, [&](int64_t b, int64_t e) {                        \
+    for (int64_t c = b; c < e; ++c) cuda::fft::column_pass_item<R, kInv>(job, k, c); \
+  })
+  SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
+#undef SSM_CALL
+}
+
+// Runs a pipeline: column passes for the outer stages when n > kSubrowMax, sub-rows in between.
+template <typename Real>
+void run(const FftJob<Real, Real>& job) {
+  if (job.rows == 0) return;
+  const auto& plan = job.plan;
+  const int first = cuda::fft::first_subrow_stage(plan, kSubrowMax);
+  TORCH_INTERNAL_ASSERT(first == 0 || job.work != nullptr, "butterfly pipeline without its work area");
+  if (job.forward)
+    for (int k = 0; k < first; ++k) column_pass<false>(job, k);
+  FftJob<Real, Real> inner = job;
+  if (first > 0) {
+    inner.complex_in = true;
+    inner.complex_out = true;
+    inner.scale = Real(1);
+  }
+  const int64_t subs = plan.P[first], len = plan.n / subs;
+  const auto lay = cuda::fft::subrow_layout(len);
+  at::parallel_for(0, job.rows * subs, 1, [&](int64_t b, int64_t e) {
+    std::vector<Real> buf(static_cast<size_t>(lay.total));
+    auto* lo = reinterpret_cast<Cx<Real>*>(buf.data() + lay.lo);
+    auto* hi = reinterpret_cast<Cx<Real>*>(buf.data() + lay.hi);
+    const int shift = cuda::fft::twiddle_shift(len);
+    for (int64_t i = 0; i < (int64_t{1} << shift); ++i) lo[i] = cuda::fft::root_direct<Real>(i, len);
+    for (int64_t i = 0; (i << shift) < len; ++i) hi[i] = cuda::fft::root_direct<Real>(i << shift, len);
+    const cuda::fft::TwiddleTable<Real> tw{hi, lo, shift};
+    SerialExec ex;
+    for (int64_t sr = b; sr < e; ++sr) cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+  });
+  if (job.spectrum_out != nullptr || first == 0) return;
+  for (int k = first - 1; k >= 0; --k) column_pass<true>(job, k);
+}
+
+template <typename Real>
+struct CpuRunner {
+  template <typename X>
+  void operator()(const FftJob<X, Real>& job) const {
+    static_assert(std::is_same<X, Real>::value, "the CPU pipelines store what they compute in");
+    run(job);
+  }
+  bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
+};
+
+template <typename Real>
+using CpuFft = ButterflyFft<Real, Real, CpuRunner<Real>>;
+
+// The spectrum (H, n) of the circular kernel: k at 0..Lk-1, k_rev[d] at n-1-d.
+template <typename Real>
+at::Tensor kernel_spectrum(const CpuFft<Real>& f, const at::Tensor& k, const OptTensor& k_rev) {
+  const auto& s = f.s;
+  at::Tensor kp = at::zeros({s.H, s.n}, k.options());  // (H, n)
+  kp.narrow(1, 0, s.Lk).copy_(k);
+  if (s.has_k_rev) kp.narrow(1, s.n - s.Lk, s.Lk).add_(k_rev->flip({1}));
+  return f.template spectrum<Real>(kp, s.H, s.n);
+}
+
+template <typename Real>
+at::Tensor forward(const ButterflyConvSizes& s, const at::Tensor& u_in, const at::Tensor& k, const OptTensor& D,
+                   const OptTensor& k_rev) {
+  const CpuFft<Real> f{s, {}};
+  const at::Tensor u = u_in.contiguous();
+  at::Tensor y = at::empty_like(u);  // (B, H, L)
+  if (s.B == 0) return y;
+  f.convolve(u, kernel_spectrum(f, k, k_rev), false, s.has_D ? D->contiguous() : at::Tensor(), y);
+  return y;
+}
+
+template <typename Real>
+ButterflyConvGrads backward(const ButterflyConvSizes& s, const at::Tensor& grad_y, const at::Tensor& u_in,
+                            const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev, std::array<bool, 5> mask) {
+  const CpuFft<Real> f{s, {}};
+  const at::Tensor u = u_in.contiguous(), g = grad_y.contiguous();
+  at::Tensor du, dk, dD, dk_rev;
+  if (s.B == 0)
+    return {mask[0] ? at::empty_like(u) : du, mask[1] ? at::zeros_like(k) : dk,
+            mask[2] && s.has_D ? at::zeros_like(*D) : dD, mask[3] && s.has_k_rev ? at::zeros_like(*k_rev) : dk_rev,
+            {}};
+  if (mask[0]) {
+    du = at::empty_like(u);  // (B, H, L)
+    f.convolve(g, kernel_spectrum(f, k, k_rev), true, s.has_D ? D->contiguous() : at::Tensor(), du);
+  }
+  if (mask[1] || (mask[3] && s.has_k_rev)) {
+    const at::Tensor kg = f.kernel_grad(g, u);  // (H, n): gradient of the circular kernel
+    if (mask[1]) dk = kg.narrow(1, 0, s.Lk).contiguous();
+    if (mask[3] && s.has_k_rev) dk_rev = kg.narrow(1, s.n - s.Lk, s.Lk).flip({1});
+  }
+  if (mask[2] && s.has_D) dD = (g.to(at::kDouble) * u.to(at::kDouble)).sum(at::IntArrayRef{0, 2}).to(u.scalar_type());
+  return {du, dk, dD, dk_rev, {}};
+}
+
+}  // namespace
+
+at::Tensor butterfly_conv_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& u, const at::Tensor& k,
+                                  const OptTensor& D, const OptTensor& k_rev) {
+  at::AutoDispatchBelowADInplaceOrView no_autograd;
+  if (u.scalar_type() == at::kDouble) return forward<double>(sizes, u, k, D, k_rev);
+  return forward<float>(sizes, u, k, D, k_rev);
+}
+
+ButterflyConvGrads butterfly_conv_backward_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& grad_y,
+                                                   const at::Tensor& u, const at::Tensor& k, const OptTensor& D,
+                                                   const OptTensor& k_rev, std::array<bool, 5> mask) {
+  at::AutoDispatchBelowADInplaceOrView no_autograd;
+  if (u.scalar_type() == at::kDouble) return backward<double>(sizes, grad_y, u, k, D, k_rev, mask);
+  return backward<float>(sizes, grad_y, u, k, D, k_rev, mask);
+}
+
+}  // namespace ssm::ops

@@ -1,0 +1,117 @@
+// ssm::butterfly_conv without factors: the orchestration of the exact-DFT pipelines (cuda/butterfly_fft.h), shared
+// by the CPU backend (src/ops/butterfly_conv_fft.cpp) and the CUDA glue (src/ops/butterfly_conv_cuda.cpp), which
+// differ only in the Runner that executes a pipeline:
+//   forward : K = spectrum of the circular kernel (H rows); y = paired convolution pipeline over the B H rows of u;
+//   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
+// Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
+// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area.
+#pragma once
+
+#include "butterfly_fft.h"
+#include "ops/butterfly_conv.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/sum.h>
+
+#include <type_traits>
+
+namespace ssm::ops {
+
+inline cuda::ButterflyPlan butterfly_plan(const ButterflyConvSizes& s) {
+  cuda::ButterflyPlan plan;
+  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, "ssm::butterfly_conv: n = ", s.n,
+              " needs ", s.stages.size(), " butterfly stages; at most ", cuda::kButterflyMaxStages, " are supported");
+  plan.n = s.n;
+  plan.stages = static_cast<int>(s.stages.size());
+  for (int i = 0; i < plan.stages; ++i) {
+    plan.radix[i] = static_cast<int>(s.stages[i].r);
+    plan.P[i] = s.stages[i].P;
+    plan.m[i] = s.stages[i].m;
+  }
+  return plan;
+}
+
+// T: storage type of u, k, D and of the gradients; Real: arithmetic type (complex spectra are (Real, Real)).
+template <typename T, typename Real, class Runner>
+struct ButterflyFft {
+  const ButterflyConvSizes& s;
+  Runner runner;
+  cuda::ButterflyPlan plan = butterfly_plan(s);
+  at::ScalarType cdt = std::is_same<Real, double>::value ? at::kComplexDouble : at::kComplexFloat;
+
+  template <typename X>
+  cuda::fft::FftJob<X, Real> job(int64_t rows) const {
+    cuda::fft::FftJob<X, Real> j;
+    j.plan = plan;
+    j.rows = rows;
+    j.B = s.B;
+    j.H = s.H;
+    return j;
+  }
+  static cuda::fft::Cx<Real>* cx(const at::Tensor& t) {
+    return t.defined() ? reinterpret_cast<cuda::fft::Cx<Real>*>(t.data_ptr()) : nullptr;
+  }
+  at::Tensor work(int64_t rows, const at::Tensor& like) const {
+    return runner.needs_work(plan) ? at::empty({rows, s.n}, like.options().dtype(cdt)) : at::Tensor();
+  }
+
+  // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X.
+  template <typename X>
+  at::Tensor spectrum(const at::Tensor& x, int64_t rows, int64_t len) const {
+    at::Tensor out = at::empty({rows, s.n}, x.options().dtype(cdt));  // (rows, n)
+    const at::Tensor w = work(rows, x);
+    auto j = job<X>(rows);
+    j.src = static_cast<const X*>(x.const_data_ptr());
+    j.src_len = len;
+    j.work = cx(w);
+    j.spectrum_out = cx(out);
+    runner(j);
+    return out;
+  }
+
+  // y = Re F^-1 (K (or conj K) F x) + D x over the B H rows of x (B, H, L), two rows per complex pipeline row.
+  void convolve(const at::Tensor& x, const at::Tensor& K, bool conj_K, const at::Tensor& D, const at::Tensor& y) const {
+    const int64_t rows = cuda::fft::pipeline_rows(s.B, s.H, true);
+    const at::Tensor w = work(rows, x);
+    auto j = job<T>(rows);
+    j.pair = true;
+    j.src = static_cast<const T*>(x.const_data_ptr());
+    j.src_len = s.L;
+    j.dst = static_cast<T*>(y.mutable_data_ptr());
+    j.dst_len = s.L;
+    j.skip = j.src;
+    j.D = D.defined() ? static_cast<const T*>(D.const_data_ptr()) : nullptr;
+    j.work = cx(w);
+    j.spectrum = cx(K);
+    j.conj_spectrum = conj_K;
+    j.scale = Real(1) / static_cast<Real>(s.n);
+    runner(j);
+  }
+
+  // Re(F^-1 Z) / n (rows, n) of Real for complex rows Z (rows, n), which the pipeline overwrites.
+  at::Tensor inverse(const at::Tensor& Z) const {
+    const int64_t rows = Z.size(0);
+    at::Tensor out = at::empty({rows, s.n}, Z.options().dtype(c10::toRealValueType(cdt)));  // (rows, n)
+    auto j = job<Real>(rows);
+    j.H = rows;
+    j.work = cx(Z);
+    j.complex_in = true;
+    j.forward = false;
+    j.dst = out.mutable_data_ptr<Real>();
+    j.dst_len = s.n;
+    j.scale = Real(1) / static_cast<Real>(s.n);
+    runner(j);
+    return out;
+  }
+
+  // The kernel gradient of the circular kernel, (H, n) Real: sum over the batch of the spectra's correlation.
+  at::Tensor kernel_grad(const at::Tensor& g, const at::Tensor& u) const {
+    const int64_t rows = s.B * s.H;
+    const at::Tensor SG = spectrum<T>(g, rows, s.L).view({s.B, s.H, s.n});  // (B, H, n)
+    const at::Tensor SU = spectrum<T>(u, rows, s.L).view({s.B, s.H, s.n});  // (B, H, n)
+    return inverse((SG * SU.conj()).sum(0).contiguous());
+  }
+};
+
+}  // namespace ssm::ops
