@@ -583,6 +583,13 @@ __global__ void __launch_bounds__(256) fft_column_kernel(fft::FftJob<T, float> j
     fft::column_pass_item<R, kInv>(job, k, c);
 }
 
+__global__ void __launch_bounds__(256) fft_correlate_kernel(const fft::Cx<float>* X, fft::Cx<float>* GK,
+                                                            ButterflyPlan plan, int64_t B, int64_t H) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < H * plan.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    fft::correlate_item(X, GK, plan, B, H, i);
+}
+
 size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
 
 // Threads per sub-row block: one per column of the largest fused radix, 64 to 256 (a 2048-point row of radices
@@ -646,6 +653,15 @@ cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* fir
 }
 
 cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) { return fft_run(job, stream); }
+
+cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,
+                                    int64_t H, cudaStream_t stream) {
+  const int64_t total = H * plan.n;
+  if (total == 0) return cudaSuccess;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(ceil_div(total, 256), int64_t{1} << 20));
+  fft_correlate_kernel<<<blocks, 256, 0, stream>>>(X, GK, plan, B, H);
+  return cudaGetLastError();
+}
 cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
   return fft_run(job, stream);
 }

@@ -89,4 +89,8 @@ cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t
 cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream);
 cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream);
 
+// GK (H, n) = sum over b of the spectrum correlation from X (B H, n) = F(u + i g) (fft::correlate_item).
+cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,
+                                    int64_t H, cudaStream_t stream);
+
 }  // namespace ssm::cuda

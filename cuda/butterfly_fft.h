@@ -357,7 +357,8 @@ struct Storage {
 
 // One pipeline over `rows` rows of the (B, H) real rows (row b H + h has channel h), in order:
 //   input   : real rows src (src_len each, zero padded to n) -- two rows (b, h), (b + 1, h) as one complex row when
-//             pair --, or the complex work area (rows, n) when complex_in;
+//             pair, row r of src + i row r of src_imag when src_imag is set --, or the complex work area (rows, n)
+//             when complex_in;
 //   forward : the forward stages (skipped when !forward); spectrum_out set: write the spectrum there and stop;
 //   then    : multiply by spectrum (H, n) (conjugated when conj_spectrum; skipped when null), the inverse stages;
 //   output  : real rows dst (first dst_len elements of scale Re x, and scale Im x for the pair's second row, plus
@@ -369,6 +370,7 @@ struct FftJob {
   int64_t B = 1, H = 1;
   bool pair = false;
   const T* src = nullptr;
+  const T* src_imag = nullptr;
   int64_t src_len = 0;
   T* dst = nullptr;
   int64_t dst_len = 0;
@@ -399,7 +401,9 @@ template <typename T, typename Real>
 SSM_HD Cx<Real> load_input(const FftJob<T, Real>& job, const RowPair& rp, int64_t t) {
   if (t >= job.src_len) return {Real(0), Real(0)};
   using S = Storage<T, Real>;
-  return {S::load(job.src[rp.r0 * job.src_len + t]), rp.r1 >= 0 ? S::load(job.src[rp.r1 * job.src_len + t]) : Real(0)};
+  const Real re = S::load(job.src[rp.r0 * job.src_len + t]);
+  if (job.src_imag != nullptr) return {re, S::load(job.src_imag[rp.r0 * job.src_len + t])};
+  return {re, rp.r1 >= 0 ? S::load(job.src[rp.r1 * job.src_len + t]) : Real(0)};
 }
 
 template <typename T, typename Real>
@@ -499,6 +503,39 @@ SSM_HD void column_pass_item(const FftJob<T, Real>& job, int k, int64_t c) {
       base[decltype(I)::value * m] = {s * v[decltype(I)::value].x, s * v[decltype(I)::value].y};
     });
   }
+}
+
+// ---- spectra of two real rows from one complex transform -----------------------------------------------------------
+// The position (digit order) of frequency -f mod n, f the frequency at position t: t = sum_k a_k m_k holds
+// f = sum_k a_k P_k (a_0 the least significant digit of f); negation complements the digits from the lowest nonzero
+// one upward.
+SSM_HD int64_t negated_position(const ButterflyPlan& plan, int64_t t) {
+  int64_t out = 0;
+  bool nonzero_below = false;
+  for (int k = 0; k < plan.stages; ++k) {
+    const int64_t r = plan.radix[k], a = (t / plan.m[k]) % r;
+    const int64_t b = nonzero_below ? r - 1 - a : (a == 0 ? 0 : r - a);
+    nonzero_below = nonzero_below || a != 0;
+    out += b * plan.m[k];
+  }
+  return out;
+}
+
+// GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i g_b)
+// (rows b H + h of X, (B H, n)): SU = (X[f] + conj X[-f]) / 2, SG = (X[f] - conj X[-f]) / (2i).
+template <typename Real>
+SSM_HD void correlate_item(const Cx<Real>* X, Cx<Real>* GK, const ButterflyPlan& plan, int64_t B, int64_t H,
+                           int64_t idx) {
+  const int64_t n = plan.n, h = idx / n, t = idx - h * n, tn = negated_position(plan, t);
+  Real re = Real(0), im = Real(0);
+  for (int64_t b = 0; b < B; ++b) {
+    const Cx<Real>* row = X + (b * H + h) * n;
+    const Cx<Real> A = row[t], M = row[tn], Mc = {M.x, -M.y};
+    const Cx<Real> p = cmul_conj(A - Mc, A + Mc);  // (X - conj Xm) conj(X + conj Xm) = 4i SG conj(SU)
+    re += p.y;
+    im -= p.x;
+  }
+  GK[idx] = {re / Real(4), im / Real(4)};
 }
 
 }  // namespace fft

@@ -160,6 +160,10 @@ struct CudaRunner {
     check_cuda(cuda::butterfly_fft_first_subrow_stage(plan, &first), kOp, "querying shared memory");
     return first > 0;
   }
+  void correlate(const cuda::fft::Cx<float>* X, cuda::fft::Cx<float>* GK, const cuda::ButterflyPlan& plan, int64_t B,
+                 int64_t H) const {
+    check_cuda(cuda::butterfly_fft_correlate(X, GK, plan, B, H, stream), kOp, "spectrum correlation");
+  }
 };
 
 template <typename T>

@@ -18,9 +18,9 @@ namespace {
 using cuda::fft::Cx;
 using cuda::fft::FftJob;
 
-// Longest sub-row run in one piece (as the GPU's fused kernel: 2 x 16K x 4 bytes stays in L2); longer rows take
-// column passes around independent sub-rows.
-constexpr int64_t kSubrowMax = 16384;
+// Longest sub-row run in one piece (planar float32: 270 KB, in a core's L2); longer rows take column passes around
+// independent sub-rows, as on the GPU from 32768 on (ButterflyConv.LongSequencesUpTo2To20 runs them here).
+constexpr int64_t kSubrowMax = 32768;
 
 struct SerialExec {
   template <class F>
@@ -81,6 +81,11 @@ struct CpuRunner {
     run(job);
   }
   bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
+  void correlate(const Cx<Real>* X, Cx<Real>* GK, const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
+    at::parallel_for(0, H * plan.n, 1024, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) cuda::fft::correlate_item(X, GK, plan, B, H, i);
+    });
+  }
 };
 
 template <typename Real>

@@ -4,7 +4,8 @@
 //   forward : K = spectrum of the circular kernel (H rows); y = paired convolution pipeline over the B H rows of u;
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
-// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area.
+// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area;
+// `correlate(X, GK, plan, B, H)` runs cuda::fft::correlate_item over the H n outputs.
 #pragma once
 
 #include "butterfly_fft.h"
@@ -105,12 +106,22 @@ struct ButterflyFft {
     return out;
   }
 
-  // The kernel gradient of the circular kernel, (H, n) Real: sum over the batch of the spectra's correlation.
+  // The gradient (H, n) Real of the circular kernel: Re F^-1 (sum_b F(g_b) conj F(u_b)) / n, both spectra from one
+  // transform of u_b + i g_b per row.
   at::Tensor kernel_grad(const at::Tensor& g, const at::Tensor& u) const {
     const int64_t rows = s.B * s.H;
-    const at::Tensor SG = spectrum<T>(g, rows, s.L).view({s.B, s.H, s.n});  // (B, H, n)
-    const at::Tensor SU = spectrum<T>(u, rows, s.L).view({s.B, s.H, s.n});  // (B, H, n)
-    return inverse((SG * SU.conj()).sum(0).contiguous());
+    at::Tensor X = at::empty({rows, s.n}, u.options().dtype(cdt));  // (B H, n)
+    const at::Tensor w = work(rows, u);
+    auto j = job<T>(rows);
+    j.src = static_cast<const T*>(u.const_data_ptr());
+    j.src_imag = static_cast<const T*>(g.const_data_ptr());
+    j.src_len = s.L;
+    j.work = cx(w);
+    j.spectrum_out = cx(X);
+    runner(j);
+    at::Tensor GK = at::empty({s.H, s.n}, X.options());  // (H, n)
+    runner.correlate(cx(X), cx(GK), plan, s.B, s.H);
+    return inverse(GK);
   }
 };
 
