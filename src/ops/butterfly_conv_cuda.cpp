@@ -131,7 +131,7 @@ at::Tensor kernel_spectrum(const Setup& st, const cuda::ButterflyFactors& fwd) {
 }
 
 // out = Re(adj^H stages (spec * x-spectrum)) / n + D x: the convolution pipeline over the B*H rows of x.
-void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool conj_spec,
+void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec,
               const cuda::ButterflyFactors& fwd, const cuda::ButterflyFactors& adj, const at::Tensor& out) {
   cuda::ButterflyPipeline p = pipeline(st, st.s.B * st.s.H);
   p.src.in = x.const_data_ptr();
@@ -143,7 +143,6 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec, bool
   p.fwd = fwd;
   p.adj = adj;
   p.spectrum = ptr(spec);
-  p.conj_spectrum = conj_spec;
   p.scale = 1.f / static_cast<float>(st.s.n);
   check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "convolution pipeline");
 }
@@ -235,7 +234,7 @@ at::Tensor butterfly_conv_cuda(const at::Tensor& u, const at::Tensor& k, const O
   at::Tensor y = at::empty_like(st.u);
   if (st.s.B == 0) return y;
   const at::Tensor Khat = kernel_spectrum(st, st.Fl);
-  convolve(st, st.u, Khat, false, st.Fl, st.Fe, y);
+  convolve(st, st.u, Khat, st.Fl, st.Fe, y);
   return y;
 }
 
