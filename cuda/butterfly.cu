@@ -117,28 +117,10 @@ __device__ __forceinline__ void smem_stage_r(float* xr, float* xi, int64_t P, in
   }
 }
 
-#define SSM_BUTTERFLY_RADIX_SWITCH(r, CALL) \
-  switch (r) {                              \
-    case 2: CALL(2); break;                 \
-    case 3: CALL(3); break;                 \
-    case 4: CALL(4); break;                 \
-    case 5: CALL(5); break;                 \
-    case 6: CALL(6); break;                 \
-    case 7: CALL(7); break;                 \
-    case 8: CALL(8); break;                 \
-    case 9: CALL(9); break;                 \
-    case 10: CALL(10); break;               \
-    case 12: CALL(12); break;               \
-    case 14: CALL(14); break;               \
-    case 15: CALL(15); break;               \
-    case 16: CALL(16); break;               \
-    default: break;                         \
-  }
-
 template <bool kAdjoint>
 __device__ void smem_stage(float* xr, float* xi, int r, int64_t P, int64_t m, const float2* F, const TableTwiddle& tw) {
 #define SSM_CALL(R) smem_stage_r<R, kAdjoint>(xr, xi, P, m, F, tw)
-  SSM_BUTTERFLY_RADIX_SWITCH(r, SSM_CALL)
+  SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
 #undef SSM_CALL
 }
 
@@ -358,7 +340,7 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
     const int64_t row = sr / subs, sub = sr - row * subs, h = row % p.H, off = row * n + sub * len;
     __syncthreads();  // the previous sub-row is fully written out (and the twiddle tables are ready)
     if (loaded_h != h && (loaded_h < 0 || p.fwd.per_channel || p.adj.per_channel)) {
-      if (p.forward) load_factors(Ff, p.fwd, plan, first, h);
+      load_factors(Ff, p.fwd, plan, first, h);
       if (adjoint) load_factors(Fa, p.adj, plan, first, h);
       loaded_h = h;
     }
@@ -375,8 +357,7 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
       }
     }
     __syncthreads();
-    if (p.forward)
-      for (int k = first; k < plan.stages; ++k) run_stage(k, false);
+    for (int k = first; k < plan.stages; ++k) run_stage(k, false);
     if (!adjoint) {
       for (int64_t t = threadIdx.x; t < len; t += blockDim.x) p.spectrum_out[off + t] = {xr[t], xi[t]};
       continue;
@@ -385,7 +366,7 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
       const float2* K = p.spectrum + h * n + sub * len;
       for (int64_t t = threadIdx.x; t < len; t += blockDim.x) {
         const float2 x = {xr[t], xi[t]};
-        const float2 y = p.conj_spectrum ? cmul_conj(x, K[t]) : cmul(x, K[t]);
+        const float2 y = cmul(x, K[t]);
         xr[t] = y.x;
         xi[t] = y.y;
       }
@@ -405,10 +386,16 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
   }
 }
 
+// Grid of the grid-stride kernels over global memory (column passes, correlation): 256 threads, at most 2^20 blocks.
+constexpr int kGridThreads = 256;
+unsigned grid_blocks(int64_t items) {
+  return static_cast<unsigned>(std::min<int64_t>(ceil_div(items, kGridThreads), int64_t{1} << 20));
+}
+
 // One outer stage k over the whole rows in global memory, a column (row, p, j) per thread, in place in p.work.
 // Forward stage 0 may read the real input; adjoint stage 0 may write the real output.
 template <typename T, int R, bool kAdjoint>
-__global__ void __launch_bounds__(256) column_kernel(ButterflyPipeline p, int k) {
+__global__ void __launch_bounds__(kGridThreads) column_kernel(ButterflyPipeline p, int k) {
   const ButterflyPlan& plan = p.plan;
   const int64_t n = plan.n, P = plan.P[k], m = plan.m[k], N = R * m;
   const int64_t per_row = P * m, total = p.rows * per_row;
@@ -488,11 +475,9 @@ cudaError_t launch_fused(const ButterflyPipeline& p, int first, cudaStream_t str
 
 template <typename T, bool kAdjoint>
 cudaError_t launch_column(const ButterflyPipeline& p, int k, cudaStream_t stream) {
-  constexpr int kThreads = 256;
-  const int64_t total = p.rows * p.plan.n / p.plan.radix[k];
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(ceil_div(total, kThreads), int64_t{1} << 20));
-#define SSM_CALL(R) column_kernel<T, R, kAdjoint><<<blocks, kThreads, 0, stream>>>(p, k)
-  SSM_BUTTERFLY_RADIX_SWITCH(p.plan.radix[k], SSM_CALL)
+  const unsigned blocks = grid_blocks(p.rows * p.plan.n / p.plan.radix[k]);
+#define SSM_CALL(R) column_kernel<T, R, kAdjoint><<<blocks, kGridThreads, 0, stream>>>(p, k)
+  SSM_FFT_RADIX_SWITCH(p.plan.radix[k], SSM_CALL)
 #undef SSM_CALL
   return cudaGetLastError();
 }
@@ -514,8 +499,7 @@ cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   if (first == 0) return launch_fused<T>(p, 0, stream);
   if (p.work == nullptr) return cudaErrorInvalidValue;
-  if (p.forward)
-    for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_column<T, false>(p, k, stream);
+  for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_column<T, false>(p, k, stream);
   if (err != cudaSuccess) return err;
   ButterflyPipeline inner = p;
   inner.complex_in = true;
@@ -576,14 +560,14 @@ __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<
 }
 
 template <typename T, int R, bool kInv>
-__global__ void __launch_bounds__(256) fft_column_kernel(fft::FftJob<T, float> job, int k) {
+__global__ void __launch_bounds__(kGridThreads) fft_column_kernel(fft::FftJob<T, float> job, int k) {
   const int64_t total = job.rows * (job.plan.n / R);
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < total;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x)
     fft::column_pass_item<R, kInv>(job, k, c);
 }
 
-__global__ void __launch_bounds__(256) fft_correlate_kernel(const fft::Cx<float>* X, fft::Cx<float>* GK,
+__global__ void __launch_bounds__(kGridThreads) fft_correlate_kernel(const fft::Cx<float>* X, fft::Cx<float>* GK,
                                                             ButterflyPlan plan, int64_t B, int64_t H) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < H * plan.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -602,11 +586,9 @@ int fft_threads(const ButterflyPlan& plan, int first, int64_t len) {
 
 template <typename T, bool kInv>
 cudaError_t launch_fft_column(const fft::FftJob<T, float>& job, int k, cudaStream_t stream) {
-  constexpr int kThreads = 256;
-  const int64_t total = job.rows * job.plan.n / job.plan.radix[k];
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(ceil_div(total, kThreads), int64_t{1} << 20));
-#define SSM_CALL(R) fft_column_kernel<T, R, kInv><<<blocks, kThreads, 0, stream>>>(job, k)
-  SSM_BUTTERFLY_RADIX_SWITCH(job.plan.radix[k], SSM_CALL)
+  const unsigned blocks = grid_blocks(job.rows * job.plan.n / job.plan.radix[k]);
+#define SSM_CALL(R) fft_column_kernel<T, R, kInv><<<blocks, kGridThreads, 0, stream>>>(job, k)
+  SSM_FFT_RADIX_SWITCH(job.plan.radix[k], SSM_CALL)
 #undef SSM_CALL
   return cudaGetLastError();
 }
@@ -658,8 +640,7 @@ cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK,
                                     int64_t H, cudaStream_t stream) {
   const int64_t total = H * plan.n;
   if (total == 0) return cudaSuccess;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(ceil_div(total, 256), int64_t{1} << 20));
-  fft_correlate_kernel<<<blocks, 256, 0, stream>>>(X, GK, plan, B, H);
+  fft_correlate_kernel<<<grid_blocks(total), kGridThreads, 0, stream>>>(X, GK, plan, B, H);
   return cudaGetLastError();
 }
 cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {

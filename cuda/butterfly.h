@@ -39,12 +39,14 @@ struct RealRows {
   int64_t len = 0;
 };
 
-// One butterfly pipeline over `rows` rows (channel of row r: r % H). What happens, in order:
-//   input   : real rows `src` (zero padded to n), or the complex work area `work` (rows, n);
-//   forward : the forward stages with `fwd` (skipped when !forward);
+// One dense-factor butterfly pipeline (the forward of learned factors) over `rows` rows (channel of row r: r % H).
+// What happens, in order:
+//   input   : real rows `src` (zero padded to n), or the complex work area `work` (rows, n) (the multi-pass scheme's
+//             inner sub-rows);
+//   forward : the forward stages with `fwd`;
 //   then    : spectrum_out set: write the spectrum (digit order) there and stop. Otherwise multiply by
-//             `spectrum` (H, n) (conjugated when conj_spectrum; no multiply when null) and run the adjoint stages
-//             with `adj` (conjugate-transposed factors, conjugated twiddles, reverse order);
+//             `spectrum` (H, n) (no multiply when null) and run the adjoint stages with `adj` (conjugate-transposed
+//             factors, conjugated twiddles, reverse order);
 //   output  : real rows `dst` (first dst.len elements: scale * Re(x) + D[h] * skip[r, l] when D), or `work`.
 struct ButterflyPipeline {
   ButterflyPlan plan;
@@ -54,10 +56,9 @@ struct ButterflyPipeline {
   const void* skip = nullptr;  // rows of dst.len elements
   const void* D = nullptr;     // (H)
   float2* work = nullptr;      // (rows, n) complex64 work area: needed when n > kButterflyMaxFused or for complex I/O
-  bool complex_in = false, complex_out = false, forward = true;
+  bool complex_in = false, complex_out = false;
   ButterflyFactors fwd, adj;
   const float2* spectrum = nullptr;
-  bool conj_spectrum = false;
   float2* spectrum_out = nullptr;  // (rows, n)
   float scale = 1.f;
   // float32 storage: run the radix-16 stages that tile on tensor cores in 3xTF32 (float32 accuracy) instead of on

@@ -206,9 +206,8 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     // i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not requested); on a GPU in
     // float32 also with 3xTF32 tensor cores ("learned-tc", SSM_BUTTERFLY_FLOAT32=tensor_cores).
     impls.emplace_back("butterfly", [&] { return ssm::butterfly_conv(u, k, D, krev); });
-    auto exact = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
-    for (auto& f : exact) f = f.to(dev);
-    const std::vector<at::Tensor> factors = exact;
+    std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
+    for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {
       setenv("SSM_BUTTERFLY_FLOAT32", "cuda_cores", 1);
       return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));

@@ -1,0 +1,148 @@
+// cuda/butterfly_fft.h on its own (the host-device code of the exact-DFT butterfly, shared by the CPU backend and the
+// CUDA kernels): every codelet against the DFT sum, twiddle powers, the digit-order position of -f, and a whole
+// spectrum (stages in digit order, u + i g rows) against the DFT sum, in float64.
+#include "butterfly_fft.h"
+#include "ssm/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <complex>
+#include <random>
+#include <vector>
+
+namespace ssm::test {
+namespace {
+
+using cuda::fft::Cx;
+using cplx = std::complex<double>;
+
+std::vector<cplx> random_complex(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> d;
+  std::vector<cplx> v(n);
+  for (auto& x : v) x = {d(gen), d(gen)};
+  return v;
+}
+
+// sum_i x_i exp(-+ 2 pi i a i / n), the phase reduced exactly first
+std::vector<cplx> dft_sum(const std::vector<cplx>& x, bool inverse) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<cplx> out(x.size());
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t i = 0; i < n; ++i)
+      out[a] += x[i] * std::polar(1.0, (inverse ? 2.0 : -2.0) * M_PI * static_cast<double>((a * i) % n) / n);
+  return out;
+}
+
+template <int R, bool kInv>
+double codelet_error(unsigned seed) {
+  const auto x = random_complex(R, seed);
+  Cx<double> v[R];
+  for (int i = 0; i < R; ++i) v[i] = {x[i].real(), x[i].imag()};
+  cuda::fft::dft<R, kInv>(v);
+  const auto ref = dft_sum(x, kInv);
+  double err = 0;
+  for (int a = 0; a < R; ++a) err = std::max(err, std::abs(ref[a] - cplx(v[a].x, v[a].y)));
+  return err;
+}
+
+TEST(ButterflyFft, EveryCodeletIsTheDft) {
+#define SSM_CHECK(R)                                                                            \
+  EXPECT_LT((codelet_error<R, false>(R)), 1e-14) << "forward radix " << R;                      \
+  EXPECT_LT((codelet_error<R, true>(R + 100)), 1e-14) << "inverse radix " << R;
+  SSM_CHECK(2) SSM_CHECK(3) SSM_CHECK(4) SSM_CHECK(5) SSM_CHECK(6) SSM_CHECK(7) SSM_CHECK(8) SSM_CHECK(9)
+  SSM_CHECK(10) SSM_CHECK(12) SSM_CHECK(14) SSM_CHECK(15) SSM_CHECK(16)
+#undef SSM_CHECK
+}
+
+TEST(ButterflyFft, TwiddlePowers) {
+  Cx<double> v[16];
+  const auto x = random_complex(16, 7);
+  for (int i = 0; i < 16; ++i) v[i] = {x[i].real(), x[i].imag()};
+  const double phi = 0.7309;
+  cuda::fft::apply_powers<16, false>(v, Cx<double>{std::cos(phi), std::sin(phi)});
+  for (int a = 0; a < 16; ++a)
+    EXPECT_LT(std::abs(cplx(v[a].x, v[a].y) - x[a] * std::polar(1.0, phi * a)), 1e-14) << "power " << a;
+}
+
+cuda::ButterflyPlan plan_of(int64_t n) {
+  cuda::ButterflyPlan plan;
+  plan.n = n;
+  int64_t P = 1;
+  for (const int64_t r : ssm::butterfly_radices(n)) {
+    plan.radix[plan.stages] = static_cast<int>(r);
+    plan.P[plan.stages] = P;
+    P *= r;
+    plan.m[plan.stages] = n / P;
+    ++plan.stages;
+  }
+  return plan;
+}
+
+// The frequency held at digit-order position t: t = sum a_k m_k holds f = sum a_k P_k.
+int64_t frequency_at(const cuda::ButterflyPlan& plan, int64_t t) {
+  int64_t f = 0;
+  for (int k = 0; k < plan.stages; ++k) f += (t / plan.m[k]) % plan.radix[k] * plan.P[k];
+  return f;
+}
+
+TEST(ButterflyFft, NegatedPositionHoldsMinusF) {
+  for (const int64_t n : {2, 12, 30, 1568, 2000, 2048, 4096 * 5}) {
+    const auto plan = plan_of(n);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t tn = cuda::fft::negated_position(plan, t);
+      ASSERT_EQ(frequency_at(plan, tn), (n - frequency_at(plan, t)) % n) << "n " << n << " position " << t;
+    }
+  }
+}
+
+struct SerialExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = 0; i < count; ++i) f(i);
+  }
+};
+
+// The spectrum pipeline of one sub-row (the whole row, first stage 0) of u + i g for ragged lengths, in digit order.
+TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
+  for (const int64_t n : {6, 60, 1568, 2000}) {
+    const int64_t len = n - 3;  // zero padded to n
+    const auto plan = plan_of(n);
+    const auto z = random_complex(static_cast<size_t>(len), static_cast<unsigned>(n));
+    std::vector<double> u(len), g(len);
+    for (int64_t t = 0; t < len; ++t) {
+      u[t] = z[t].real();
+      g[t] = z[t].imag();
+    }
+    std::vector<Cx<double>> X(n);
+    cuda::fft::FftJob<double, double> job;
+    job.plan = plan;
+    job.rows = 1;
+    job.src = u.data();
+    job.src_imag = g.data();
+    job.src_len = len;
+    job.spectrum_out = X.data();
+    const auto lay = cuda::fft::subrow_layout(n);
+    std::vector<double> buf(lay.total);
+    auto* lo = reinterpret_cast<Cx<double>*>(buf.data() + lay.lo);
+    auto* hi = reinterpret_cast<Cx<double>*>(buf.data() + lay.hi);
+    const int shift = cuda::fft::twiddle_shift(n);
+    for (int64_t i = 0; i < (int64_t{1} << shift); ++i) lo[i] = cuda::fft::root_direct<double>(i, n);
+    for (int64_t i = 0; (i << shift) < n; ++i) hi[i] = cuda::fft::root_direct<double>(i << shift, n);
+    SerialExec ex;
+    cuda::fft::run_subrow(ex, job, 0, 0, buf.data() + lay.xr, buf.data() + lay.xi,
+                          cuda::fft::TwiddleTable<double>{hi, lo, shift});
+    std::vector<cplx> padded(z);
+    padded.resize(n);
+    const auto ref = dft_sum(padded, false);
+    double err = 0, scale = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      err = std::max(err, std::abs(ref[frequency_at(plan, t)] - cplx(X[t].x, X[t].y)));
+      scale = std::max(scale, std::abs(ref[t]));
+    }
+    EXPECT_LT(err, 1e-13 * scale) << "n " << n;
+  }
+}
+
+}  // namespace
+}  // namespace ssm::test
