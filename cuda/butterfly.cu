@@ -52,13 +52,6 @@ struct TableTwiddle {
   }
 };
 
-// Smallest s with 4^s >= N0: the low table holds 2^s entries, the high one ceil(N0 / 2^s).
-__host__ __device__ inline int twiddle_shift(int64_t N0) {
-  int s = 0;
-  while ((int64_t{1} << (2 * s)) < N0) ++s;
-  return s;
-}
-
 // v <- tw(j) * (F v): one column of a forward stage of sub-problem size N (no twiddle when N == R).
 template <int R, typename TW>
 __device__ __forceinline__ void column_forward(float2 (&v)[R], const float2* __restrict__ F, int64_t j, int64_t N,
@@ -273,7 +266,7 @@ __host__ __device__ inline int64_t round_up64(int64_t x) { return (x + 63) / 64 
 
 __host__ __device__ inline FusedLayout fused_layout(int64_t len, int factor_total) {
   FusedLayout l;
-  const int s = twiddle_shift(len);
+  const int s = fft::twiddle_shift(len);
   l.xr = 0;
   l.xi = round_up64(len);
   l.scratch = l.xi + round_up64(len);
@@ -305,7 +298,7 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
   float2* hi = reinterpret_cast<float2*>(smem + lay.hi);
   float2* Ff = reinterpret_cast<float2*>(smem + lay.Ff);
   float2* Fa = reinterpret_cast<float2*>(smem + lay.Fa);
-  const int shift = twiddle_shift(len);
+  const int shift = fft::twiddle_shift(len);
   for (int64_t i = threadIdx.x; i < (int64_t{1} << shift); i += blockDim.x) lo[i] = twiddle(i, len);
   for (int64_t i = threadIdx.x; i < ((len + (int64_t{1} << shift) - 1) >> shift); i += blockDim.x)
     hi[i] = twiddle(i << shift, len);
@@ -546,14 +539,11 @@ __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<
   extern __shared__ __align__(16) float fsmem[];
   const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
   const fft::SubrowLayout lay = fft::subrow_layout(len);
-  auto* lo = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.lo);
-  auto* hi = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.hi);
-  const int shift = fft::twiddle_shift(len);
-  for (int i = threadIdx.x; i < (1 << shift); i += blockDim.x) lo[i] = fft::root_direct<float>(i, len);
-  for (int i = threadIdx.x; (static_cast<int64_t>(i) << shift) < len; i += blockDim.x)
-    hi[i] = fft::root_direct<float>(static_cast<int64_t>(i) << shift, len);
+  auto* table = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw);
+  for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
+    table[i] = fft::twiddle_table_entry<float>(len, i);
   __syncthreads();
-  const fft::TwiddleTable<float> tw{hi, lo, shift};
+  const auto tw = fft::twiddle_table<float>(table, len);
   BlockExec ex;
   for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
     fft::run_subrow(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
@@ -572,6 +562,11 @@ __global__ void __launch_bounds__(kGridThreads) fft_correlate_kernel(const fft::
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < H * plan.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     fft::correlate_item(X, GK, plan, B, H, i);
+}
+
+__global__ void __launch_bounds__(kGridThreads) fft_twiddles_kernel(fft::Cx<float>* table, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < fft::twiddle_table_size(n)) table[i] = fft::twiddle_table_entry<float>(n, i);
 }
 
 size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
@@ -599,7 +594,7 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
   int first = 0;
   cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
   if (err != cudaSuccess) return err;
-  if (first > 0 && job.work == nullptr) return cudaErrorInvalidValue;
+  if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr)) return cudaErrorInvalidValue;
   if (job.forward)
     for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_fft_column<T, false>(job, k, stream);
   if (err != cudaSuccess) return err;
@@ -614,7 +609,8 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
   err = cudaFuncSetAttribute(fft_subrow_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
-  fft_subrow_kernel<T><<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(inner, first);
+  fft_subrow_kernel<T>
+      <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(inner, first);
   err = cudaGetLastError();
   if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
   for (int k = first - 1; k >= 0 && err == cudaSuccess; --k) err = launch_fft_column<T, true>(job, k, stream);
@@ -634,7 +630,14 @@ cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* fir
   return cudaSuccess;
 }
 
-cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) { return fft_run(job, stream); }
+cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) {
+  return fft_run(job, stream);
+}
+
+cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream) {
+  fft_twiddles_kernel<<<grid_blocks(fft::twiddle_table_size(n)), kGridThreads, 0, stream>>>(table, n);
+  return cudaGetLastError();
+}
 
 cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,
                                     int64_t H, cudaStream_t stream) {

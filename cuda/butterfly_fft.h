@@ -67,6 +67,13 @@ SSM_HD Cx<T> cmul_conj(Cx<T> a, Cx<T> b) {
   return {a.x * b.x + a.y * b.y, a.y * b.x - a.x * b.y};
 }
 
+// The scalar type of an arithmetic type: itself, or the element type of a SIMD vector type (the CPU backend runs the
+// codelets on GCC vector types, which mix with scalars elementwise).
+template <typename T>
+struct ScalarOf {
+  using type = T;
+};
+
 // ---- compile-time roots of unity ----------------------------------------------------------------------------------
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr double taylor_sin(double x) {  // |x| <= pi / 4: 12 terms are exact in double
@@ -133,8 +140,9 @@ SSM_HD Cx<T> mul_root(Cx<T> v) {
     if constexpr (minus_i) return {v.y, -v.x};
     else return {-v.y, v.x};
   } else {
+    using S = typename ScalarOf<T>::type;
     constexpr double c = cos_frac(k, N), s = (kInv ? 1.0 : -1.0) * sin_frac(k, N);
-    return {v.x * T(c) - v.y * T(s), v.x * T(s) + v.y * T(c)};
+    return {v.x * S(c) - v.y * S(s), v.x * S(s) + v.y * S(c)};
   }
 }
 
@@ -166,12 +174,13 @@ SSM_HD void dft_prime(Cx<T> (&v)[R]) {
     out[0] = sum;
     static_for<1, h + 1>([&](auto A) SSM_INLINE_LAMBDA {
       constexpr int a = decltype(A)::value;
-      Cx<T> re = v[0], im = {T(0), T(0)};
+      using S = typename ScalarOf<T>::type;
+      Cx<T> re = v[0], im = {T{}, T{}};
       static_for<1, h + 1>([&](auto I) SSM_INLINE_LAMBDA {
         constexpr int i = decltype(I)::value;
         constexpr double c = cos_frac(decltype(A)::value * i, R), sn = sin_frac(decltype(A)::value * i, R);
-        re = {re.x + T(c) * s[i].x, re.y + T(c) * s[i].y};
-        im = {im.x + T(sn) * d[i].x, im.y + T(sn) * d[i].y};
+        re = {re.x + S(c) * s[i].x, re.y + S(c) * s[i].y};
+        im = {im.x + S(sn) * d[i].x, im.y + S(sn) * d[i].y};
       });
       // forward: X[a] = re - i im, X[R - a] = re + i im; the inverse swaps them
       const Cx<T> minus = {re.x + im.y, re.y - im.x}, plus = {re.x - im.y, re.y + im.x};
@@ -240,7 +249,7 @@ SSM_HD void apply_powers(Cx<T> (&v)[R], Cx<T> w) {
 }
 
 // ---- twiddles ------------------------------------------------------------------------------------------------------
-// exp(-2 pi i j / N), 0 <= j < N, evaluated directly (the column passes over global memory).
+// exp(-2 pi i j / N), 0 <= j < N, evaluated directly (the entries of the twiddle tables).
 template <typename Real>
 SSM_HD Cx<Real> root_direct(int64_t j, int64_t N) {
 #if defined(__CUDA_ARCH__)
@@ -259,7 +268,7 @@ SSM_HD Cx<Real> root_direct(int64_t j, int64_t N) {
 #endif
 }
 
-// Smallest s with 4^s >= len: the twiddles of a sub-row come from a table of 2^s and one of ceil(len / 2^s) roots.
+// Smallest s with 4^s >= len: the roots exp(-2 pi i t / len) come from a table of 2^s and one of ceil(len / 2^s).
 SSM_HD int twiddle_shift(int64_t len) {
   int s = 0;
   while ((int64_t{1} << (2 * s)) < len) ++s;
@@ -275,24 +284,39 @@ struct TwiddleTable {
   SSM_HD Cx<Real> operator()(int t) const { return cmul(hi[t >> shift], lo[t & ((1 << shift) - 1)]); }
 };
 
+// Storage of the table for len: the 2^s low roots, then the high ones.
+SSM_HD int64_t twiddle_table_size(int64_t len) {
+  const int s = twiddle_shift(len);
+  return (int64_t{1} << s) + ((len + (int64_t{1} << s) - 1) >> s);
+}
+template <typename Real>
+SSM_HD Cx<Real> twiddle_table_entry(int64_t len, int64_t i) {
+  const int s = twiddle_shift(len);
+  const int64_t lo = int64_t{1} << s;
+  return i < lo ? root_direct<Real>(i, len) : root_direct<Real>((i - lo) << s, len);
+}
+template <typename Real>
+SSM_HD TwiddleTable<Real> twiddle_table(const Cx<Real>* storage, int64_t len) {
+  const int s = twiddle_shift(len);
+  return {storage + (int64_t{1} << s), storage, s};
+}
+
 // ---- a sub-row in (shared) memory ---------------------------------------------------------------------------------
 // Planar (real parts, imaginary parts), one padding slot per 32 elements: the strided column accesses of the stages
 // with m = 1 (stride r) and small m then fall on distinct banks.
 SSM_HD int pad(int i) { return i + (i >> 5); }
 
 struct SubrowLayout {
-  int64_t xr, xi, lo, hi, total;  // offsets and total size, in Real elements
+  int64_t xr, xi, tw, total;  // offsets of the planes and of the twiddle table (Cx), total size, in Real elements
 };
 SSM_HD int64_t round_up32(int64_t x) { return (x + 31) / 32 * 32; }
 SSM_HD SubrowLayout subrow_layout(int64_t len) {
-  const int s = twiddle_shift(len);
   const int64_t padded = round_up32(len + (len >> 5));
   SubrowLayout l{};
   l.xr = 0;
   l.xi = padded;
-  l.lo = 2 * padded;
-  l.hi = l.lo + round_up32(2 * (int64_t{1} << s));
-  l.total = l.hi + round_up32(2 * ((len + (int64_t{1} << s) - 1) >> s));
+  l.tw = 2 * padded;
+  l.total = l.tw + round_up32(2 * twiddle_table_size(len));
   return l;
 }
 
@@ -347,6 +371,13 @@ SSM_HD void subrow_stage(Exec& ex, int r, int len, int m, int P, Real* xr, Real*
 #undef SSM_CALL
 }
 
+// What run_subrow calls for a stage: subrow_stage, unless an overload for a particular Exec (found by argument-
+// dependent lookup) runs the stage otherwise (the CPU backend's SIMD columns).
+template <bool kInv, typename Real, class Exec>
+SSM_HD void exec_stage(Exec& ex, int r, int len, int m, int P, Real* xr, Real* xi, const TwiddleTable<Real>& tw) {
+  subrow_stage<kInv>(ex, r, len, m, P, xr, xi, tw);
+}
+
 // ---- pipelines over rows -------------------------------------------------------------------------------------------
 // Conversion between a storage type and the arithmetic type (bf16 / fp16 specializations in cuda/butterfly.cu).
 template <typename T, typename Real>
@@ -377,6 +408,7 @@ struct FftJob {
   const T* skip = nullptr;  // rows of dst_len elements
   const T* D = nullptr;     // (H)
   Cx<Real>* work = nullptr;
+  Cx<Real>* row_twiddles = nullptr;  // twiddle_table_size(n) entries for the column passes, filled by the runner
   bool complex_in = false, complex_out = false, forward = true;
   const Cx<Real>* spectrum = nullptr;
   bool conj_spectrum = false;
@@ -410,7 +442,7 @@ template <typename T, typename Real>
 SSM_HD void store_output(const FftJob<T, Real>& job, const RowPair& rp, int64_t t, Cx<Real> v) {
   using S = Storage<T, Real>;
   const Real d = job.D != nullptr ? S::load(job.D[rp.h]) : Real(0);
-  auto put = [&](int64_t row, Real x) {
+  auto put = [&](int64_t row, Real x) SSM_INLINE_LAMBDA {
     Real y = job.scale * x;
     if (job.D != nullptr) y += d * S::load(job.skip[row * job.dst_len + t]);
     job.dst[row * job.dst_len + t] = S::store(y);
@@ -444,8 +476,8 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   });
   if (job.forward)
     for (int k = first; k < plan.stages; ++k)
-      subrow_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr,
-                          xi, tw);
+      exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr, xi,
+                        tw);
   if (job.spectrum_out != nullptr) {
     ex.parallel_for(len, [&](int t) { job.spectrum_out[at + t] = {xr[pad(t)], xi[pad(t)]}; });
     return;
@@ -460,8 +492,8 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
     });
   }
   for (int k = plan.stages - 1; k >= first; --k)
-    subrow_stage<true>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr,
-                       xi, tw);
+    exec_stage<true>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr, xi,
+                     tw);
   if (job.complex_out) {
     ex.parallel_for(len, [&](int t) { job.work[at + t] = {job.scale * xr[pad(t)], job.scale * xi[pad(t)]}; });
   } else {
@@ -479,17 +511,20 @@ SSM_HD void column_pass_item(const FftJob<T, Real>& job, int k, int64_t c) {
   const int64_t q = c / per_row, rem = c - q * per_row, p = rem / m, j = rem - p * m;
   const RowPair rp = job_rows(job, q);
   Cx<Real>* base = job.work + q * n + p * R * m + j;
+  const TwiddleTable<Real> tw = twiddle_table<Real>(job.row_twiddles, n);  // exp(-2 pi i j / (R m)) = tw(j P)
   Cx<Real> v[R];
   if (!kInv && k == 0 && !job.complex_in) {
-    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load_input(job, rp, decltype(I)::value * m + j); });
+    static_for<0, R>(
+        [&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load_input(job, rp, decltype(I)::value * m + j); });
   } else {
     static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = base[decltype(I)::value * m]; });
   }
+  const Cx<Real> w = tw(static_cast<int>(j * P));  // exactly 1 for j = 0
   if constexpr (!kInv) {
     dft<R, false>(v);
-    if (j > 0) apply_powers<R, false>(v, root_direct<Real>(j, R * m));
+    apply_powers<R, false>(v, w);
   } else {
-    if (j > 0) apply_powers<R, true>(v, root_direct<Real>(j, R * m));
+    apply_powers<R, true>(v, w);
     dft<R, true>(v);
   }
   if (kInv && k == 0 && !job.complex_out) {
@@ -521,8 +556,8 @@ SSM_HD int64_t negated_position(const ButterflyPlan& plan, int64_t t) {
   return out;
 }
 
-// GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i g_b)
-// (rows b H + h of X, (B H, n)): SU = (X[f] + conj X[-f]) / 2, SG = (X[f] - conj X[-f]) / (2i).
+// GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i
+// g_b) (rows b H + h of X, (B H, n)): SU = (X[f] + conj X[-f]) / 2, SG = (X[f] - conj X[-f]) / (2i).
 template <typename Real>
 SSM_HD void correlate_item(const Cx<Real>* X, Cx<Real>* GK, const ButterflyPlan& plan, int64_t B, int64_t H,
                            int64_t idx) {

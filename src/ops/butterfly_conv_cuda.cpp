@@ -159,6 +159,9 @@ struct CudaRunner {
     check_cuda(cuda::butterfly_fft_first_subrow_stage(plan, &first), kOp, "querying shared memory");
     return first > 0;
   }
+  void fill_twiddles(cuda::fft::Cx<float>* table, int64_t n) const {
+    check_cuda(cuda::butterfly_fft_twiddles(table, n, stream), kOp, "twiddle table");
+  }
   void correlate(const cuda::fft::Cx<float>* X, cuda::fft::Cx<float>* GK, const cuda::ButterflyPlan& plan, int64_t B,
                  int64_t H) const {
     check_cuda(cuda::butterfly_fft_correlate(X, GK, plan, B, H, stream), kOp, "spectrum correlation");
@@ -182,7 +185,7 @@ at::Tensor fft_kernel_spectrum(const CudaFft<T>& f, const at::Tensor& k, const a
 template <typename T>
 at::Tensor fft_forward(const ButterflyConvSizes& s, const at::Tensor& u, const at::Tensor& k, const at::Tensor& D,
                        const at::Tensor& k_rev, cuda::ConvDtype dt) {
-  const CudaFft<T> f{s, {at::cuda::getCurrentCUDAStream()}};
+  const CudaFft<T> f(s, {at::cuda::getCurrentCUDAStream()}, u.options());
   at::Tensor y = at::empty_like(u);  // (B, H, L)
   if (s.B > 0) f.convolve(u, fft_kernel_spectrum(f, k, k_rev, dt), false, D, y);
   return y;
@@ -192,7 +195,7 @@ template <typename T>
 ButterflyConvGrads fft_backward(const ButterflyConvSizes& s, const at::Tensor& g, const at::Tensor& u,
                                 const at::Tensor& k, const at::Tensor& D, const at::Tensor& k_rev, cuda::ConvDtype dt,
                                 std::array<bool, 5> mask) {
-  const CudaFft<T> f{s, {at::cuda::getCurrentCUDAStream()}};
+  const CudaFft<T> f(s, {at::cuda::getCurrentCUDAStream()}, u.options());
   at::Tensor du, dk, dD, dk_rev;
   if (mask[0]) {
     du = at::empty_like(u);  // (B, H, L)

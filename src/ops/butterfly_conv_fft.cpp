@@ -10,7 +10,17 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <cstring>
 #include <vector>
+
+typedef float v8f __attribute__((vector_size(32)));  // eight float32 lanes (two SSE registers, one AVX)
+
+namespace ssm::cuda::fft {
+template <>
+struct ScalarOf<v8f> {
+  using type = float;
+};
+}  // namespace ssm::cuda::fft
 
 namespace ssm::ops {
 namespace {
@@ -22,12 +32,85 @@ using cuda::fft::FftJob;
 // independent sub-rows, as on the GPU from 32768 on (ButterflyConv.LongSequencesUpTo2To20 runs them here).
 constexpr int64_t kSubrowMax = 32768;
 
-struct SerialExec {
+// A thread block's parallel step as a loop.
+struct CpuExec {
   template <class F>
   void parallel_for(int count, F&& f) {
     for (int i = 0; i < count; ++i) f(i);
   }
 };
+
+// float32 stages run eight columns c .. c + 7 at once on GCC vector types, with the same codelets: for m a multiple
+// of 8 the eight columns (p, j0 .. j0 + 7) are contiguous in the padded buffer (8-aligned runs never cross a padding
+// slot); otherwise (the last stage, m = 1, and odd m) each lane gathers its column. A ragged tail of columns runs
+// through the scalar subrow_column, which is also what the CUDA kernels run.
+template <int R, bool kInv, bool kContiguous>
+void column8(float* xr, float* xi, int c, int m, int P, const cuda::fft::TwiddleTable<float>& tw) {
+  Cx<v8f> v[R];
+  Cx<v8f> w;
+  int base[8];
+  for (int l = 0; l < 8; ++l) {
+    const int p = (c + l) / m, j = c + l - p * m;
+    base[l] = p * R * m + j;
+    const Cx<float> t = tw(j * P);  // exp(-2 pi i j / (R m)); exactly 1 for j = 0
+    w.x[l] = t.x;
+    w.y[l] = t.y;
+  }
+  for (int i = 0; i < R; ++i) {
+    if constexpr (kContiguous) {
+      const int idx = cuda::fft::pad(base[0] + i * m);
+      std::memcpy(&v[i].x, xr + idx, sizeof(v8f));
+      std::memcpy(&v[i].y, xi + idx, sizeof(v8f));
+    } else {
+      for (int l = 0; l < 8; ++l) {
+        const int idx = cuda::fft::pad(base[l] + i * m);
+        v[i].x[l] = xr[idx];
+        v[i].y[l] = xi[idx];
+      }
+    }
+  }
+  if constexpr (!kInv) {
+    cuda::fft::dft<R, false>(v);
+    cuda::fft::apply_powers<R, false>(v, w);
+  } else {
+    cuda::fft::apply_powers<R, true>(v, w);
+    cuda::fft::dft<R, true>(v);
+  }
+  for (int i = 0; i < R; ++i) {
+    if constexpr (kContiguous) {
+      const int idx = cuda::fft::pad(base[0] + i * m);
+      std::memcpy(xr + idx, &v[i].x, sizeof(v8f));
+      std::memcpy(xi + idx, &v[i].y, sizeof(v8f));
+    } else {
+      for (int l = 0; l < 8; ++l) {
+        const int idx = cuda::fft::pad(base[l] + i * m);
+        xr[idx] = v[i].x[l];
+        xi[idx] = v[i].y[l];
+      }
+    }
+  }
+}
+
+template <int R, bool kInv>
+void stage8(int len, int m, int P, float* xr, float* xi, const cuda::fft::TwiddleTable<float>& tw) {
+  const int cols = len / R;
+  int c = 0;
+  if (m % 8 == 0) {
+    for (; c < cols; c += 8) column8<R, kInv, true>(xr, xi, c, m, P, tw);
+  } else {
+    for (; c + 8 <= cols; c += 8) column8<R, kInv, false>(xr, xi, c, m, P, tw);
+  }
+  for (; c < cols; ++c) cuda::fft::subrow_column<R, kInv>(xr, xi, c, m, P, tw);
+}
+
+// The float32 stages of CpuExec (found by argument-dependent lookup from cuda::fft::run_subrow).
+template <bool kInv>
+void exec_stage(CpuExec&, int r, int len, int m, int P, float* xr, float* xi,
+                const cuda::fft::TwiddleTable<float>& tw) {
+#define SSM_CALL(R) stage8<R, kInv>(len, m, P, xr, xi, tw)
+  SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
+#undef SSM_CALL
+}
 
 template <bool kInv, typename Real>
 void column_pass(const FftJob<Real, Real>& job, int k) {
@@ -47,7 +130,8 @@ void run(const FftJob<Real, Real>& job) {
   if (job.rows == 0) return;
   const auto& plan = job.plan;
   const int first = cuda::fft::first_subrow_stage(plan, kSubrowMax);
-  TORCH_INTERNAL_ASSERT(first == 0 || job.work != nullptr, "butterfly pipeline without its work area");
+  TORCH_INTERNAL_ASSERT(first == 0 || (job.work != nullptr && job.row_twiddles != nullptr),
+                        "butterfly pipeline without its work area");
   if (job.forward)
     for (int k = 0; k < first; ++k) column_pass<false>(job, k);
   FftJob<Real, Real> inner = job;
@@ -60,14 +144,13 @@ void run(const FftJob<Real, Real>& job) {
   const auto lay = cuda::fft::subrow_layout(len);
   at::parallel_for(0, job.rows * subs, 1, [&](int64_t b, int64_t e) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
-    auto* lo = reinterpret_cast<Cx<Real>*>(buf.data() + lay.lo);
-    auto* hi = reinterpret_cast<Cx<Real>*>(buf.data() + lay.hi);
-    const int shift = cuda::fft::twiddle_shift(len);
-    for (int64_t i = 0; i < (int64_t{1} << shift); ++i) lo[i] = cuda::fft::root_direct<Real>(i, len);
-    for (int64_t i = 0; (i << shift) < len; ++i) hi[i] = cuda::fft::root_direct<Real>(i << shift, len);
-    const cuda::fft::TwiddleTable<Real> tw{hi, lo, shift};
-    SerialExec ex;
-    for (int64_t sr = b; sr < e; ++sr) cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+    auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
+    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
+      table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+    const auto tw = cuda::fft::twiddle_table<Real>(table, len);
+    CpuExec ex;
+    for (int64_t sr = b; sr < e; ++sr)
+      cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
   });
   if (job.spectrum_out != nullptr || first == 0) return;
   for (int k = first - 1; k >= 0; --k) column_pass<true>(job, k);
@@ -81,6 +164,10 @@ struct CpuRunner {
     run(job);
   }
   bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
+  void fill_twiddles(Cx<Real>* table, int64_t n) const {
+    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
+      table[i] = cuda::fft::twiddle_table_entry<Real>(n, i);
+  }
   void correlate(const Cx<Real>* X, Cx<Real>* GK, const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
     at::parallel_for(0, H * plan.n, 1024, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) cuda::fft::correlate_item(X, GK, plan, B, H, i);
@@ -104,7 +191,7 @@ at::Tensor kernel_spectrum(const CpuFft<Real>& f, const at::Tensor& k, const Opt
 template <typename Real>
 at::Tensor forward(const ButterflyConvSizes& s, const at::Tensor& u_in, const at::Tensor& k, const OptTensor& D,
                    const OptTensor& k_rev) {
-  const CpuFft<Real> f{s, {}};
+  const CpuFft<Real> f(s, {}, u_in.options());
   const at::Tensor u = u_in.contiguous();
   at::Tensor y = at::empty_like(u);  // (B, H, L)
   if (s.B == 0) return y;
@@ -115,7 +202,7 @@ at::Tensor forward(const ButterflyConvSizes& s, const at::Tensor& u_in, const at
 template <typename Real>
 ButterflyConvGrads backward(const ButterflyConvSizes& s, const at::Tensor& grad_y, const at::Tensor& u_in,
                             const at::Tensor& k, const OptTensor& D, const OptTensor& k_rev, std::array<bool, 5> mask) {
-  const CpuFft<Real> f{s, {}};
+  const CpuFft<Real> f(s, {}, u_in.options());
   const at::Tensor u = u_in.contiguous(), g = grad_y.contiguous();
   at::Tensor du, dk, dD, dk_rev;
   if (s.B == 0)

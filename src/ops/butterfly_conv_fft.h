@@ -4,8 +4,9 @@
 //   forward : K = spectrum of the circular kernel (H rows); y = paired convolution pipeline over the B H rows of u;
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
-// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area;
-// `correlate(X, GK, plan, B, H)` runs cuda::fft::correlate_item over the H n outputs.
+// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area (and the
+// column passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
+// cuda::fft::correlate_item over the H n outputs.
 #pragma once
 
 #include "butterfly_fft.h"
@@ -40,6 +41,14 @@ struct ButterflyFft {
   Runner runner;
   cuda::ButterflyPlan plan = butterfly_plan(s);
   at::ScalarType cdt = std::is_same<Real, double>::value ? at::kComplexDouble : at::kComplexFloat;
+  at::Tensor row_twiddles;  // the column passes' table over n, when the plan needs them
+
+  ButterflyFft(const ButterflyConvSizes& sizes, Runner r, const at::TensorOptions& options) : s(sizes), runner(r) {
+    if (runner.needs_work(plan)) {
+      row_twiddles = at::empty({cuda::fft::twiddle_table_size(s.n)}, options.dtype(cdt));
+      runner.fill_twiddles(cx(row_twiddles), s.n);
+    }
+  }
 
   template <typename X>
   cuda::fft::FftJob<X, Real> job(int64_t rows) const {
@@ -48,6 +57,7 @@ struct ButterflyFft {
     j.rows = rows;
     j.B = s.B;
     j.H = s.H;
+    j.row_twiddles = cx(row_twiddles);
     return j;
   }
   static cuda::fft::Cx<Real>* cx(const at::Tensor& t) {

@@ -55,6 +55,20 @@ TEST(ButterflyFft, EveryCodeletIsTheDft) {
 #undef SSM_CHECK
 }
 
+TEST(ButterflyFft, TwiddleTableHoldsEveryRoot) {
+  for (const int64_t len : {2, 7, 60, 2048, 1 << 21}) {
+    std::vector<Cx<double>> storage(cuda::fft::twiddle_table_size(len));
+    for (int64_t i = 0; i < static_cast<int64_t>(storage.size()); ++i)
+      storage[i] = cuda::fft::twiddle_table_entry<double>(len, i);
+    const auto tw = cuda::fft::twiddle_table<double>(storage.data(), len);
+    for (int64_t t = 0; t < len; t += 1 + len / 1000) {
+      const Cx<double> w = tw(static_cast<int>(t));
+      EXPECT_LT(std::abs(cplx(w.x, w.y) - std::polar(1.0, -2.0 * M_PI * t / len)), 1e-15)
+          << "len " << len << " t " << t;
+    }
+  }
+}
+
 TEST(ButterflyFft, TwiddlePowers) {
   Cx<double> v[16];
   const auto x = random_complex(16, 7);
@@ -124,14 +138,12 @@ TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
     job.spectrum_out = X.data();
     const auto lay = cuda::fft::subrow_layout(n);
     std::vector<double> buf(lay.total);
-    auto* lo = reinterpret_cast<Cx<double>*>(buf.data() + lay.lo);
-    auto* hi = reinterpret_cast<Cx<double>*>(buf.data() + lay.hi);
-    const int shift = cuda::fft::twiddle_shift(n);
-    for (int64_t i = 0; i < (int64_t{1} << shift); ++i) lo[i] = cuda::fft::root_direct<double>(i, n);
-    for (int64_t i = 0; (i << shift) < n; ++i) hi[i] = cuda::fft::root_direct<double>(i << shift, n);
+    auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
+    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
+      table[i] = cuda::fft::twiddle_table_entry<double>(n, i);
     SerialExec ex;
     cuda::fft::run_subrow(ex, job, 0, 0, buf.data() + lay.xr, buf.data() + lay.xi,
-                          cuda::fft::TwiddleTable<double>{hi, lo, shift});
+                          cuda::fft::twiddle_table<double>(table, n));
     std::vector<cplx> padded(z);
     padded.resize(n);
     const auto ref = dft_sum(padded, false);
