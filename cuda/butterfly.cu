@@ -564,6 +564,26 @@ __global__ void __launch_bounds__(kGridThreads) fft_correlate_kernel(const fft::
     fft::correlate_item(X, GK, plan, B, H, i);
 }
 
+// Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row.
+template <typename T>
+__global__ void __launch_bounds__(kFftMaxThreads)
+    fft_correlate_fused_kernel(fft::FftJob<T, float> job, fft::Cx<float>* partials, int64_t splits) {
+  extern __shared__ __align__(16) float fsmem[];
+  const int64_t n = job.plan.n;
+  const fft::CorrelateLayout lay = fft::correlate_layout(n);
+  auto* table = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.row.tw);
+  for (int i = threadIdx.x; i < fft::twiddle_table_size(n); i += blockDim.x)
+    table[i] = fft::twiddle_table_entry<float>(n, i);
+  __syncthreads();
+  const auto tw = fft::twiddle_table<float>(table, n);
+  const int64_t h = blockIdx.x % job.H, split = blockIdx.x / job.H;
+  int64_t b0 = 0, b1 = 0;
+  fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
+  fft::Cx<float>* out = partials + (split * job.H + h) * n;
+  BlockExec ex;
+  fft::correlate_channel(ex, job, h, b0, b1, fsmem, lay, tw, [&](int t, fft::Cx<float> v) { out[t] = v; });
+}
+
 __global__ void __launch_bounds__(kGridThreads) fft_twiddles_kernel(fft::Cx<float>* table, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < fft::twiddle_table_size(n)) table[i] = fft::twiddle_table_entry<float>(n, i);
@@ -585,6 +605,22 @@ cudaError_t launch_fft_column(const fft::FftJob<T, float>& job, int k, cudaStrea
 #define SSM_CALL(R) fft_column_kernel<T, R, kInv><<<blocks, kGridThreads, 0, stream>>>(job, k)
   SSM_FFT_RADIX_SWITCH(job.plan.radix[k], SSM_CALL)
 #undef SSM_CALL
+  return cudaGetLastError();
+}
+
+size_t fft_correlate_smem(int64_t n) { return static_cast<size_t>(fft::correlate_layout(n).total) * sizeof(float); }
+
+template <typename T>
+cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* partials, int64_t splits,
+                                cudaStream_t stream) {
+  const int64_t n = job.plan.n;
+  const size_t smem = fft_correlate_smem(n);
+  cudaError_t err = cudaFuncSetAttribute(fft_correlate_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int threads = fft_threads(job.plan, 0, n);
+  fft_correlate_fused_kernel<T>
+      <<<static_cast<unsigned>(job.H * splits), threads, smem, stream>>>(job, partials, splits);
   return cudaGetLastError();
 }
 
@@ -632,6 +668,33 @@ cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* fir
 
 cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) {
   return fft_run(job, stream);
+}
+
+cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits) {
+  *splits = 0;
+  size_t limit = 0;
+  cudaError_t err = device_smem_limit(&limit);
+  if (err != cudaSuccess) return err;
+  if (plan.n > kButterflyMaxFused || fft_correlate_smem(plan.n) > limit || B == 0 || H == 0) return cudaSuccess;
+  int device = 0, sms = 0;
+  err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  *splits = std::clamp<int64_t>(ceil_div(4 * static_cast<int64_t>(sms), H), 1, B);
+  return cudaSuccess;
+}
+
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<float, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream) {
+  return fft_correlate_fused(job, GK_partials, splits, stream);
+}
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__nv_bfloat16, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream) {
+  return fft_correlate_fused(job, GK_partials, splits, stream);
+}
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__half, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream) {
+  return fft_correlate_fused(job, GK_partials, splits, stream);
 }
 
 cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream) {

@@ -3,15 +3,16 @@
 // the exact-DFT pipelines (codelets, butterfly_fft.h; no factors) and the dense-factor pipelines (learned factors).
 //
 // Size classes (both kinds):
-//  - n <= kButterflyMaxFused: one fused kernel per row (per pair of rows for the exact pipelines). The row is read once (real, any storage dtype, zero padded),
-//    transformed, multiplied by the kernel spectrum, transformed back and written once (real part, scale, + D skip),
-//    with the row held in shared memory from load to store.
+//  - n <= kButterflyMaxFused: one fused kernel per row (per pair of rows for the exact pipelines). The row is read
+//    once (real, any storage dtype, zero padded), transformed, multiplied by the kernel spectrum, transformed back
+//    and written once (real part, scale, + D skip), with the row held in shared memory from load to store.
 //  - larger n (up to 2^21): the outer stages run as column passes through a complex64 work area in global memory
 //    (the first reads the real input, the last writes the real output); the inner stages run in the fused kernel on
 //    independent sub-rows of length n / (r_0 ... r_{t-1}) <= kButterflyMaxFused: many smaller convolutions.
-// Arithmetic of the exact pipelines: float32 on CUDA cores. Of the dense ones: float32 for float32 inputs (or, opt-in, 3xTF32 tensor cores: each operand split into two
-// TF32 parts, three products, float32 accuracy); for bfloat16 and float16 inputs the radix-16 stages whose tiles fit
-// (16 | m, or m = 1 and 16 | P) run on tensor cores in TF32 with float32 accumulation, the rest as float32.
+// Arithmetic of the exact pipelines: float32 on CUDA cores. Of the dense ones: float32 for float32 inputs (or,
+// opt-in, 3xTF32 tensor cores: each operand split into two TF32 parts, three products, float32 accuracy); for
+// bfloat16 and float16 inputs the radix-16 stages whose tiles fit (16 | m, or m = 1 and 16 | P) run on tensor cores
+// in TF32 with float32 accumulation, the rest as float32.
 #pragma once
 
 #include "butterfly_fft.h"
@@ -93,6 +94,18 @@ cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_
 
 // The twiddle table of length n (fft::twiddle_table_size(n) entries) that the column passes read (job.row_twiddles).
 cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream);
+
+// Batch splits of the fused kernel-gradient correlation for plan (about four blocks per SM over the H channels);
+// 0 when the plan has column passes or its buffers do not fit a block's shared memory (then: spectra written out,
+// butterfly_fft_correlate).
+cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits);
+// GK_partials (splits, H, n): fft::correlate_channel per (split, channel) with u = job.src, g = job.src_imag.
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<float, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream);
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__nv_bfloat16, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream);
+cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__half, float>& job, fft::Cx<float>* GK_partials,
+                                          int64_t splits, cudaStream_t stream);
 
 // GK (H, n) = sum over b of the spectrum correlation from X (B H, n) = F(u + i g) (fft::correlate_item).
 cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,

@@ -556,21 +556,80 @@ SSM_HD int64_t negated_position(const ButterflyPlan& plan, int64_t t) {
   return out;
 }
 
+// 4 SG[f] conj(SU[f]) from A = X[f] and M = X[-f] of X = F(u + i g): SU = (A + conj M) / 2, SG = (A - conj M) / (2i).
+template <typename Real>
+SSM_HD Cx<Real> spectra_correlation4(Cx<Real> A, Cx<Real> M) {
+  const Cx<Real> Mc = {M.x, -M.y};
+  const Cx<Real> p = cmul_conj(A - Mc, A + Mc);  // = 4i SG conj(SU)
+  return {p.y, -p.x};
+}
+
 // GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i
-// g_b) (rows b H + h of X, (B H, n)): SU = (X[f] + conj X[-f]) / 2, SG = (X[f] - conj X[-f]) / (2i).
+// g_b) written out (rows b H + h of X, (B H, n)): the scheme for plans with column passes.
 template <typename Real>
 SSM_HD void correlate_item(const Cx<Real>* X, Cx<Real>* GK, const ButterflyPlan& plan, int64_t B, int64_t H,
                            int64_t idx) {
   const int64_t n = plan.n, h = idx / n, t = idx - h * n, tn = negated_position(plan, t);
-  Real re = Real(0), im = Real(0);
+  Cx<Real> acc = {Real(0), Real(0)};
   for (int64_t b = 0; b < B; ++b) {
     const Cx<Real>* row = X + (b * H + h) * n;
-    const Cx<Real> A = row[t], M = row[tn], Mc = {M.x, -M.y};
-    const Cx<Real> p = cmul_conj(A - Mc, A + Mc);  // (X - conj Xm) conj(X + conj Xm) = 4i SG conj(SU)
-    re += p.y;
-    im -= p.x;
+    acc = acc + spectra_correlation4(row[t], row[tn]);
   }
-  GK[idx] = {re / Real(4), im / Real(4)};
+  GK[idx] = {acc.x / Real(4), acc.y / Real(4)};
+}
+
+// The same without writing the spectra out, for plans of one sub-row (first sub-row stage 0): for channel h and
+// batch rows [b0, b1), transform u_b + i g_b in the sub-row buffers (job.src = u, job.src_imag = g) and accumulate
+// the correlation in acc (n entries); then emit(t, GK contribution at position t). neg: n ints of scratch (the
+// negated positions, computed once).
+struct CorrelateLayout {
+  SubrowLayout row;
+  int64_t acc, neg, total;  // offsets of the accumulator (Cx) and of the negated positions (int), in Real elements
+};
+SSM_HD CorrelateLayout correlate_layout(int64_t len) {
+  CorrelateLayout l{};
+  l.row = subrow_layout(len);
+  l.acc = l.row.total;
+  l.neg = l.acc + round_up32(2 * len);
+  l.total = l.neg + round_up32(len);
+  return l;
+}
+
+// Batch rows [b0, b1) of split `split` among `splits` (the partial sums of the correlation, reduced afterwards).
+SSM_HD void correlation_batch_range(int64_t B, int64_t splits, int64_t split, int64_t* b0, int64_t* b1) {
+  const int64_t per = (B + splits - 1) / splits;
+  *b0 = split * per < B ? split * per : B;
+  *b1 = *b0 + per < B ? *b0 + per : B;
+}
+
+template <typename T, typename Real, class Exec, class Emit>
+SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, int64_t b0, int64_t b1, Real* smem,
+                              const CorrelateLayout& lay, const TwiddleTable<Real>& tw, const Emit& emit) {
+  const ButterflyPlan& plan = job.plan;
+  const int len = static_cast<int>(plan.n);
+  Real* xr = smem + lay.row.xr;
+  Real* xi = smem + lay.row.xi;
+  Cx<Real>* acc = reinterpret_cast<Cx<Real>*>(smem + lay.acc);
+  int* neg = reinterpret_cast<int*>(smem + lay.neg);
+  ex.parallel_for(len, [&](int t) {
+    acc[t] = {Real(0), Real(0)};
+    neg[t] = static_cast<int>(negated_position(plan, t));
+  });
+  for (int64_t b = b0; b < b1; ++b) {
+    const RowPair rp = {b * job.H + h, -1, h};
+    ex.parallel_for(len, [&](int t) {
+      const Cx<Real> v = load_input(job, rp, t);
+      xr[pad(t)] = v.x;
+      xi[pad(t)] = v.y;
+    });
+    for (int k = 0; k < plan.stages; ++k)
+      exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k]), xr, xi, tw);
+    ex.parallel_for(len, [&](int t) {
+      const int tn = neg[t];
+      acc[t] = acc[t] + spectra_correlation4(Cx<Real>{xr[pad(t)], xi[pad(t)]}, Cx<Real>{xr[pad(tn)], xi[pad(tn)]});
+    });
+  }
+  ex.parallel_for(len, [&](int t) { emit(t, Cx<Real>{acc[t].x / Real(4), acc[t].y / Real(4)}); });
 }
 
 }  // namespace fft

@@ -159,6 +159,15 @@ struct CudaRunner {
     check_cuda(cuda::butterfly_fft_first_subrow_stage(plan, &first), kOp, "querying shared memory");
     return first > 0;
   }
+  int64_t correlation_splits(const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
+    int64_t splits = 0;
+    check_cuda(cuda::butterfly_fft_correlation_splits(plan, B, H, &splits), kOp, "querying the device");
+    return splits;
+  }
+  template <typename X>
+  void correlate_fused(const cuda::fft::FftJob<X, float>& job, cuda::fft::Cx<float>* partials, int64_t splits) const {
+    check_cuda(cuda::butterfly_fft_correlate_fused(job, partials, splits, stream), kOp, "kernel-gradient correlation");
+  }
   void fill_twiddles(cuda::fft::Cx<float>* table, int64_t n) const {
     check_cuda(cuda::butterfly_fft_twiddles(table, n, stream), kOp, "twiddle table");
   }

@@ -10,6 +10,7 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -124,6 +125,12 @@ void column_pass(const FftJob<Real, Real>& job, int k) {
 #undef SSM_CALL
 }
 
+template <typename Real>
+void fill_table(Cx<Real>* table, int64_t len) {
+  for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
+    table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+}
+
 // Runs a pipeline: column passes for the outer stages when n > kSubrowMax, sub-rows in between.
 template <typename Real>
 void run(const FftJob<Real, Real>& job) {
@@ -145,8 +152,7 @@ void run(const FftJob<Real, Real>& job) {
   at::parallel_for(0, job.rows * subs, 1, [&](int64_t b, int64_t e) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
     auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
-    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
-      table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+    fill_table(table, len);
     const auto tw = cuda::fft::twiddle_table<Real>(table, len);
     CpuExec ex;
     for (int64_t sr = b; sr < e; ++sr)
@@ -164,9 +170,30 @@ struct CpuRunner {
     run(job);
   }
   bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
-  void fill_twiddles(Cx<Real>* table, int64_t n) const {
-    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
-      table[i] = cuda::fft::twiddle_table_entry<Real>(n, i);
+  void fill_twiddles(Cx<Real>* table, int64_t n) const { fill_table(table, n); }
+  // Tasks (split, h): at least two per thread when there are few channels (batch splits, summed afterwards).
+  int64_t correlation_splits(const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
+    if (cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0 || B == 0 || H == 0) return 0;
+    return std::clamp<int64_t>((2 * at::get_num_threads() + H - 1) / H, 1, B);
+  }
+  template <typename X>
+  void correlate_fused(const FftJob<X, Real>& job, Cx<Real>* partials, int64_t splits) const {
+    const int64_t n = job.plan.n;
+    const auto lay = cuda::fft::correlate_layout(n);
+    at::parallel_for(0, splits * job.H, 1, [&](int64_t tb, int64_t te) {
+      std::vector<Real> buf(static_cast<size_t>(lay.total));
+      auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.row.tw);
+      fill_table(table, n);
+      const auto tw = cuda::fft::twiddle_table<Real>(table, n);
+      CpuExec ex;
+      for (int64_t task = tb; task < te; ++task) {  // as the CUDA blocks: task = split H + h
+        const int64_t h = task % job.H, split = task / job.H;
+        int64_t b0 = 0, b1 = 0;
+        cuda::fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
+        Cx<Real>* out = partials + task * n;
+        cuda::fft::correlate_channel(ex, job, h, b0, b1, buf.data(), lay, tw, [&](int t, Cx<Real> v) { out[t] = v; });
+      }
+    });
   }
   void correlate(const Cx<Real>* X, Cx<Real>* GK, const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
     at::parallel_for(0, H * plan.n, 1024, [&](int64_t b, int64_t e) {

@@ -6,7 +6,9 @@
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
 // `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area (and the
 // column passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
-// cuda::fft::correlate_item over the H n outputs.
+// cuda::fft::correlate_item over the H n outputs; `int64_t correlation_splits(plan, B, H)` is 0 when the plan needs
+// that scheme, else the number of batch splits of `correlate_fused(job, GK_partials, splits)`, which runs
+// cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n).
 #pragma once
 
 #include "butterfly_fft.h"
@@ -117,8 +119,19 @@ struct ButterflyFft {
   }
 
   // The gradient (H, n) Real of the circular kernel: Re F^-1 (sum_b F(g_b) conj F(u_b)) / n, both spectra from one
-  // transform of u_b + i g_b per row.
+  // transform of u_b + i g_b per row: accumulated per channel as they are made when the plan is one sub-row, else
+  // written out and reduced.
   at::Tensor kernel_grad(const at::Tensor& g, const at::Tensor& u) const {
+    const int64_t splits = runner.correlation_splits(plan, s.B, s.H);
+    if (splits > 0) {
+      at::Tensor GKp = at::empty({splits, s.H, s.n}, u.options().dtype(cdt));  // (splits, H, n) partial sums
+      auto j = job<T>(s.B * s.H);
+      j.src = static_cast<const T*>(u.const_data_ptr());
+      j.src_imag = static_cast<const T*>(g.const_data_ptr());
+      j.src_len = s.L;
+      runner.correlate_fused(j, cx(GKp), splits);
+      return inverse(splits == 1 ? GKp.select(0, 0) : GKp.sum(0));
+    }
     const int64_t rows = s.B * s.H;
     at::Tensor X = at::empty({rows, s.n}, u.options().dtype(cdt));  // (B H, n)
     const at::Tensor w = work(rows, u);
