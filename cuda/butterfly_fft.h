@@ -371,6 +371,62 @@ SSM_HD void subrow_stage(Exec& ex, int r, int len, int m, int P, Real* xr, Real*
 #undef SSM_CALL
 }
 
+// ---- the sub-row's outer stages fused with its loads, the spectrum product and its stores --------------------------
+// With every stage a parallel step, a convolution reads and writes the buffers 2 S + 3 times for S stages (load,
+// stages, product, inverse stages, store). Fused: the first stage's columns (P = 1, m = len / R: the loads of a
+// column are coalesced across threads) load their inputs directly and store their outputs directly, and the last
+// stage (m = 1) runs forward, product and inverse on a column in registers: 2 S - 1 passes and barriers.
+
+// Column j of the first stage: v_i = load(j + i m), forward codelet and twiddles, into the buffers.
+template <int R, typename Real, class Load>
+SSM_HD void first_column_forward(Real* xr, Real* xi, int j, int m, const TwiddleTable<Real>& tw, const Load& load) {
+  Cx<Real> v[R];
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load(j + decltype(I)::value * m); });
+  dft<R, false>(v);
+  if (j > 0) apply_powers<R, false>(v, tw(j));
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(j + decltype(I)::value * m);
+    xr[idx] = v[decltype(I)::value].x;
+    xi[idx] = v[decltype(I)::value].y;
+  });
+}
+
+// Column j of the first stage's inverse: from the buffers, conjugate twiddles and inverse codelet, store(j + i m, v_i).
+template <int R, typename Real, class Store>
+SSM_HD void first_column_inverse(const Real* xr, const Real* xi, int j, int m, const TwiddleTable<Real>& tw,
+                                 const Store& store) {
+  Cx<Real> v[R];
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(j + decltype(I)::value * m);
+    v[decltype(I)::value] = {xr[idx], xi[idx]};
+  });
+  if (j > 0) apply_powers<R, true>(v, tw(j));
+  dft<R, true>(v);
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { store(j + decltype(I)::value * m, v[decltype(I)::value]); });
+}
+
+// Column c of the last stage (m = 1: entries c R .. c R + R - 1, no twiddles): forward codelet, times the spectrum
+// K at the same positions (conjugated when conj), inverse codelet.
+template <int R, typename Real>
+SSM_HD void last_column_product(Real* xr, Real* xi, int c, const Cx<Real>* K, bool conj) {
+  Cx<Real> v[R];
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(c * R + decltype(I)::value);
+    v[decltype(I)::value] = {xr[idx], xi[idx]};
+  });
+  dft<R, false>(v);
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const Cx<Real> k = K[c * R + decltype(I)::value];
+    v[decltype(I)::value] = cmul(v[decltype(I)::value], Cx<Real>{k.x, conj ? -k.y : k.y});
+  });
+  dft<R, true>(v);
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = pad(c * R + decltype(I)::value);
+    xr[idx] = v[decltype(I)::value].x;
+    xi[idx] = v[decltype(I)::value].y;
+  });
+}
+
 // What run_subrow calls for a stage: subrow_stage, unless an overload for a particular Exec (found by argument-
 // dependent lookup) runs the stage otherwise (the CPU backend's SIMD columns).
 template <bool kInv, typename Real, class Exec>
@@ -414,6 +470,7 @@ struct FftJob {
   bool conj_spectrum = false;
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
+  bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
 };
 
 SSM_HD int64_t pipeline_rows(int64_t B, int64_t H, bool pair) { return pair ? (B + 1) / 2 * H : B * H; }
@@ -460,29 +517,49 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 
 // The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages
 // [first, stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row
-// comes from and goes to the work area (the column passes around it do the rest).
+// comes from and goes to the work area (the column passes around it do the rest). With job.fused_ends, the first
+// stage is fused with the loads and the stores, and the last with the spectrum product.
 template <typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {
   const ButterflyPlan& plan = job.plan;
   const int64_t n = plan.n, subs = plan.P[first], q = sr / subs, off = (sr - q * subs) * (n / subs);
-  const int len = static_cast<int>(n / subs);
+  const int len = static_cast<int>(n / subs), last = plan.stages - 1;
   const RowPair rp = job_rows(job, q);
   const int64_t at = q * n + off;  // this sub-row in work / spectrum_out
-  ex.parallel_for(len, [&](int t) {
-    const Cx<Real> v = job.complex_in ? job.work[at + t] : load_input(job, rp, t);
-    xr[pad(t)] = v.x;
-    xi[pad(t)] = v.y;
-  });
+  const bool fuse = job.fused_ends && last > first;
+  const bool fuse_product = fuse && job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr;
+  const int r0 = plan.radix[first], m0 = len / r0;
+  auto stage = [&](auto inverse, int k) SSM_INLINE_LAMBDA {
+    exec_stage<decltype(inverse)::value>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]),
+                                         static_cast<int>(plan.P[k] / subs), xr, xi, tw);
+  };
+  auto load = [&](int t) SSM_INLINE_LAMBDA { return job.complex_in ? job.work[at + t] : load_input(job, rp, t); };
+  if (fuse && job.forward) {
+#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_forward<R>(xr, xi, j, m0, tw, load); })
+    SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
+#undef SSM_CALL
+  } else {
+    ex.parallel_for(len, [&](int t) {
+      const Cx<Real> v = load(t);
+      xr[pad(t)] = v.x;
+      xi[pad(t)] = v.y;
+    });
+  }
   if (job.forward)
-    for (int k = first; k < plan.stages; ++k)
-      exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr, xi,
-                        tw);
+    for (int k = fuse ? first + 1 : first; k <= (fuse_product ? last - 1 : last); ++k)
+      stage(std::false_type{}, k);
   if (job.spectrum_out != nullptr) {
     ex.parallel_for(len, [&](int t) { job.spectrum_out[at + t] = {xr[pad(t)], xi[pad(t)]}; });
     return;
   }
-  if (job.spectrum != nullptr) {
+  if (fuse_product) {
+    const Cx<Real>* K = job.spectrum + rp.h * n + off;
+    const int rl = plan.radix[last];
+#define SSM_CALL(R) ex.parallel_for(len / R, [&](int c) { last_column_product<R>(xr, xi, c, K, job.conj_spectrum); })
+    SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
+#undef SSM_CALL
+  } else if (job.spectrum != nullptr) {
     const Cx<Real>* K = job.spectrum + rp.h * n + off;
     ex.parallel_for(len, [&](int t) {
       const Cx<Real> x = {xr[pad(t)], xi[pad(t)]};
@@ -491,11 +568,19 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
       xi[pad(t)] = y.y;
     });
   }
-  for (int k = plan.stages - 1; k >= first; --k)
-    exec_stage<true>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k] / subs), xr, xi,
-                     tw);
-  if (job.complex_out) {
-    ex.parallel_for(len, [&](int t) { job.work[at + t] = {job.scale * xr[pad(t)], job.scale * xi[pad(t)]}; });
+  for (int k = fuse_product ? last - 1 : last; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
+  auto store = [&](int t, Cx<Real> v) SSM_INLINE_LAMBDA {
+    if (job.complex_out)
+      job.work[at + t] = {job.scale * v.x, job.scale * v.y};
+    else if (t < job.dst_len)
+      store_output(job, rp, t, v);
+  };
+  if (fuse) {
+#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_inverse<R>(xr, xi, j, m0, tw, store); })
+    SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
+#undef SSM_CALL
+  } else if (job.complex_out) {
+    ex.parallel_for(len, [&](int t) { store(t, {xr[pad(t)], xi[pad(t)]}); });
   } else {
     ex.parallel_for(static_cast<int>(job.dst_len), [&](int t) { store_output(job, rp, t, {xr[pad(t)], xi[pad(t)]}); });
   }
@@ -615,14 +700,23 @@ SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, i
     acc[t] = {Real(0), Real(0)};
     neg[t] = static_cast<int>(negated_position(plan, t));
   });
+  const bool fuse = job.fused_ends && plan.stages > 1;  // the loads fused with the first stage
+  const int r0 = plan.radix[0], m0 = len / r0;
   for (int64_t b = b0; b < b1; ++b) {
     const RowPair rp = {b * job.H + h, -1, h};
-    ex.parallel_for(len, [&](int t) {
-      const Cx<Real> v = load_input(job, rp, t);
-      xr[pad(t)] = v.x;
-      xi[pad(t)] = v.y;
-    });
-    for (int k = 0; k < plan.stages; ++k)
+    auto load = [&](int t) SSM_INLINE_LAMBDA { return load_input(job, rp, t); };
+    if (fuse) {
+#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_forward<R>(xr, xi, j, m0, tw, load); })
+      SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
+#undef SSM_CALL
+    } else {
+      ex.parallel_for(len, [&](int t) {
+        const Cx<Real> v = load(t);
+        xr[pad(t)] = v.x;
+        xi[pad(t)] = v.y;
+      });
+    }
+    for (int k = fuse ? 1 : 0; k < plan.stages; ++k)
       exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k]), xr, xi, tw);
     ex.parallel_for(len, [&](int t) {
       const int tn = neg[t];

@@ -202,10 +202,20 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
   std::vector<Impl> impls;
   if (op == "butterfly_conv") {
-    // "butterfly": no factors (exact DFT stages as codelets). "learned": the exact DFT matrices passed as factors,
+    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule). "learned": the exact DFT matrices passed as factors,
     // i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not requested); on a GPU in
     // float32 also with 3xTF32 tensor cores ("learned-tc", SSM_BUTTERFLY_FLOAT32=tensor_cores).
-    impls.emplace_back("butterfly", [&] { return ssm::butterfly_conv(u, k, D, krev); });
+    // On a GPU also "staged": SSM_BUTTERFLY_SCHEDULE=staged, every stage of a sub-row its own pass (the default fuses
+    // the outer stages with the loads, the spectrum product and the stores).
+    impls.emplace_back("butterfly", [&] {
+      setenv("SSM_BUTTERFLY_SCHEDULE", "", 1);
+      return ssm::butterfly_conv(u, k, D, krev);
+    });
+    if (dev.is_cuda())
+      impls.emplace_back("staged", [&] {
+        setenv("SSM_BUTTERFLY_SCHEDULE", "staged", 1);
+        return ssm::butterfly_conv(u, k, D, krev);
+      });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
     for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {

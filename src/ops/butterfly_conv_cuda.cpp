@@ -150,6 +150,7 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec,
 // ---- without factors: the exact-DFT pipelines (codelet stages, paired rows), orchestrated as on the CPU -------------
 struct CudaRunner {
   cudaStream_t stream;
+  bool fused_ends = butterfly_fused_ends(true);
   template <typename X>
   void operator()(const cuda::fft::FftJob<X, float>& job) const {
     check_cuda(cuda::butterfly_fft_run(job, stream), kOp, "exact-DFT pipeline");

@@ -41,6 +41,16 @@ struct CpuExec {
   }
 };
 
+// The CUDA schedule (SSM_BUTTERFLY_SCHEDULE=fused) on the CPU, as a check of it: the kernels' scalar stages (no
+// exec_stage overload for this type), each parallel step's items in reverse order (a step whose items depended on
+// each other would differ here from a thread block's unordered execution).
+struct ReverseExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = count - 1; i >= 0; --i) f(i);
+  }
+};
+
 // float32 stages run eight columns c .. c + 7 at once on GCC vector types, with the same codelets: for m a multiple
 // of 8 the eight columns (p, j0 .. j0 + 7) are contiguous in the padded buffer (8-aligned runs never cross a padding
 // slot); otherwise (the last stage, m = 1, and odd m) each lane gathers its column. A ragged tail of columns runs
@@ -154,9 +164,14 @@ void run(const FftJob<Real, Real>& job) {
     auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
     fill_table(table, len);
     const auto tw = cuda::fft::twiddle_table<Real>(table, len);
-    CpuExec ex;
-    for (int64_t sr = b; sr < e; ++sr)
-      cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+    auto subrows = [&](auto ex) {
+      for (int64_t sr = b; sr < e; ++sr)
+        cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+    };
+    if (job.fused_ends)
+      subrows(ReverseExec{});
+    else
+      subrows(CpuExec{});
   });
   if (job.spectrum_out != nullptr || first == 0) return;
   for (int k = first - 1; k >= 0; --k) column_pass<true>(job, k);
@@ -164,6 +179,7 @@ void run(const FftJob<Real, Real>& job) {
 
 template <typename Real>
 struct CpuRunner {
+  bool fused_ends = butterfly_fused_ends(false);
   template <typename X>
   void operator()(const FftJob<X, Real>& job) const {
     static_assert(std::is_same<X, Real>::value, "the CPU pipelines store what they compute in");
@@ -185,14 +201,20 @@ struct CpuRunner {
       auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.row.tw);
       fill_table(table, n);
       const auto tw = cuda::fft::twiddle_table<Real>(table, n);
-      CpuExec ex;
-      for (int64_t task = tb; task < te; ++task) {  // as the CUDA blocks: task = split H + h
-        const int64_t h = task % job.H, split = task / job.H;
-        int64_t b0 = 0, b1 = 0;
-        cuda::fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
-        Cx<Real>* out = partials + task * n;
-        cuda::fft::correlate_channel(ex, job, h, b0, b1, buf.data(), lay, tw, [&](int t, Cx<Real> v) { out[t] = v; });
-      }
+      auto tasks = [&](auto ex) {
+        for (int64_t task = tb; task < te; ++task) {  // as the CUDA blocks: task = split H + h
+          const int64_t h = task % job.H, split = task / job.H;
+          int64_t b0 = 0, b1 = 0;
+          cuda::fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
+          Cx<Real>* out = partials + task * n;
+          cuda::fft::correlate_channel(ex, job, h, b0, b1, buf.data(), lay, tw,
+                                       [&](int t, Cx<Real> v) { out[t] = v; });
+        }
+      };
+      if (job.fused_ends)
+        tasks(ReverseExec{});
+      else
+        tasks(CpuExec{});
     });
   }
   void correlate(const Cx<Real>* X, Cx<Real>* GK, const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {

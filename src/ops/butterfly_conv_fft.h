@@ -8,7 +8,8 @@
 // column passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
 // cuda::fft::correlate_item over the H n outputs; `int64_t correlation_splits(plan, B, H)` is 0 when the plan needs
 // that scheme, else the number of batch splits of `correlate_fused(job, GK_partials, splits)`, which runs
-// cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n).
+// cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n); `bool fused_ends`: the
+// schedule of the sub-rows (cuda::fft::FftJob::fused_ends).
 #pragma once
 
 #include "butterfly_fft.h"
@@ -18,9 +19,24 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/sum.h>
 
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 namespace ssm::ops {
+
+// SSM_BUTTERFLY_SCHEDULE (environment, read at each call): "fused" (a sub-row's first stage fused with its loads and
+// stores, its last stage with the spectrum product) or "staged" (every stage one pass over the sub-row buffers);
+// unset or empty: the device's default (CUDA fused; CPU staged, whose stages run on SIMD vectors -- fused on the CPU
+// runs the CUDA kernels' scalar code, item order reversed: a check of the GPU schedule).
+inline bool butterfly_fused_ends(bool device_default) {
+  const char* v = std::getenv("SSM_BUTTERFLY_SCHEDULE");
+  if (v == nullptr || *v == '\0') return device_default;
+  const std::string s(v);
+  TORCH_CHECK(s == "fused" || s == "staged", "ssm::butterfly_conv: environment variable SSM_BUTTERFLY_SCHEDULE must ",
+              "be fused or staged, got '", s, "'");
+  return s == "fused";
+}
 
 inline cuda::ButterflyPlan butterfly_plan(const ButterflyConvSizes& s) {
   cuda::ButterflyPlan plan;
@@ -60,6 +76,7 @@ struct ButterflyFft {
     j.B = s.B;
     j.H = s.H;
     j.row_twiddles = cx(row_twiddles);
+    j.fused_ends = runner.fused_ends;
     return j;
   }
   static cuda::fft::Cx<Real>* cx(const at::Tensor& t) {

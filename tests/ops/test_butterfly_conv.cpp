@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <numeric>
+#include <vector>
 
 namespace ssm::test {
 namespace {
@@ -210,17 +211,28 @@ TEST(ButterflyConv, BadInputsNameTheArgument) {
                {"all shared", "factors[1]"});
 }
 
-// Sets SSM_BUTTERFLY_FLOAT32 for one scope (float32 arithmetic of the CUDA butterfly: cuda_cores or tensor_cores).
-class Float32Mode {
+// Sets an environment variable for one scope: SSM_BUTTERFLY_FLOAT32 (float32 arithmetic of the CUDA butterfly with
+// factors: cuda_cores or tensor_cores) or SSM_BUTTERFLY_SCHEDULE (the exact pipelines' sub-rows: fused or staged).
+class EnvScope {
  public:
-  explicit Float32Mode(const char* mode) { setenv("SSM_BUTTERFLY_FLOAT32", mode, 1); }
-  ~Float32Mode() { unsetenv("SSM_BUTTERFLY_FLOAT32"); }
+  EnvScope(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~EnvScope() { unsetenv(name_); }
+  EnvScope(const EnvScope&) = delete;
+  EnvScope& operator=(const EnvScope&) = delete;
+
+ private:
+  const char* name_;
 };
+
+TEST(ButterflyConv, BadScheduleNamesTheVariable) {
+  const Inputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat);
+  const EnvScope bad("SSM_BUTTERFLY_SCHEDULE", "eager");
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_SCHEDULE", "fused or staged", "'eager'"});
+}
 
 TEST(ButterflyConv, CpuMatchesCuda) {
   SSM_REQUIRE_CUDA();
-  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors, with
-  // float32 on CUDA cores and on tensor cores (3xTF32).
+  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors.
   for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{3, 4, 257, 200}, Shape{2, 8, 4096, 4096},
                         Shape{2, 3, 7000, 7000}, Shape{1, 2, 65536, 65536}, Shape{1, 1, 1 << 20, 1 << 20},
                         Shape{4, 300, 100, 100}}) {
@@ -236,9 +248,12 @@ TEST(ButterflyConv, CpuMatchesCuda) {
                                                 factors ? std::optional(at::TensorList(Fc)) : std::nullopt);
       const at::Tensor g = at::randn_like(yc);
       yc.backward(g);
-      for (const char* mode : {"cuda_cores", "tensor_cores"}) {
-        SCOPED_TRACE(name(s) + " factors " + std::to_string(factors) + " float32 on " + mode);
-        const Float32Mode scope(mode);
+      // With factors: float32 on CUDA cores and on tensor cores; without: both schedules of the exact pipelines.
+      const char* variable = factors ? "SSM_BUTTERFLY_FLOAT32" : "SSM_BUTTERFLY_SCHEDULE";
+      for (const char* mode : factors ? std::vector<const char*>{"cuda_cores", "tensor_cores"}
+                                      : std::vector<const char*>{"fused", "staged"}) {
+        SCOPED_TRACE(name(s) + " factors " + std::to_string(factors) + " " + variable + "=" + mode);
+        const EnvScope scope(variable, mode);
         std::vector<at::Tensor> gpu, Fg;
         for (const auto& t : {in.u, in.k, in.D, in.k_rev}) gpu.push_back(t.cuda().requires_grad_(true));
         if (factors)
@@ -255,7 +270,7 @@ TEST(ButterflyConv, CpuMatchesCuda) {
   }
   const ConvInputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat, at::kCUDA);
   expect_error([&] { ssm::butterfly_conv(in.u.cpu(), in.k); }, {"'k'", "cuda", "cpu"});
-  const Float32Mode bad("fast");
+  const EnvScope bad("SSM_BUTTERFLY_FLOAT32", "fast");
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "cuda_cores or tensor_cores", "'fast'"});
 }
 
