@@ -549,12 +549,14 @@ __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<
     fft::run_subrow(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
 }
 
-template <typename T, int R, bool kInv>
-__global__ void __launch_bounds__(kGridThreads) fft_column_kernel(fft::FftJob<T, float> job, int k) {
-  const int64_t total = job.rows * (job.plan.n / R);
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < total;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    fft::column_pass_item<R, kInv>(job, k, c);
+// Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
+template <typename T, bool kInv>
+__global__ void __launch_bounds__(kFftMaxThreads) fft_tile_kernel(fft::FftJob<T, float> job, int first,
+                                                                  fft::TileLayout lay) {
+  extern __shared__ __align__(16) float fsmem[];
+  BlockExec ex;
+  for (int64_t tile = blockIdx.x; tile < job.rows * lay.tiles; tile += gridDim.x)
+    fft::run_tile<kInv>(ex, job, first, tile, fsmem, lay);
 }
 
 __global__ void __launch_bounds__(kGridThreads) fft_correlate_kernel(const fft::Cx<float>* X, fft::Cx<float>* GK,
@@ -599,12 +601,23 @@ int fft_threads(const ButterflyPlan& plan, int first, int64_t len) {
   return static_cast<int>(std::clamp<int64_t>(ceil_div(len / rmax, 32) * 32, 64, kFftMaxThreads));
 }
 
+// The outer stages of every row in tiles of 16 inner positions (128-byte runs of complex64), 8 or 4 when the tile
+// would not fit the shared memory.
 template <typename T, bool kInv>
-cudaError_t launch_fft_column(const fft::FftJob<T, float>& job, int k, cudaStream_t stream) {
-  const unsigned blocks = grid_blocks(job.rows * job.plan.n / job.plan.radix[k]);
-#define SSM_CALL(R) fft_column_kernel<T, R, kInv><<<blocks, kGridThreads, 0, stream>>>(job, k)
-  SSM_FFT_RADIX_SWITCH(job.plan.radix[k], SSM_CALL)
-#undef SSM_CALL
+cudaError_t launch_fft_tiles(const fft::FftJob<T, float>& job, int first, cudaStream_t stream) {
+  size_t limit = 0;
+  cudaError_t err = device_smem_limit(&limit);
+  if (err != cudaSuccess) return err;
+  int G = 16;
+  while (G > 1 && static_cast<size_t>(fft::tile_layout(job.plan, first, G).total) * sizeof(float) > limit) G /= 2;
+  const fft::TileLayout lay = fft::tile_layout(job.plan, first, G);
+  const size_t smem = static_cast<size_t>(lay.total) * sizeof(float);
+  if (smem > limit) return cudaErrorInvalidConfiguration;
+  err = cudaFuncSetAttribute(fft_tile_kernel<T, kInv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = std::min<int64_t>(job.rows * lay.tiles, int64_t{1} << 24);
+  fft_tile_kernel<T, kInv><<<static_cast<unsigned>(blocks), kFftMaxThreads, smem, stream>>>(job, first, lay);
   return cudaGetLastError();
 }
 
@@ -631,8 +644,7 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
   cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
   if (err != cudaSuccess) return err;
   if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr)) return cudaErrorInvalidValue;
-  if (job.forward)
-    for (int k = 0; k < first && err == cudaSuccess; ++k) err = launch_fft_column<T, false>(job, k, stream);
+  if (job.forward && first > 0) err = launch_fft_tiles<T, false>(job, first, stream);
   if (err != cudaSuccess) return err;
   fft::FftJob<T, float> inner = job;
   if (first > 0) {
@@ -649,8 +661,7 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
       <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(inner, first);
   err = cudaGetLastError();
   if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
-  for (int k = first - 1; k >= 0 && err == cudaSuccess; --k) err = launch_fft_column<T, true>(job, k, stream);
-  return err;
+  return first > 0 ? launch_fft_tiles<T, true>(job, first, stream) : err;
 }
 
 }  // namespace

@@ -6,8 +6,9 @@
 //  - n <= kButterflyMaxFused: one fused kernel per row (per pair of rows for the exact pipelines). The row is read
 //    once (real, any storage dtype, zero padded), transformed, multiplied by the kernel spectrum, transformed back
 //    and written once (real part, scale, + D skip), with the row held in shared memory from load to store.
-//  - larger n (up to 2^21): the outer stages run as column passes through a complex64 work area in global memory
-//    (the first reads the real input, the last writes the real output); the inner stages run in the fused kernel on
+//  - larger n (up to 2^21): the outer stages run through a complex64 work area in global memory (the first reads
+//    the real input, the last writes the real output): for the dense pipelines one column pass per stage, for the
+//    exact ones all of them in one pass of tiles (fft::run_tile); the inner stages run in the fused kernel on
 //    independent sub-rows of length n / (r_0 ... r_{t-1}) <= kButterflyMaxFused: many smaller convolutions.
 // Arithmetic of the exact pipelines: float32 on CUDA cores. Of the dense ones: float32 for float32 inputs (or,
 // opt-in, 3xTF32 tensor cores: each operand split into two TF32 parts, three products, float32 accuracy); for
@@ -82,21 +83,23 @@ size_t butterfly_fused_smem(int64_t len, int factor_matrices_total);
 
 // ---- the exact-DFT pipelines (no factors): codelet stages from butterfly_fft.h --------------------------------------
 // A thread block per sub-row of length n / P[first] in shared memory (planar, padded), its parallel steps separated
-// by barriers; the outer stages [0, first) as column passes through job.work. Rows are paired when job.pair.
+// by barriers (fused ends by default: job.fused_ends); the outer stages [0, first) in one pass of tiles through
+// job.work each way (a block per tile of 16 inner positions, 8 or 4 where that would not fit). Rows are paired when
+// job.pair.
 
 // The first sub-row stage on the current device: 0 when a whole row fits the opt-in shared memory (n <= 16384 on
-// H100 and A100), else the number of column passes. The job needs `work` whenever this is > 0.
+// H100 and A100), else the number of outer stages (run in tiles). The job needs `work` whenever this is > 0.
 cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* first);
 
 cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream);
 cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream);
 cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream);
 
-// The twiddle table of length n (fft::twiddle_table_size(n) entries) that the column passes read (job.row_twiddles).
+// The twiddle table of length n (fft::twiddle_table_size(n) entries) that the tiles read (job.row_twiddles).
 cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream);
 
 // Batch splits of the fused kernel-gradient correlation for plan (about four blocks per SM over the H channels);
-// 0 when the plan has column passes or its buffers do not fit a block's shared memory (then: spectra written out,
+// 0 when the plan has tile passes or its buffers do not fit a block's shared memory (then: spectra written out,
 // butterfly_fft_correlate).
 cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits);
 // GK_partials (splits, H, n): fft::correlate_channel per (split, channel) with u = job.src, g = job.src_imag.

@@ -320,28 +320,36 @@ SSM_HD SubrowLayout subrow_layout(int64_t len) {
   return l;
 }
 
-// One column (p, j) of a stage over a sub-row of length P R m: v = x[p][.][j]; forward: v <- tw^a (DFT_R v);
-// inverse (the adjoint): v <- DFT_R^H (conj(tw)^a v).
-template <int R, bool kInv, typename Real>
-SSM_HD void subrow_column(Real* xr, Real* xi, int c, int m, int P, const TwiddleTable<Real>& tw) {
-  const int p = c / m, j = c - p * m, base = p * R * m + j;
+// The column v_i = x[index(i)] (i < R) of the planar buffers, in place: forward v <- w^a (DFT_R v); inverse (the
+// adjoint) v <- DFT_R^H (conj(w)^a v); w = twiddle() when has_twiddle, else 1.
+template <int R, bool kInv, typename Real, class Index, class Twiddle>
+SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twiddle, const Twiddle& twiddle) {
   Cx<Real> v[R];
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(base + decltype(I)::value * m);
+    const int idx = index(decltype(I)::value);
     v[decltype(I)::value] = {xr[idx], xi[idx]};
   });
   if constexpr (!kInv) {
     dft<R, false>(v);
-    if (j > 0) apply_powers<R, false>(v, tw(j * P));
+    if (has_twiddle) apply_powers<R, false>(v, twiddle());
   } else {
-    if (j > 0) apply_powers<R, true>(v, tw(j * P));
+    if (has_twiddle) apply_powers<R, true>(v, twiddle());
     dft<R, true>(v);
   }
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(base + decltype(I)::value * m);
+    const int idx = index(decltype(I)::value);
     xr[idx] = v[decltype(I)::value].x;
     xi[idx] = v[decltype(I)::value].y;
   });
+}
+
+// One column (p, j) of a stage over a sub-row of length P R m: v = x[p][.][j], twiddle exp(-2 pi i j / (R m)).
+template <int R, bool kInv, typename Real>
+SSM_HD void subrow_column(Real* xr, Real* xi, int c, int m, int P, const TwiddleTable<Real>& tw) {
+  const int p = c / m, j = c - p * m, base = p * R * m + j;
+  buffer_column<R, kInv>(
+      xr, xi, [&](int i) SSM_INLINE_LAMBDA { return pad(base + i * m); }, j > 0,
+      [&]() SSM_INLINE_LAMBDA { return tw(j * P); });
 }
 
 #define SSM_FFT_RADIX_SWITCH(r, CALL) \
@@ -464,7 +472,7 @@ struct FftJob {
   const T* skip = nullptr;  // rows of dst_len elements
   const T* D = nullptr;     // (H)
   Cx<Real>* work = nullptr;
-  Cx<Real>* row_twiddles = nullptr;  // twiddle_table_size(n) entries for the column passes, filled by the runner
+  Cx<Real>* row_twiddles = nullptr;  // twiddle_table_size(n) entries for the tile passes, filled by the runner
   bool complex_in = false, complex_out = false, forward = true;
   const Cx<Real>* spectrum = nullptr;
   bool conj_spectrum = false;
@@ -508,7 +516,7 @@ SSM_HD void store_output(const FftJob<T, Real>& job, const RowPair& rp, int64_t 
   if (rp.r1 >= 0) put(rp.r1, v.y);
 }
 
-// The first stage run on sub-rows (n / P[first] <= max_len); stages before it run as column passes.
+// The first stage run on sub-rows (n / P[first] <= max_len); stages before it run in tiles (run_tile).
 SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
   int first = 0;
   while (first + 1 < plan.stages && plan.n / plan.P[first] > max_len) ++first;
@@ -517,7 +525,7 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 
 // The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages
 // [first, stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row
-// comes from and goes to the work area (the column passes around it do the rest). With job.fused_ends, the first
+// comes from and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first
 // stage is fused with the loads and the stores, and the last with the spectrum product.
 template <typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
@@ -586,43 +594,91 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   }
 }
 
-// Column c of stage k over whole rows of the work area (c in [0, rows n / r)), in place. The forward stage 0 reads
-// the real input when !complex_in; the inverse stage 0 writes the real output (scaled, with the skip) when
-// !complex_out, else scales the work row.
-template <int R, bool kInv, typename T, typename Real>
-SSM_HD void column_pass_item(const FftJob<T, Real>& job, int k, int64_t c) {
+// ---- the outer stages [0, first) as tiles ---------------------------------------------------------------------------
+// With Q = P[first] and len = n / Q, position a len + t of a row (a < Q, t < len): stages [0, first) are, for each
+// inner position t, a transform along a (stage k has local m_k / len and the full row's twiddles
+// exp(-2 pi i (j' len + t) P_k / n)). A tile is G adjacent inner positions t0 .. t0 + G - 1 of one row: one pass
+// through global memory reads it (G contiguous entries per a), runs every outer stage in the buffers and writes it,
+// where one pass per stage would read and write the whole row `first` times. In the buffers entry (a, g) is at
+// a G + g: the G columns of a stage step lie side by side (the CPU runs them as SIMD lanes).
+struct TileLayout {
+  int Q, len, G, tiles;  // tiles per row
+  int64_t xi, total;     // offset of the imaginary plane, total size, in Real elements
+};
+SSM_HD TileLayout tile_layout(const ButterflyPlan& plan, int first, int G) {
+  TileLayout l{};
+  l.Q = static_cast<int>(plan.P[first]);
+  l.len = static_cast<int>(plan.n / plan.P[first]);
+  l.G = G;
+  l.tiles = (l.len + G - 1) / G;
+  l.xi = round_up32(static_cast<int64_t>(G) * l.Q);
+  l.total = 2 * l.xi;
+  return l;
+}
+
+// Stage k of a tile (columns t0 .. t0 + G - 1, G <= lay.G, of the Q-point transforms; local m = mloc).
+template <bool kInv, typename Real, class Exec>
+SSM_HD void tile_stage(Exec& ex, int r, const TileLayout& lay, int G, int t0, int mloc, int P, Real* xr, Real* xi,
+                       const TwiddleTable<Real>& tw) {
+  const int len = lay.len, stride = lay.G;
+#define SSM_CALL(R)                                                                                   \
+  ex.parallel_for(G * (lay.Q / R), [&](int i) {                                                       \
+    const int c = i / G, g = i - c * G, p = c / mloc, jl = c - p * mloc, base = p * R * mloc + jl;    \
+    const int j = jl * len + t0 + g; /* the column in the full row's view of stage k */              \
+    buffer_column<R, kInv>(                                                                           \
+        xr, xi, [&](int a) SSM_INLINE_LAMBDA { return (base + a * mloc) * stride + g; }, j > 0,       \
+        [&]() SSM_INLINE_LAMBDA { return tw(j * P); });                                               \
+  })
+  SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
+#undef SSM_CALL
+}
+
+// What run_tile calls for a stage: tile_stage, unless an overload for a particular Exec (argument-dependent lookup)
+// runs it otherwise (the CPU backend's SIMD lanes).
+template <bool kInv, typename Real, class Exec>
+SSM_HD void exec_tile_stage(Exec& ex, int r, const TileLayout& lay, int G, int t0, int mloc, int P, Real* xr,
+                            Real* xi, const TwiddleTable<Real>& tw) {
+  tile_stage<kInv>(ex, r, lay, G, t0, mloc, P, xr, xi, tw);
+}
+
+// Tile `tile` (row tile / tiles): forward (!kInv), from the input (the real rows, or the work area when complex_in)
+// through stages 0 .. first - 1 into the work area; inverse (kInv), from the work area through the inverse stages
+// first - 1 .. 0 to the output (the real rows, scaled, with the skip; or scaled into the work area when complex_out).
+template <bool kInv, typename T, typename Real, class Exec>
+SSM_HD void run_tile(Exec& ex, const FftJob<T, Real>& job, int first, int64_t tile, Real* buf, const TileLayout& lay) {
   const ButterflyPlan& plan = job.plan;
-  const int64_t n = plan.n, P = plan.P[k], m = plan.m[k], per_row = P * m;
-  const int64_t q = c / per_row, rem = c - q * per_row, p = rem / m, j = rem - p * m;
+  const int64_t n = plan.n, q = tile / lay.tiles;
+  const int t0 = static_cast<int>(tile - q * lay.tiles) * lay.G, G = lay.G < lay.len - t0 ? lay.G : lay.len - t0;
+  const int len = lay.len, stride = lay.G;
+  Real* xr = buf;
+  Real* xi = buf + lay.xi;
   const RowPair rp = job_rows(job, q);
-  Cx<Real>* base = job.work + q * n + p * R * m + j;
-  const TwiddleTable<Real> tw = twiddle_table<Real>(job.row_twiddles, n);  // exp(-2 pi i j / (R m)) = tw(j P)
-  Cx<Real> v[R];
-  if (!kInv && k == 0 && !job.complex_in) {
-    static_for<0, R>(
-        [&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load_input(job, rp, decltype(I)::value * m + j); });
-  } else {
-    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = base[decltype(I)::value * m]; });
+  Cx<Real>* row = job.work + q * n;
+  const TwiddleTable<Real> tw = twiddle_table<Real>(job.row_twiddles, n);
+  // item i of the loads and stores: g = i % G (adjacent items read adjacent entries), a = i / G
+  ex.parallel_for(lay.Q * G, [&](int i) {
+    const int a = i / G, g = i - a * G;
+    const int64_t t = static_cast<int64_t>(a) * len + t0 + g;
+    const Cx<Real> v = (!kInv && !job.complex_in) ? load_input(job, rp, t) : row[t];
+    xr[a * stride + g] = v.x;
+    xi[a * stride + g] = v.y;
+  });
+  for (int s = 0; s < first; ++s) {
+    const int k = kInv ? first - 1 - s : s;
+    exec_tile_stage<kInv>(ex, plan.radix[k], lay, G, t0, static_cast<int>(plan.m[k] / len),
+                          static_cast<int>(plan.P[k]), xr, xi, tw);
   }
-  const Cx<Real> w = tw(static_cast<int>(j * P));  // exactly 1 for j = 0
-  if constexpr (!kInv) {
-    dft<R, false>(v);
-    apply_powers<R, false>(v, w);
-  } else {
-    apply_powers<R, true>(v, w);
-    dft<R, true>(v);
-  }
-  if (kInv && k == 0 && !job.complex_out) {
-    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-      const int64_t t = decltype(I)::value * m + j;
-      if (t < job.dst_len) store_output(job, rp, t, v[decltype(I)::value]);
-    });
-  } else {
-    const Real s = (kInv && k == 0) ? job.scale : Real(1);
-    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-      base[decltype(I)::value * m] = {s * v[decltype(I)::value].x, s * v[decltype(I)::value].y};
-    });
-  }
+  ex.parallel_for(lay.Q * G, [&](int i) {
+    const int a = i / G, g = i - a * G;
+    const int64_t t = static_cast<int64_t>(a) * len + t0 + g;
+    const Cx<Real> v = {xr[a * stride + g], xi[a * stride + g]};
+    if (!kInv)
+      row[t] = v;
+    else if (job.complex_out)
+      row[t] = {job.scale * v.x, job.scale * v.y};
+    else if (t < job.dst_len)
+      store_output(job, rp, t, v);
+  });
 }
 
 // ---- spectra of two real rows from one complex transform -----------------------------------------------------------
@@ -650,7 +706,7 @@ SSM_HD Cx<Real> spectra_correlation4(Cx<Real> A, Cx<Real> M) {
 }
 
 // GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i
-// g_b) written out (rows b H + h of X, (B H, n)): the scheme for plans with column passes.
+// g_b) written out (rows b H + h of X, (B H, n)): the scheme for plans with tile passes.
 template <typename Real>
 SSM_HD void correlate_item(const Cx<Real>* X, Cx<Real>* GK, const ButterflyPlan& plan, int64_t B, int64_t H,
                            int64_t idx) {

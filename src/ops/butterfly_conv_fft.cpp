@@ -29,7 +29,7 @@ namespace {
 using cuda::fft::Cx;
 using cuda::fft::FftJob;
 
-// Longest sub-row run in one piece (planar float32: 270 KB, in a core's L2); longer rows take column passes around
+// Longest sub-row run in one piece (planar float32: 270 KB, in a core's L2); longer rows take tile passes around
 // independent sub-rows, as on the GPU from 32768 on (ButterflyConv.LongSequencesUpTo2To20 runs them here).
 constexpr int64_t kSubrowMax = 32768;
 
@@ -123,16 +123,78 @@ void exec_stage(CpuExec&, int r, int len, int m, int P, float* xr, float* xi,
 #undef SSM_CALL
 }
 
-template <bool kInv, typename Real>
-void column_pass(const FftJob<Real, Real>& job, int k) {
-  const int r = job.plan.radix[k];
-  const int64_t total = job.rows * job.plan.n / r;
-#define SSM_CALL(R)                                                                   \
-  at::parallel_for(0, total, 4096, [&](int64_t b, int64_t e) {                        \
-    for (int64_t c = b; c < e; ++c) cuda::fft::column_pass_item<R, kInv>(job, k, c); \
-  })
+// float32 tile stages: eight of the tile's columns g0 .. g0 + 7 as the lanes (entries (a, g0 .. g0 + 7) are
+// contiguous); j0 = the first lane's column in the full row's view of the stage.
+template <int R, bool kInv>
+void tile_column8(float* xr, float* xi, int base, int mloc, int stride, int g0, int j0, int P,
+                  const cuda::fft::TwiddleTable<float>& tw) {
+  Cx<v8f> v[R];
+  Cx<v8f> w;
+  for (int l = 0; l < 8; ++l) {
+    const Cx<float> t = tw((j0 + l) * P);  // exactly 1 for column 0
+    w.x[l] = t.x;
+    w.y[l] = t.y;
+  }
+  for (int i = 0; i < R; ++i) {
+    const int idx = (base + i * mloc) * stride + g0;
+    std::memcpy(&v[i].x, xr + idx, sizeof(v8f));
+    std::memcpy(&v[i].y, xi + idx, sizeof(v8f));
+  }
+  if constexpr (!kInv) {
+    cuda::fft::dft<R, false>(v);
+    cuda::fft::apply_powers<R, false>(v, w);
+  } else {
+    cuda::fft::apply_powers<R, true>(v, w);
+    cuda::fft::dft<R, true>(v);
+  }
+  for (int i = 0; i < R; ++i) {
+    const int idx = (base + i * mloc) * stride + g0;
+    std::memcpy(xr + idx, &v[i].x, sizeof(v8f));
+    std::memcpy(xi + idx, &v[i].y, sizeof(v8f));
+  }
+}
+
+template <int R, bool kInv>
+void tile_stage8(const cuda::fft::TileLayout& lay, int G, int t0, int mloc, int P, float* xr, float* xi,
+                 const cuda::fft::TwiddleTable<float>& tw) {
+  const int stride = lay.G;
+  for (int c = 0; c < lay.Q / R; ++c) {
+    const int p = c / mloc, jl = c - p * mloc, base = p * R * mloc + jl, j0 = jl * lay.len + t0;
+    int g = 0;
+    for (; g + 8 <= G; g += 8) tile_column8<R, kInv>(xr, xi, base, mloc, stride, g, j0 + g, P, tw);
+    for (; g < G; ++g)  // a partial tile's last columns: the scalar code of the CUDA kernels
+      cuda::fft::buffer_column<R, kInv>(
+          xr, xi, [&](int a) { return (base + a * mloc) * stride + g; }, j0 + g > 0,
+          [&] { return tw((j0 + g) * P); });
+  }
+}
+
+// The float32 tile stages of CpuExec (found by argument-dependent lookup from cuda::fft::run_tile).
+template <bool kInv>
+void exec_tile_stage(CpuExec&, int r, const cuda::fft::TileLayout& lay, int G, int t0, int mloc, int P, float* xr,
+                     float* xi, const cuda::fft::TwiddleTable<float>& tw) {
+#define SSM_CALL(R) tile_stage8<R, kInv>(lay, G, t0, mloc, P, xr, xi, tw)
   SSM_FFT_RADIX_SWITCH(r, SSM_CALL)
 #undef SSM_CALL
+}
+
+// Tiles of 16 inner positions (run_tile): 16 contiguous complex entries per outer index, two SIMD vectors.
+constexpr int kTileColumns = 16;
+
+// The outer stages [0, first) of every row, forward or inverse, one tile per task.
+template <bool kInv, typename Real>
+void tile_pass(const FftJob<Real, Real>& job, int first) {
+  const auto lay = cuda::fft::tile_layout(job.plan, first, kTileColumns);
+  at::parallel_for(0, job.rows * lay.tiles, 1, [&](int64_t b, int64_t e) {
+    std::vector<Real> buf(static_cast<size_t>(lay.total));
+    auto tiles = [&](auto ex) {
+      for (int64_t tile = b; tile < e; ++tile) cuda::fft::run_tile<kInv>(ex, job, first, tile, buf.data(), lay);
+    };
+    if (job.fused_ends)
+      tiles(ReverseExec{});
+    else
+      tiles(CpuExec{});
+  });
 }
 
 template <typename Real>
@@ -141,7 +203,7 @@ void fill_table(Cx<Real>* table, int64_t len) {
     table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
 }
 
-// Runs a pipeline: column passes for the outer stages when n > kSubrowMax, sub-rows in between.
+// Runs a pipeline: tile passes for the outer stages when n > kSubrowMax, sub-rows in between.
 template <typename Real>
 void run(const FftJob<Real, Real>& job) {
   if (job.rows == 0) return;
@@ -149,8 +211,7 @@ void run(const FftJob<Real, Real>& job) {
   const int first = cuda::fft::first_subrow_stage(plan, kSubrowMax);
   TORCH_INTERNAL_ASSERT(first == 0 || (job.work != nullptr && job.row_twiddles != nullptr),
                         "butterfly pipeline without its work area");
-  if (job.forward)
-    for (int k = 0; k < first; ++k) column_pass<false>(job, k);
+  if (job.forward && first > 0) tile_pass<false>(job, first);
   FftJob<Real, Real> inner = job;
   if (first > 0) {
     inner.complex_in = true;
@@ -174,7 +235,7 @@ void run(const FftJob<Real, Real>& job) {
       subrows(CpuExec{});
   });
   if (job.spectrum_out != nullptr || first == 0) return;
-  for (int k = first - 1; k >= 0; --k) column_pass<true>(job, k);
+  tile_pass<true>(job, first);
 }
 
 template <typename Real>

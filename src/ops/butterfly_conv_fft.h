@@ -5,7 +5,7 @@
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
 // `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area (and the
-// column passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
+// tile passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
 // cuda::fft::correlate_item over the H n outputs; `int64_t correlation_splits(plan, B, H)` is 0 when the plan needs
 // that scheme, else the number of batch splits of `correlate_fused(job, GK_partials, splits)`, which runs
 // cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n); `bool fused_ends`: the
@@ -59,7 +59,7 @@ struct ButterflyFft {
   Runner runner;
   cuda::ButterflyPlan plan = butterfly_plan(s);
   at::ScalarType cdt = std::is_same<Real, double>::value ? at::kComplexDouble : at::kComplexFloat;
-  at::Tensor row_twiddles;  // the column passes' table over n, when the plan needs them
+  at::Tensor row_twiddles;  // the tile passes' table over n, when the plan needs them
 
   ButterflyFft(const ButterflyConvSizes& sizes, Runner r, const at::TensorOptions& options) : s(sizes), runner(r) {
     if (runner.needs_work(plan)) {

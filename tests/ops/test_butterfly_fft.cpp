@@ -117,6 +117,14 @@ struct SerialExec {
   }
 };
 
+// A thread block's step with its items in reverse order (a step whose items depend on each other would show).
+struct ReverseExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = count - 1; i >= 0; --i) f(i);
+  }
+};
+
 // The spectrum pipeline of one sub-row (the whole row, first stage 0) of u + i g for ragged lengths, in digit order.
 TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
   for (const int64_t n : {6, 60, 1568, 2000}) {
@@ -153,6 +161,92 @@ TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
       scale = std::max(scale, std::abs(ref[t]));
     }
     EXPECT_LT(err, 1e-13 * scale) << "n " << n;
+  }
+}
+
+// The multi-pass scheme: the outer stages [0, first) as tiles of G inner positions (G = 16 and 5: partial tiles when
+// the sub-row length is no multiple), then the sub-rows, give the spectrum in digit order; the inverse tiles bring
+// it back (scaled into the work area, then as real rows with the skip term).
+TEST(ButterflyFft, TiledSpectrumAndInverse) {
+  for (const int64_t n : {60, 1568, 2000, 4096, 3 * 5 * 7 * 8}) {
+    const auto plan = plan_of(n);
+    for (int first = 1; first < plan.stages; ++first)
+      for (const int G : {16, 5}) {
+        SCOPED_TRACE("n " + std::to_string(n) + " first " + std::to_string(first) + " G " + std::to_string(G));
+        const int64_t len = n - 5;
+        const auto z = random_complex(static_cast<size_t>(len), static_cast<unsigned>(n + first));
+        std::vector<double> u(len), g(len);
+        for (int64_t t = 0; t < len; ++t) {
+          u[t] = z[t].real();
+          g[t] = z[t].imag();
+        }
+        std::vector<Cx<double>> work(n), X(n), row_table(cuda::fft::twiddle_table_size(n));
+        for (size_t i = 0; i < row_table.size(); ++i) row_table[i] = cuda::fft::twiddle_table_entry<double>(n, i);
+        cuda::fft::FftJob<double, double> job;
+        job.plan = plan;
+        job.rows = 1;
+        job.src = u.data();
+        job.src_imag = g.data();
+        job.src_len = len;
+        job.work = work.data();
+        job.row_twiddles = row_table.data();
+        ReverseExec ex;
+        const auto tl = cuda::fft::tile_layout(plan, first, G);
+        std::vector<double> tile(tl.total);
+        for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<false>(ex, job, first, t, tile.data(), tl);
+        // the sub-rows, from the work area into X
+        const int64_t subs = plan.P[first], sl = n / subs;
+        const auto lay = cuda::fft::subrow_layout(sl);
+        std::vector<double> buf(lay.total);
+        auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
+        for (int64_t i = 0; i < cuda::fft::twiddle_table_size(sl); ++i)
+          table[i] = cuda::fft::twiddle_table_entry<double>(sl, i);
+        auto inner = job;
+        inner.complex_in = true;
+        inner.spectrum_out = X.data();
+        for (int64_t sr = 0; sr < subs; ++sr)
+          cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
+                                cuda::fft::twiddle_table<double>(table, sl));
+        std::vector<cplx> padded(z);
+        padded.resize(n);
+        const auto ref = dft_sum(padded, false);
+        double err = 0, scale = 0;
+        for (int64_t t = 0; t < n; ++t) {
+          err = std::max(err, std::abs(ref[frequency_at(plan, t)] - cplx(X[t].x, X[t].y)));
+          scale = std::max(scale, std::abs(ref[t]));
+        }
+        EXPECT_LT(err, 1e-13 * scale);
+        // inverse: X -> work (the sub-rows' inverse stages), then the inverse tiles
+        auto back = job;
+        back.forward = false;
+        back.complex_in = true;
+        back.complex_out = true;
+        back.scale = 1.0;
+        for (int64_t t = 0; t < n; ++t) work[t] = X[t];
+        for (int64_t sr = 0; sr < subs; ++sr)
+          cuda::fft::run_subrow(ex, back, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
+                                cuda::fft::twiddle_table<double>(table, sl));
+        const std::vector<Cx<double>> spectrum_back = work;
+        back.scale = 1.0 / static_cast<double>(n);
+        for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<true>(ex, back, first, t, tile.data(), tl);
+        double err_back = 0;
+        for (int64_t t = 0; t < n; ++t) err_back = std::max(err_back, std::abs(padded[t] - cplx(work[t].x, work[t].y)));
+        EXPECT_LT(err_back, 1e-13 * scale);
+        // the real output: real parts (scaled) of the first L - 2 positions, plus D skip
+        std::vector<double> y(len - 2, 0.0), skip(len - 2), D = {0.5};
+        for (size_t t = 0; t < skip.size(); ++t) skip[t] = std::sin(static_cast<double>(t));
+        auto out = back;
+        out.complex_out = false;
+        out.dst = y.data();
+        out.dst_len = len - 2;
+        out.skip = skip.data();
+        out.D = D.data();
+        for (int64_t t = 0; t < n; ++t) work[t] = spectrum_back[t];
+        for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<true>(ex, out, first, t, tile.data(), tl);
+        double err_y = 0;
+        for (size_t t = 0; t < y.size(); ++t) err_y = std::max(err_y, std::abs(y[t] - (u[t] + 0.5 * skip[t])));
+        EXPECT_LT(err_y, 1e-13 * scale);
+      }
   }
 }
 
