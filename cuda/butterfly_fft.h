@@ -320,15 +320,10 @@ SSM_HD SubrowLayout subrow_layout(int64_t len) {
   return l;
 }
 
-// The column v_i = x[index(i)] (i < R) of the planar buffers, in place: forward v <- w^a (DFT_R v); inverse (the
-// adjoint) v <- DFT_R^H (conj(w)^a v); w = twiddle() when has_twiddle, else 1.
-template <int R, bool kInv, typename Real, class Index, class Twiddle>
-SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twiddle, const Twiddle& twiddle) {
-  Cx<Real> v[R];
-  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = index(decltype(I)::value);
-    v[decltype(I)::value] = {xr[idx], xi[idx]};
-  });
+// One column of a stage: forward v <- w^a (DFT_R v); inverse (the adjoint) v <- DFT_R^H (conj(w)^a v); w =
+// twiddle() when has_twiddle, else 1.
+template <int R, bool kInv, typename T, class Twiddle>
+SSM_HD void twiddled_dft(Cx<T> (&v)[R], bool has_twiddle, const Twiddle& twiddle) {
   if constexpr (!kInv) {
     dft<R, false>(v);
     if (has_twiddle) apply_powers<R, false>(v, twiddle());
@@ -336,6 +331,17 @@ SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twidd
     if (has_twiddle) apply_powers<R, true>(v, twiddle());
     dft<R, true>(v);
   }
+}
+
+// The column v_i = x[index(i)] (i < R) of the planar buffers, in place (twiddled_dft).
+template <int R, bool kInv, typename Real, class Index, class Twiddle>
+SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twiddle, const Twiddle& twiddle) {
+  Cx<Real> v[R];
+  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+    const int idx = index(decltype(I)::value);
+    v[decltype(I)::value] = {xr[idx], xi[idx]};
+  });
+  twiddled_dft<R, kInv>(v, has_twiddle, twiddle);
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
     const int idx = index(decltype(I)::value);
     xr[idx] = v[decltype(I)::value].x;
@@ -390,8 +396,7 @@ template <int R, typename Real, class Load>
 SSM_HD void first_column_forward(Real* xr, Real* xi, int j, int m, const TwiddleTable<Real>& tw, const Load& load) {
   Cx<Real> v[R];
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load(j + decltype(I)::value * m); });
-  dft<R, false>(v);
-  if (j > 0) apply_powers<R, false>(v, tw(j));
+  twiddled_dft<R, false>(v, j > 0, [&]() SSM_INLINE_LAMBDA { return tw(j); });
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
     const int idx = pad(j + decltype(I)::value * m);
     xr[idx] = v[decltype(I)::value].x;
@@ -408,9 +413,26 @@ SSM_HD void first_column_inverse(const Real* xr, const Real* xi, int j, int m, c
     const int idx = pad(j + decltype(I)::value * m);
     v[decltype(I)::value] = {xr[idx], xi[idx]};
   });
-  if (j > 0) apply_powers<R, true>(v, tw(j));
-  dft<R, true>(v);
+  twiddled_dft<R, true>(v, j > 0, [&]() SSM_INLINE_LAMBDA { return tw(j); });
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { store(j + decltype(I)::value * m, v[decltype(I)::value]); });
+}
+
+// The loads of a sub-row of length len into the buffers: with fuse, together with its first stage (radix r0).
+template <typename Real, class Exec, class Load>
+SSM_HD void load_subrow(Exec& ex, bool fuse, int r0, int len, Real* xr, Real* xi, const TwiddleTable<Real>& tw,
+                        const Load& load) {
+  if (fuse) {
+    const int m0 = len / r0;
+#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_forward<R>(xr, xi, j, m0, tw, load); })
+    SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
+#undef SSM_CALL
+  } else {
+    ex.parallel_for(len, [&](int t) {
+      const Cx<Real> v = load(t);
+      xr[pad(t)] = v.x;
+      xi[pad(t)] = v.y;
+    });
+  }
 }
 
 // Column c of the last stage (m = 1: entries c R .. c R + R - 1, no twiddles): forward codelet, times the spectrum
@@ -543,17 +565,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
                                          static_cast<int>(plan.P[k] / subs), xr, xi, tw);
   };
   auto load = [&](int t) SSM_INLINE_LAMBDA { return job.complex_in ? job.work[at + t] : load_input(job, rp, t); };
-  if (fuse && job.forward) {
-#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_forward<R>(xr, xi, j, m0, tw, load); })
-    SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
-#undef SSM_CALL
-  } else {
-    ex.parallel_for(len, [&](int t) {
-      const Cx<Real> v = load(t);
-      xr[pad(t)] = v.x;
-      xi[pad(t)] = v.y;
-    });
-  }
+  load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
     for (int k = fuse ? first + 1 : first; k <= (fuse_product ? last - 1 : last); ++k)
       stage(std::false_type{}, k);
@@ -757,21 +769,10 @@ SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, i
     neg[t] = static_cast<int>(negated_position(plan, t));
   });
   const bool fuse = job.fused_ends && plan.stages > 1;  // the loads fused with the first stage
-  const int r0 = plan.radix[0], m0 = len / r0;
   for (int64_t b = b0; b < b1; ++b) {
     const RowPair rp = {b * job.H + h, -1, h};
-    auto load = [&](int t) SSM_INLINE_LAMBDA { return load_input(job, rp, t); };
-    if (fuse) {
-#define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_forward<R>(xr, xi, j, m0, tw, load); })
-      SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
-#undef SSM_CALL
-    } else {
-      ex.parallel_for(len, [&](int t) {
-        const Cx<Real> v = load(t);
-        xr[pad(t)] = v.x;
-        xi[pad(t)] = v.y;
-      });
-    }
+    load_subrow(ex, fuse, plan.radix[0], len, xr, xi, tw,
+                [&](int t) SSM_INLINE_LAMBDA { return load_input(job, rp, t); });
     for (int k = fuse ? 1 : 0; k < plan.stages; ++k)
       exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k]), xr, xi, tw);
     ex.parallel_for(len, [&](int t) {

@@ -80,13 +80,7 @@ void column8(float* xr, float* xi, int c, int m, int P, const cuda::fft::Twiddle
       }
     }
   }
-  if constexpr (!kInv) {
-    cuda::fft::dft<R, false>(v);
-    cuda::fft::apply_powers<R, false>(v, w);
-  } else {
-    cuda::fft::apply_powers<R, true>(v, w);
-    cuda::fft::dft<R, true>(v);
-  }
+  cuda::fft::twiddled_dft<R, kInv>(v, true, [&] { return w; });
   for (int i = 0; i < R; ++i) {
     if constexpr (kContiguous) {
       const int idx = cuda::fft::pad(base[0] + i * m);
@@ -140,13 +134,7 @@ void tile_column8(float* xr, float* xi, int base, int mloc, int stride, int g0, 
     std::memcpy(&v[i].x, xr + idx, sizeof(v8f));
     std::memcpy(&v[i].y, xi + idx, sizeof(v8f));
   }
-  if constexpr (!kInv) {
-    cuda::fft::dft<R, false>(v);
-    cuda::fft::apply_powers<R, false>(v, w);
-  } else {
-    cuda::fft::apply_powers<R, true>(v, w);
-    cuda::fft::dft<R, true>(v);
-  }
+  cuda::fft::twiddled_dft<R, kInv>(v, true, [&] { return w; });
   for (int i = 0; i < R; ++i) {
     const int idx = (base + i * mloc) * stride + g0;
     std::memcpy(xr + idx, &v[i].x, sizeof(v8f));

@@ -125,41 +125,73 @@ struct ReverseExec {
   }
 };
 
+// The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them.
+struct SubrowBuffers {
+  int64_t len;
+  cuda::fft::SubrowLayout lay = cuda::fft::subrow_layout(len);
+  std::vector<double> buf = std::vector<double>(lay.total);
+  explicit SubrowBuffers(int64_t l) : len(l) {
+    auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
+    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
+      table[i] = cuda::fft::twiddle_table_entry<double>(len, i);
+  }
+  template <class Exec>
+  void run(Exec& ex, const cuda::fft::FftJob<double, double>& job, int first, int64_t sr) {
+    const auto* table = reinterpret_cast<const Cx<double>*>(buf.data() + lay.tw);
+    cuda::fft::run_subrow(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
+                          cuda::fft::twiddle_table<double>(table, len));
+  }
+};
+
+// The largest distance between X (n entries, digit order) and the DFT of x zero padded to n; *scale = max |DFT|.
+double digit_order_error(const cuda::ButterflyPlan& plan, std::vector<cplx> x, const std::vector<Cx<double>>& X,
+                         double* scale) {
+  x.resize(plan.n);
+  const auto ref = dft_sum(x, false);
+  double err = 0;
+  *scale = 0;
+  for (int64_t t = 0; t < plan.n; ++t) {
+    err = std::max(err, std::abs(ref[frequency_at(plan, t)] - cplx(X[t].x, X[t].y)));
+    *scale = std::max(*scale, std::abs(ref[t]));
+  }
+  return err;
+}
+
+// A random complex row z (len entries) given as the real rows u = Re z and g = Im z of a one-row job.
+struct RandomRow {
+  std::vector<cplx> z;
+  std::vector<double> u, g;
+  RandomRow(int64_t len, unsigned seed) : z(random_complex(static_cast<size_t>(len), seed)), u(len), g(len) {
+    for (int64_t t = 0; t < len; ++t) {
+      u[t] = z[t].real();
+      g[t] = z[t].imag();
+    }
+  }
+  cuda::fft::FftJob<double, double> job(const cuda::ButterflyPlan& plan) const {
+    cuda::fft::FftJob<double, double> j;
+    j.plan = plan;
+    j.rows = 1;
+    j.src = u.data();
+    j.src_imag = g.data();
+    j.src_len = static_cast<int64_t>(u.size());
+    return j;
+  }
+};
+
 // The spectrum pipeline of one sub-row (the whole row, first stage 0) of u + i g for ragged lengths, in digit order.
 TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
   for (const int64_t n : {6, 60, 1568, 2000}) {
     const int64_t len = n - 3;  // zero padded to n
     const auto plan = plan_of(n);
-    const auto z = random_complex(static_cast<size_t>(len), static_cast<unsigned>(n));
-    std::vector<double> u(len), g(len);
-    for (int64_t t = 0; t < len; ++t) {
-      u[t] = z[t].real();
-      g[t] = z[t].imag();
-    }
+    const RandomRow row(len, static_cast<unsigned>(n));
     std::vector<Cx<double>> X(n);
-    cuda::fft::FftJob<double, double> job;
-    job.plan = plan;
-    job.rows = 1;
-    job.src = u.data();
-    job.src_imag = g.data();
-    job.src_len = len;
+    auto job = row.job(plan);
     job.spectrum_out = X.data();
-    const auto lay = cuda::fft::subrow_layout(n);
-    std::vector<double> buf(lay.total);
-    auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
-    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
-      table[i] = cuda::fft::twiddle_table_entry<double>(n, i);
+    SubrowBuffers sub(n);
     SerialExec ex;
-    cuda::fft::run_subrow(ex, job, 0, 0, buf.data() + lay.xr, buf.data() + lay.xi,
-                          cuda::fft::twiddle_table<double>(table, n));
-    std::vector<cplx> padded(z);
-    padded.resize(n);
-    const auto ref = dft_sum(padded, false);
-    double err = 0, scale = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      err = std::max(err, std::abs(ref[frequency_at(plan, t)] - cplx(X[t].x, X[t].y)));
-      scale = std::max(scale, std::abs(ref[t]));
-    }
+    sub.run(ex, job, 0, 0);
+    double scale = 0;
+    const double err = digit_order_error(plan, row.z, X, &scale);
     EXPECT_LT(err, 1e-13 * scale) << "n " << n;
   }
 }
@@ -174,20 +206,12 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
       for (const int G : {16, 5}) {
         SCOPED_TRACE("n " + std::to_string(n) + " first " + std::to_string(first) + " G " + std::to_string(G));
         const int64_t len = n - 5;
-        const auto z = random_complex(static_cast<size_t>(len), static_cast<unsigned>(n + first));
-        std::vector<double> u(len), g(len);
-        for (int64_t t = 0; t < len; ++t) {
-          u[t] = z[t].real();
-          g[t] = z[t].imag();
-        }
+        const RandomRow row(len, static_cast<unsigned>(n + first));
+        const auto& z = row.z;
+        const auto& u = row.u;
         std::vector<Cx<double>> work(n), X(n), row_table(cuda::fft::twiddle_table_size(n));
         for (size_t i = 0; i < row_table.size(); ++i) row_table[i] = cuda::fft::twiddle_table_entry<double>(n, i);
-        cuda::fft::FftJob<double, double> job;
-        job.plan = plan;
-        job.rows = 1;
-        job.src = u.data();
-        job.src_imag = g.data();
-        job.src_len = len;
+        auto job = row.job(plan);
         job.work = work.data();
         job.row_twiddles = row_table.data();
         ReverseExec ex;
@@ -195,26 +219,14 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
         std::vector<double> tile(tl.total);
         for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<false>(ex, job, first, t, tile.data(), tl);
         // the sub-rows, from the work area into X
-        const int64_t subs = plan.P[first], sl = n / subs;
-        const auto lay = cuda::fft::subrow_layout(sl);
-        std::vector<double> buf(lay.total);
-        auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
-        for (int64_t i = 0; i < cuda::fft::twiddle_table_size(sl); ++i)
-          table[i] = cuda::fft::twiddle_table_entry<double>(sl, i);
+        const int64_t subs = plan.P[first];
+        SubrowBuffers sub(n / subs);
         auto inner = job;
         inner.complex_in = true;
         inner.spectrum_out = X.data();
-        for (int64_t sr = 0; sr < subs; ++sr)
-          cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
-                                cuda::fft::twiddle_table<double>(table, sl));
-        std::vector<cplx> padded(z);
-        padded.resize(n);
-        const auto ref = dft_sum(padded, false);
-        double err = 0, scale = 0;
-        for (int64_t t = 0; t < n; ++t) {
-          err = std::max(err, std::abs(ref[frequency_at(plan, t)] - cplx(X[t].x, X[t].y)));
-          scale = std::max(scale, std::abs(ref[t]));
-        }
+        for (int64_t sr = 0; sr < subs; ++sr) sub.run(ex, inner, first, sr);
+        double scale = 0;
+        const double err = digit_order_error(plan, z, X, &scale);
         EXPECT_LT(err, 1e-13 * scale);
         // inverse: X -> work (the sub-rows' inverse stages), then the inverse tiles
         auto back = job;
@@ -223,14 +235,13 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
         back.complex_out = true;
         back.scale = 1.0;
         for (int64_t t = 0; t < n; ++t) work[t] = X[t];
-        for (int64_t sr = 0; sr < subs; ++sr)
-          cuda::fft::run_subrow(ex, back, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
-                                cuda::fft::twiddle_table<double>(table, sl));
+        for (int64_t sr = 0; sr < subs; ++sr) sub.run(ex, back, first, sr);
         const std::vector<Cx<double>> spectrum_back = work;
         back.scale = 1.0 / static_cast<double>(n);
         for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<true>(ex, back, first, t, tile.data(), tl);
         double err_back = 0;
-        for (int64_t t = 0; t < n; ++t) err_back = std::max(err_back, std::abs(padded[t] - cplx(work[t].x, work[t].y)));
+        for (int64_t t = 0; t < n; ++t)
+          err_back = std::max(err_back, std::abs((t < len ? z[t] : cplx()) - cplx(work[t].x, work[t].y)));
         EXPECT_LT(err_back, 1e-13 * scale);
         // the real output: real parts (scaled) of the first L - 2 positions, plus D skip
         std::vector<double> y(len - 2, 0.0), skip(len - 2), D = {0.5};
