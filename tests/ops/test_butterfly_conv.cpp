@@ -277,6 +277,32 @@ TEST(ButterflyConv, CpuMatchesCuda) {
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "cuda_cores or tensor_cores", "'fast'"});
 }
 
+// Small shapes through every CUDA path of the exact pipelines, against float64 on the CPU: one sub-row with the
+// per-channel kernel gradient in shared memory (n = 200, 10000), tiles around sub-rows with the spectra written out
+// (n = 18000 = 8 x 10 x 15 x 15: the radix-8 stage in tiles, the last one partial, around 2250-point sub-rows;
+// n = 80000: 10000-point sub-rows), odd B (an unpaired last row), both schedules, float32 and bfloat16.
+// scripts/gpu-check also runs it under compute-sanitizer (memcheck, racecheck).
+TEST(ButterflyConv, CudaExactPipelinesSmall) {
+  SSM_REQUIRE_CUDA();
+  for (const Shape s : {Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{1, 2, 9000, 9000},
+                        Shape{3, 1, 40000, 40000}}) {
+    const Inputs in = make_conv_inputs(s, at::kDouble);
+    const at::Tensor g = at::randn_like(in.u);
+    const auto ref = grads(true, in, g);
+    for (const char* schedule : {"fused", "staged"})
+      for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+        SCOPED_TRACE(name(s) + " " + schedule + (dtype == at::kFloat ? " float32" : " bfloat16"));
+        const EnvScope scope("SSM_BUTTERFLY_SCHEDULE", schedule);
+        const Inputs gpu{in.u.to(dtype).cuda(), in.k.to(dtype).cuda(), in.D.to(dtype).cuda(),
+                         in.k_rev.to(dtype).cuda()};
+        const auto out = grads(true, gpu, g.to(dtype).cuda());
+        const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
+        for (int i = 0; i < 5; ++i)
+          EXPECT_LT(rel_error(out[i].cpu().to(at::kDouble), ref[i]), dtype == at::kFloat ? 5e-5 : 3e-2) << what[i];
+      }
+  }
+}
+
 TEST(ButterflyConv, CudaHalfPrecisionInputs) {
   SSM_REQUIRE_CUDA();
   // bf16/fp16 inputs run the radix-16 stages on tensor cores (TF32): n = 4096 = 16^3 fused; n = 65536 = 16^4 with one
