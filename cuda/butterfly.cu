@@ -708,6 +708,14 @@ cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__half, float>& job,
   return fft_correlate_fused(job, GK_partials, splits, stream);
 }
 
+cudaError_t butterfly_fft_cache_bytes(int64_t* bytes) {
+  int device = 0, l2 = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device);
+  *bytes = std::max<int64_t>(int64_t{1} << 20, l2 / 2);
+  return err;
+}
+
 cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream) {
   fft_twiddles_kernel<<<grid_blocks(fft::twiddle_table_size(n)), kGridThreads, 0, stream>>>(table, n);
   return cudaGetLastError();

@@ -95,6 +95,10 @@ cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t
 cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream);
 cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream);
 
+// Bytes of work area a multi-pass pipeline should run at a time (job.row0 / job.rows chunks): half the device's L2
+// cache, so that a chunk's tile and sub-row passes exchange their work rows through L2 rather than memory.
+cudaError_t butterfly_fft_cache_bytes(int64_t* bytes);
+
 // The twiddle table of length n (fft::twiddle_table_size(n) entries) that the tiles read (job.row_twiddles).
 cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream);
 

@@ -501,6 +501,9 @@ struct FftJob {
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
+  // This job's rows are pipeline rows row0 .. row0 + rows - 1 (of the rows of src, dst and spectrum_out); the work
+  // area holds just them (a pipeline run in chunks of rows keeps its work area in cache).
+  int64_t row0 = 0;
 };
 
 SSM_HD int64_t pipeline_rows(int64_t B, int64_t H, bool pair) { return pair ? (B + 1) / 2 * H : B * H; }
@@ -555,8 +558,8 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   const ButterflyPlan& plan = job.plan;
   const int64_t n = plan.n, subs = plan.P[first], q = sr / subs, off = (sr - q * subs) * (n / subs);
   const int len = static_cast<int>(n / subs), last = plan.stages - 1;
-  const RowPair rp = job_rows(job, q);
-  const int64_t at = q * n + off;  // this sub-row in work / spectrum_out
+  const RowPair rp = job_rows(job, job.row0 + q);
+  const int64_t at = q * n + off;  // this sub-row in work
   const bool fuse = job.fused_ends && last > first;
   const bool fuse_product = fuse && job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr;
   const int r0 = plan.radix[first], m0 = len / r0;
@@ -570,7 +573,8 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
     for (int k = fuse ? first + 1 : first; k <= (fuse_product ? last - 1 : last); ++k)
       stage(std::false_type{}, k);
   if (job.spectrum_out != nullptr) {
-    ex.parallel_for(len, [&](int t) { job.spectrum_out[at + t] = {xr[pad(t)], xi[pad(t)]}; });
+    Cx<Real>* out = job.spectrum_out + (job.row0 + q) * n + off;
+    ex.parallel_for(len, [&](int t) { out[t] = {xr[pad(t)], xi[pad(t)]}; });
     return;
   }
   if (fuse_product) {
@@ -664,7 +668,7 @@ SSM_HD void run_tile(Exec& ex, const FftJob<T, Real>& job, int first, int64_t ti
   const int len = lay.len, stride = lay.G;
   Real* xr = buf;
   Real* xi = buf + lay.xi;
-  const RowPair rp = job_rows(job, q);
+  const RowPair rp = job_rows(job, job.row0 + q);
   Cx<Real>* row = job.work + q * n;
   const TwiddleTable<Real> tw = twiddle_table<Real>(job.row_twiddles, n);
   // item i of the loads and stores: g = i % G (adjacent items read adjacent entries), a = i / G

@@ -160,6 +160,11 @@ struct CudaRunner {
     check_cuda(cuda::butterfly_fft_first_subrow_stage(plan, &first), kOp, "querying shared memory");
     return first > 0;
   }
+  int64_t cache_bytes() const {
+    int64_t bytes = 0;
+    check_cuda(cuda::butterfly_fft_cache_bytes(&bytes), kOp, "querying the L2 cache size");
+    return bytes;
+  }
   int64_t correlation_splits(const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
     int64_t splits = 0;
     check_cuda(cuda::butterfly_fft_correlation_splits(plan, B, H, &splits), kOp, "querying the device");

@@ -235,6 +235,8 @@ struct CpuRunner {
     run(job);
   }
   bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
+  // Work rows of a multi-pass pipeline per chunk: 8 MiB, within the last-level cache.
+  int64_t cache_bytes() const { return int64_t{8} << 20; }
   void fill_twiddles(Cx<Real>* table, int64_t n) const { fill_table(table, n); }
   // Tasks (split, h): at least two per thread when there are few channels (batch splits, summed afterwards).
   int64_t correlation_splits(const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {

@@ -4,12 +4,14 @@
 //   forward : K = spectrum of the circular kernel (H rows); y = paired convolution pipeline over the B H rows of u;
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
-// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the (rows, n) complex work area (and the
+// `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the complex work area (and the
 // tile passes' twiddle table, which `fill_twiddles(table, n)` fills); `correlate(X, GK, plan, B, H)` runs
 // cuda::fft::correlate_item over the H n outputs; `int64_t correlation_splits(plan, B, H)` is 0 when the plan needs
 // that scheme, else the number of batch splits of `correlate_fused(job, GK_partials, splits)`, which runs
 // cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n); `bool fused_ends`: the
-// schedule of the sub-rows (cuda::fft::FftJob::fused_ends).
+// schedule of the sub-rows (cuda::fft::FftJob::fused_ends); `int64_t cache_bytes() const`: the work area of a
+// multi-pass pipeline runs in chunks of rows of about this size, which the tile and sub-row passes of a chunk then
+// find in cache (the GPU's L2) instead of memory.
 #pragma once
 
 #include "butterfly_fft.h"
@@ -19,6 +21,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/sum.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -60,11 +63,30 @@ struct ButterflyFft {
   cuda::ButterflyPlan plan = butterfly_plan(s);
   at::ScalarType cdt = std::is_same<Real, double>::value ? at::kComplexDouble : at::kComplexFloat;
   at::Tensor row_twiddles;  // the tile passes' table over n, when the plan needs them
+  int64_t chunk = 0;        // rows per pass of a multi-pass pipeline (0: the plan is one sub-row)
 
   ButterflyFft(const ButterflyConvSizes& sizes, Runner r, const at::TensorOptions& options) : s(sizes), runner(r) {
     if (runner.needs_work(plan)) {
       row_twiddles = at::empty({cuda::fft::twiddle_table_size(s.n)}, options.dtype(cdt));
       runner.fill_twiddles(cx(row_twiddles), s.n);
+      chunk = std::max<int64_t>(1, runner.cache_bytes() / (s.n * static_cast<int64_t>(sizeof(cuda::fft::Cx<Real>))));
+    }
+  }
+
+  // Runs job j over its rows: at once when the plan is one sub-row, else in chunks of rows, each with j.work (its
+  // scratch rows) or, with `data`, the rows of the complex input (rows, n) that the pipeline reads and overwrites.
+  template <typename X>
+  void run(cuda::fft::FftJob<X, Real> j, cuda::fft::Cx<Real>* data = nullptr) const {
+    if (chunk == 0) {
+      runner(j);
+      return;
+    }
+    const int64_t rows = j.rows;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      j.row0 = r0;
+      j.rows = std::min(chunk, rows - r0);
+      if (data != nullptr) j.work = data + r0 * s.n;
+      runner(j);
     }
   }
 
@@ -82,8 +104,9 @@ struct ButterflyFft {
   static cuda::fft::Cx<Real>* cx(const at::Tensor& t) {
     return t.defined() ? reinterpret_cast<cuda::fft::Cx<Real>*>(t.data_ptr()) : nullptr;
   }
+  // The scratch rows of a multi-pass pipeline over `rows` rows (one chunk of them).
   at::Tensor work(int64_t rows, const at::Tensor& like) const {
-    return runner.needs_work(plan) ? at::empty({rows, s.n}, like.options().dtype(cdt)) : at::Tensor();
+    return chunk > 0 ? at::empty({std::min(rows, chunk), s.n}, like.options().dtype(cdt)) : at::Tensor();
   }
 
   // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X.
@@ -96,7 +119,7 @@ struct ButterflyFft {
     j.src_len = len;
     j.work = cx(w);
     j.spectrum_out = cx(out);
-    runner(j);
+    run(j);
     return out;
   }
 
@@ -116,7 +139,7 @@ struct ButterflyFft {
     j.spectrum = cx(K);
     j.conj_spectrum = conj_K;
     j.scale = Real(1) / static_cast<Real>(s.n);
-    runner(j);
+    run(j);
   }
 
   // Re(F^-1 Z) / n (rows, n) of Real for complex rows Z (rows, n), which the pipeline overwrites.
@@ -131,7 +154,7 @@ struct ButterflyFft {
     j.dst = out.mutable_data_ptr<Real>();
     j.dst_len = s.n;
     j.scale = Real(1) / static_cast<Real>(s.n);
-    runner(j);
+    run(j, j.work);
     return out;
   }
 
@@ -158,7 +181,7 @@ struct ButterflyFft {
     j.src_len = s.L;
     j.work = cx(w);
     j.spectrum_out = cx(X);
-    runner(j);
+    run(j);
     at::Tensor GK = at::empty({s.H, s.n}, X.options());  // (H, n)
     runner.correlate(cx(X), cx(GK), plan, s.B, s.H);
     return inverse(GK);

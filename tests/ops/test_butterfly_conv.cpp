@@ -87,9 +87,10 @@ TEST(ButterflyConv, LongSequencesUpTo2To20) {
 }
 
 TEST(ButterflyConv, BackwardMatchesFftConvFloat32) {
-  // The last two take the multi-pass scheme on the CPU (n > 32768: tiles of the outer stages, SIMD lanes), the
-  // last with partial tiles (n = 35280 = 12 x 14 x 14 x 15: 2940-point sub-rows, tiles of 16 columns and one of 12).
-  for (const Shape s : {Shape{2, 3, 7, 3}, Shape{3, 5, 1000, 640}, Shape{2, 4, 4096, 4096}, Shape{3, 2, 32768, 32768},
+  // The last two take the multi-pass scheme on the CPU (n > 32768: tiles of the outer stages, SIMD lanes): n =
+  // 65536 in chunks of 16 rows (8 MiB of work area; 24 row pairs, the last unpaired, and 40 rows of dk spectra), and
+  // partial tiles (n = 35280 = 12 x 14 x 14 x 15: 2940-point sub-rows, tiles of 16 columns and one of 12).
+  for (const Shape s : {Shape{2, 3, 7, 3}, Shape{3, 5, 1000, 640}, Shape{2, 4, 4096, 4096}, Shape{5, 8, 32768, 32768},
                         Shape{1, 3, 17640, 17640}}) {
     SCOPED_TRACE(name(s));
     const Inputs in = make_conv_inputs(s, at::kFloat);
