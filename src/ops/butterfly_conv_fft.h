@@ -28,6 +28,18 @@
 
 namespace ssm::ops {
 
+// SSM_BUTTERFLY_CHUNK_BYTES (environment, read at each call): the work-area bytes per chunk of a multi-pass pipeline
+// (a positive integer; unset or empty: 0, the device's default: half the GPU's L2, 8 MiB on the CPU).
+inline int64_t butterfly_chunk_bytes() {
+  const char* v = std::getenv("SSM_BUTTERFLY_CHUNK_BYTES");
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  const long long bytes = std::strtoll(v, &end, 10);
+  TORCH_CHECK(*end == '\0' && bytes > 0, "ssm::butterfly_conv: environment variable SSM_BUTTERFLY_CHUNK_BYTES must be ",
+              "a positive number of bytes, got '", v, "'");
+  return bytes;
+}
+
 // SSM_BUTTERFLY_SCHEDULE (environment, read at each call): "fused" (a sub-row's first stage fused with its loads and
 // stores, its last stage with the spectrum product) or "staged" (every stage one pass over the sub-row buffers);
 // unset or empty: the device's default (CUDA fused; CPU staged, whose stages run on SIMD vectors -- fused on the CPU
@@ -66,10 +78,12 @@ struct ButterflyFft {
   int64_t chunk = 0;        // rows per pass of a multi-pass pipeline (0: the plan is one sub-row)
 
   ButterflyFft(const ButterflyConvSizes& sizes, Runner r, const at::TensorOptions& options) : s(sizes), runner(r) {
+    const int64_t chunk_bytes = butterfly_chunk_bytes();  // checked whether the plan needs it or not
     if (runner.needs_work(plan)) {
       row_twiddles = at::empty({cuda::fft::twiddle_table_size(s.n)}, options.dtype(cdt));
       runner.fill_twiddles(cx(row_twiddles), s.n);
-      chunk = std::max<int64_t>(1, runner.cache_bytes() / (s.n * static_cast<int64_t>(sizeof(cuda::fft::Cx<Real>))));
+      chunk = std::max<int64_t>(1, (chunk_bytes > 0 ? chunk_bytes : runner.cache_bytes()) /
+                                       (s.n * static_cast<int64_t>(sizeof(cuda::fft::Cx<Real>))));
     }
   }
 

@@ -234,6 +234,23 @@ TEST(ButterflyConv, BadScheduleNamesTheVariable) {
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_SCHEDULE", "fused or staged", "'eager'"});
 }
 
+// The chunk size of the multi-pass pipelines changes nothing but where the work area lives: one row per chunk and
+// all rows at once give the same result; a bad value names the variable.
+TEST(ButterflyConv, ChunkSizeOnlyMovesTheWorkArea) {
+  const Inputs in = make_conv_inputs({3, 4, 20000, 20000}, at::kFloat);  // n = 40000 > 32768: tiles and sub-rows
+  const at::Tensor g = at::randn_like(in.u);
+  std::vector<std::vector<at::Tensor>> out;
+  for (const char* bytes : {"1", "1000000000"}) {
+    const EnvScope scope("SSM_BUTTERFLY_CHUNK_BYTES", bytes);
+    out.push_back(grads(true, in, g));
+  }
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(at::equal(out[0][i], out[1][i])) << "output " << i;
+  const EnvScope bad("SSM_BUTTERFLY_CHUNK_BYTES", "8M");
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_CHUNK_BYTES", "positive", "'8M'"});
+  expect_error([&] { ssm::butterfly_conv(in.u.narrow(2, 0, 100), in.k.narrow(1, 0, 100)); },
+               {"SSM_BUTTERFLY_CHUNK_BYTES", "'8M'"});  // also where the plan has no chunks
+}
+
 TEST(ButterflyConv, CpuMatchesCuda) {
   SSM_REQUIRE_CUDA();
   // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors.
