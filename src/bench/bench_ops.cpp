@@ -209,11 +209,21 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     // the outer stages with the loads, the spectrum product and the stores).
     impls.emplace_back("butterfly", [&] {
       setenv("SSM_BUTTERFLY_SCHEDULE", "", 1);
+      setenv("SSM_BUTTERFLY_CHUNK_BYTES", "", 1);
       return ssm::butterfly_conv(u, k, D, krev);
     });
     if (dev.is_cuda())
       impls.emplace_back("staged", [&] {
         setenv("SSM_BUTTERFLY_SCHEDULE", "staged", 1);
+        setenv("SSM_BUTTERFLY_CHUNK_BYTES", "", 1);
+        return ssm::butterfly_conv(u, k, D, krev);
+      });
+    // On a GPU from L = 16K on (multi-pass plans) also "unchunked": the whole work area at once
+    // (SSM_BUTTERFLY_CHUNK_BYTES of 1 TB) instead of L2-sized chunks of rows.
+    if (dev.is_cuda() && L >= 16384)
+      impls.emplace_back("unchunked", [&] {  // the variables stay set through the backward; the next impl resets
+        setenv("SSM_BUTTERFLY_SCHEDULE", "", 1);
+        setenv("SSM_BUTTERFLY_CHUNK_BYTES", "1000000000000", 1);
         return ssm::butterfly_conv(u, k, D, krev);
       });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
