@@ -464,6 +464,21 @@ SSM_HD void exec_stage(Exec& ex, int r, int len, int m, int P, Real* xr, Real* x
   subrow_stage<kInv>(ex, r, len, m, P, xr, xi, tw);
 }
 
+// Host executors of a thread block's parallel steps (the CPU backend, the tests): the items in order, or in reverse
+// order -- a step whose items depended on one another would then differ from a thread block's unordered execution.
+struct SerialExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = 0; i < count; ++i) f(i);
+  }
+};
+struct ReverseExec {
+  template <class F>
+  void parallel_for(int count, F&& f) {
+    for (int i = count - 1; i >= 0; --i) f(i);
+  }
+};
+
 // ---- pipelines over rows -------------------------------------------------------------------------------------------
 // Conversion between a storage type and the arithmetic type (bf16 / fp16 specializations in cuda/butterfly.cu).
 template <typename T, typename Real>

@@ -33,23 +33,12 @@ using cuda::fft::FftJob;
 // independent sub-rows, as on the GPU from 32768 on (ButterflyConv.LongSequencesUpTo2To20 runs them here).
 constexpr int64_t kSubrowMax = 32768;
 
-// A thread block's parallel step as a loop.
-struct CpuExec {
-  template <class F>
-  void parallel_for(int count, F&& f) {
-    for (int i = 0; i < count; ++i) f(i);
-  }
-};
+// A thread block's parallel step as a loop; its own type for the SIMD overloads of exec_stage and exec_tile_stage.
+struct CpuExec : cuda::fft::SerialExec {};
 
 // The CUDA schedule (SSM_BUTTERFLY_SCHEDULE=fused) on the CPU, as a check of it: the kernels' scalar stages (no
-// exec_stage overload for this type), each parallel step's items in reverse order (a step whose items depended on
-// each other would differ here from a thread block's unordered execution).
-struct ReverseExec {
-  template <class F>
-  void parallel_for(int count, F&& f) {
-    for (int i = count - 1; i >= 0; --i) f(i);
-  }
-};
+// overloads for this type), each parallel step's items in reverse order.
+using cuda::fft::ReverseExec;
 
 // float32 stages run eight columns c .. c + 7 at once on GCC vector types, with the same codelets: for m a multiple
 // of 8 the eight columns (p, j0 .. j0 + 7) are contiguous in the padded buffer (8-aligned runs never cross a padding

@@ -110,20 +110,8 @@ TEST(ButterflyFft, NegatedPositionHoldsMinusF) {
   }
 }
 
-struct SerialExec {
-  template <class F>
-  void parallel_for(int count, F&& f) {
-    for (int i = 0; i < count; ++i) f(i);
-  }
-};
-
-// A thread block's step with its items in reverse order (a step whose items depend on each other would show).
-struct ReverseExec {
-  template <class F>
-  void parallel_for(int count, F&& f) {
-    for (int i = count - 1; i >= 0; --i) f(i);
-  }
-};
+using cuda::fft::ReverseExec;
+using cuda::fft::SerialExec;
 
 // The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them.
 struct SubrowBuffers {
