@@ -114,7 +114,8 @@ cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__nv_bfloat16, float
 cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__half, float>& job, fft::Cx<float>* GK_partials,
                                           int64_t splits, cudaStream_t stream);
 
-// GK (H, n) = sum over b of the spectrum correlation from X (B H, n) = F(u + i g) (fft::correlate_item).
+// GK (H, n) = sum over b of the spectrum correlation from X (H B, n) = F(u + i g), rows in pipeline order
+// (fft::correlate_item).
 cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,
                                     int64_t H, cudaStream_t stream);
 

@@ -487,7 +487,7 @@ struct Storage {
   static SSM_HD T store(Real x) { return static_cast<T>(x); }
 };
 
-// One pipeline over `rows` rows of the (B, H) real rows (row b H + h has channel h), in order:
+// One pipeline over `rows` rows of the (B, H) real rows (row b H + h has channel h; pipeline row q as job_rows says):
 //   input   : real rows src (src_len each, zero padded to n) -- two rows (b, h), (b + 1, h) as one complex row when
 //             pair, row r of src + i row r of src_imag when src_imag is set --, or the complex work area (rows, n)
 //             when complex_in;
@@ -526,11 +526,14 @@ SSM_HD int64_t pipeline_rows(int64_t B, int64_t H, bool pair) { return pair ? (B
 struct RowPair {
   int64_t r0, r1, h;  // r1 < 0: no second row
 };
+// Pipeline row q: channel h = q / per of the per = (B + 1) / 2 pairs (pair) or B rows of a channel, so that the rows
+// of one channel are adjacent and its kernel spectrum row is read while still in cache; the i-th of them is batch
+// row i (or rows 2 i, 2 i + 1) of that channel. A job over one row per channel has B = 1.
 template <typename T, typename Real>
 SSM_HD RowPair job_rows(const FftJob<T, Real>& job, int64_t q) {
-  const int64_t h = q % job.H;
-  if (!job.pair) return {q, -1, h};
-  const int64_t b = 2 * (q / job.H), r0 = b * job.H + h;
+  const int64_t per = job.pair ? (job.B + 1) / 2 : job.B, h = q / per, i = q - h * per;
+  if (!job.pair) return {i * job.H + h, -1, h};
+  const int64_t b = 2 * i, r0 = b * job.H + h;
   return {r0, b + 1 < job.B ? r0 + job.H : -1, h};
 }
 
@@ -737,14 +740,14 @@ SSM_HD Cx<Real> spectra_correlation4(Cx<Real> A, Cx<Real> M) {
 }
 
 // GK[h, t] = sum_b SG_b[f] conj(SU_b[f]) at position t of channel h (idx = h n + t), from the spectra X_b = F(u_b + i
-// g_b) written out (rows b H + h of X, (B H, n)): the scheme for plans with tile passes.
+// g_b) written out (in pipeline row order: row h B + b of X, (H B, n)): the scheme for plans with tile passes.
 template <typename Real>
 SSM_HD void correlate_item(const Cx<Real>* X, Cx<Real>* GK, const ButterflyPlan& plan, int64_t B, int64_t H,
                            int64_t idx) {
   const int64_t n = plan.n, h = idx / n, t = idx - h * n, tn = negated_position(plan, t);
   Cx<Real> acc = {Real(0), Real(0)};
   for (int64_t b = 0; b < B; ++b) {
-    const Cx<Real>* row = X + (b * H + h) * n;
+    const Cx<Real>* row = X + (h * B + b) * n;
     acc = acc + spectra_correlation4(row[t], row[tn]);
   }
   GK[idx] = {acc.x / Real(4), acc.y / Real(4)};

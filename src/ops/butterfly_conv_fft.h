@@ -123,12 +123,13 @@ struct ButterflyFft {
     return chunk > 0 ? at::empty({std::min(rows, chunk), s.n}, like.options().dtype(cdt)) : at::Tensor();
   }
 
-  // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X.
+  // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X: one row per channel.
   template <typename X>
   at::Tensor spectrum(const at::Tensor& x, int64_t rows, int64_t len) const {
     at::Tensor out = at::empty({rows, s.n}, x.options().dtype(cdt));  // (rows, n)
     const at::Tensor w = work(rows, x);
     auto j = job<X>(rows);
+    j.B = 1;
     j.src = static_cast<const X*>(x.const_data_ptr());
     j.src_len = len;
     j.work = cx(w);
@@ -161,6 +162,7 @@ struct ButterflyFft {
     const int64_t rows = Z.size(0);
     at::Tensor out = at::empty({rows, s.n}, Z.options().dtype(c10::toRealValueType(cdt)));  // (rows, n)
     auto j = job<Real>(rows);
+    j.B = 1;
     j.H = rows;
     j.work = cx(Z);
     j.complex_in = true;
@@ -187,7 +189,7 @@ struct ButterflyFft {
       return inverse(splits == 1 ? GKp.select(0, 0) : GKp.sum(0));
     }
     const int64_t rows = s.B * s.H;
-    at::Tensor X = at::empty({rows, s.n}, u.options().dtype(cdt));  // (B H, n)
+    at::Tensor X = at::empty({rows, s.n}, u.options().dtype(cdt));  // (H B, n), pipeline row order
     const at::Tensor w = work(rows, u);
     auto j = job<T>(rows);
     j.src = static_cast<const T*>(u.const_data_ptr());
