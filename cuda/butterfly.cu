@@ -533,17 +533,21 @@ struct BlockExec {
 
 constexpr int kFftMaxThreads = 256;
 
+// The block's twiddle table of length len in shared memory at storage, filled by its threads.
+__device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage, int64_t len) {
+  for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
+    storage[i] = fft::twiddle_table_entry<float>(len, i);
+  __syncthreads();
+  return fft::twiddle_table<float>(storage, len);
+}
+
 // One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow.
 template <typename T>
 __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
   extern __shared__ __align__(16) float fsmem[];
   const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
   const fft::SubrowLayout lay = fft::subrow_layout(len);
-  auto* table = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw);
-  for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
-    table[i] = fft::twiddle_table_entry<float>(len, i);
-  __syncthreads();
-  const auto tw = fft::twiddle_table<float>(table, len);
+  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw), len);
   BlockExec ex;
   for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
     fft::run_subrow(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
@@ -573,11 +577,7 @@ __global__ void __launch_bounds__(kFftMaxThreads)
   extern __shared__ __align__(16) float fsmem[];
   const int64_t n = job.plan.n;
   const fft::CorrelateLayout lay = fft::correlate_layout(n);
-  auto* table = reinterpret_cast<fft::Cx<float>*>(fsmem + lay.row.tw);
-  for (int i = threadIdx.x; i < fft::twiddle_table_size(n); i += blockDim.x)
-    table[i] = fft::twiddle_table_entry<float>(n, i);
-  __syncthreads();
-  const auto tw = fft::twiddle_table<float>(table, n);
+  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.row.tw), n);
   const int64_t h = blockIdx.x % job.H, split = blockIdx.x / job.H;
   int64_t b0 = 0, b1 = 0;
   fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
@@ -680,6 +680,12 @@ cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* fir
 cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) {
   return fft_run(job, stream);
 }
+cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
+  return fft_run(job, stream);
+}
+cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream) {
+  return fft_run(job, stream);
+}
 
 cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits) {
   *splits = 0;
@@ -727,12 +733,6 @@ cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK,
   if (total == 0) return cudaSuccess;
   fft_correlate_kernel<<<grid_blocks(total), kGridThreads, 0, stream>>>(X, GK, plan, B, H);
   return cudaGetLastError();
-}
-cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
-cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
 }
 
 size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {

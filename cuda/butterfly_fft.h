@@ -66,6 +66,11 @@ template <typename T>
 SSM_HD Cx<T> cmul_conj(Cx<T> a, Cx<T> b) {
   return {a.x * b.x + a.y * b.y, a.y * b.x - a.x * b.y};
 }
+// x times the spectrum entry k, or times conj(k)
+template <typename T>
+SSM_HD Cx<T> times_spectrum(Cx<T> x, Cx<T> k, bool conj) {
+  return conj ? cmul_conj(x, k) : cmul(x, k);
+}
 
 // The scalar type of an arithmetic type: itself, or the element type of a SIMD vector type (the CPU backend runs the
 // codelets on GCC vector types, which mix with scalars elementwise).
@@ -333,20 +338,30 @@ SSM_HD void twiddled_dft(Cx<T> (&v)[R], bool has_twiddle, const Twiddle& twiddle
   }
 }
 
-// The column v_i = x[index(i)] (i < R) of the planar buffers, in place (twiddled_dft).
-template <int R, bool kInv, typename Real, class Index, class Twiddle>
-SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twiddle, const Twiddle& twiddle) {
-  Cx<Real> v[R];
+// v_i = x[index(i)] (i < R) from the planar buffers, and back.
+template <int R, typename Real, class Index>
+SSM_HD void read_column(const Real* xr, const Real* xi, const Index& index, Cx<Real> (&v)[R]) {
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
     const int idx = index(decltype(I)::value);
     v[decltype(I)::value] = {xr[idx], xi[idx]};
   });
-  twiddled_dft<R, kInv>(v, has_twiddle, twiddle);
+}
+template <int R, typename Real, class Index>
+SSM_HD void write_column(Real* xr, Real* xi, const Index& index, const Cx<Real> (&v)[R]) {
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
     const int idx = index(decltype(I)::value);
     xr[idx] = v[decltype(I)::value].x;
     xi[idx] = v[decltype(I)::value].y;
   });
+}
+
+// The column v_i = x[index(i)] (i < R) of the planar buffers, in place (twiddled_dft).
+template <int R, bool kInv, typename Real, class Index, class Twiddle>
+SSM_HD void buffer_column(Real* xr, Real* xi, const Index& index, bool has_twiddle, const Twiddle& twiddle) {
+  Cx<Real> v[R];
+  read_column(xr, xi, index, v);
+  twiddled_dft<R, kInv>(v, has_twiddle, twiddle);
+  write_column(xr, xi, index, v);
 }
 
 // One column (p, j) of a stage over a sub-row of length P R m: v = x[p][.][j], twiddle exp(-2 pi i j / (R m)).
@@ -397,11 +412,7 @@ SSM_HD void first_column_forward(Real* xr, Real* xi, int j, int m, const Twiddle
   Cx<Real> v[R];
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { v[decltype(I)::value] = load(j + decltype(I)::value * m); });
   twiddled_dft<R, false>(v, j > 0, [&]() SSM_INLINE_LAMBDA { return tw(j); });
-  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(j + decltype(I)::value * m);
-    xr[idx] = v[decltype(I)::value].x;
-    xi[idx] = v[decltype(I)::value].y;
-  });
+  write_column(xr, xi, [&](int i) SSM_INLINE_LAMBDA { return pad(j + i * m); }, v);
 }
 
 // Column j of the first stage's inverse: from the buffers, conjugate twiddles and inverse codelet, store(j + i m, v_i).
@@ -409,10 +420,7 @@ template <int R, typename Real, class Store>
 SSM_HD void first_column_inverse(const Real* xr, const Real* xi, int j, int m, const TwiddleTable<Real>& tw,
                                  const Store& store) {
   Cx<Real> v[R];
-  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(j + decltype(I)::value * m);
-    v[decltype(I)::value] = {xr[idx], xi[idx]};
-  });
+  read_column(xr, xi, [&](int i) SSM_INLINE_LAMBDA { return pad(j + i * m); }, v);
   twiddled_dft<R, true>(v, j > 0, [&]() SSM_INLINE_LAMBDA { return tw(j); });
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { store(j + decltype(I)::value * m, v[decltype(I)::value]); });
 }
@@ -440,21 +448,14 @@ SSM_HD void load_subrow(Exec& ex, bool fuse, int r0, int len, Real* xr, Real* xi
 template <int R, typename Real>
 SSM_HD void last_column_product(Real* xr, Real* xi, int c, const Cx<Real>* K, bool conj) {
   Cx<Real> v[R];
-  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(c * R + decltype(I)::value);
-    v[decltype(I)::value] = {xr[idx], xi[idx]};
-  });
+  auto index = [&](int i) SSM_INLINE_LAMBDA { return pad(c * R + i); };
+  read_column(xr, xi, index, v);
   dft<R, false>(v);
   static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const Cx<Real> k = K[c * R + decltype(I)::value];
-    v[decltype(I)::value] = cmul(v[decltype(I)::value], Cx<Real>{k.x, conj ? -k.y : k.y});
+    v[decltype(I)::value] = times_spectrum(v[decltype(I)::value], K[c * R + decltype(I)::value], conj);
   });
   dft<R, true>(v);
-  static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
-    const int idx = pad(c * R + decltype(I)::value);
-    xr[idx] = v[decltype(I)::value].x;
-    xi[idx] = v[decltype(I)::value].y;
-  });
+  write_column(xr, xi, index, v);
 }
 
 // What run_subrow calls for a stage: subrow_stage, unless an overload for a particular Exec (found by argument-
@@ -498,7 +499,7 @@ struct Storage {
 template <typename T, typename Real>
 struct FftJob {
   ButterflyPlan plan;
-  int64_t rows = 0;  // (B + 1) / 2 * H when pair, else the real or complex rows
+  int64_t rows = 0;  // pipeline rows of this job (all: pipeline_rows(B, H, pair), or a chunk of them from row0)
   int64_t B = 1, H = 1;
   bool pair = false;
   const T* src = nullptr;
@@ -559,6 +560,22 @@ SSM_HD void store_output(const FftJob<T, Real>& job, const RowPair& rp, int64_t 
   if (rp.r1 >= 0) put(rp.r1, v.y);
 }
 
+// A pipeline's input at position t of its row: the work row (complex_in), else the real rows.
+template <typename T, typename Real>
+SSM_HD Cx<Real> load_source(const FftJob<T, Real>& job, const RowPair& rp, const Cx<Real>* work_row, int64_t t) {
+  return job.complex_in ? work_row[t] : load_input(job, rp, t);
+}
+
+// A pipeline's result at position t of its row: scaled into the work row (complex_out), else the real rows (t <
+// dst_len).
+template <typename T, typename Real>
+SSM_HD void store_result(const FftJob<T, Real>& job, const RowPair& rp, Cx<Real>* work_row, int64_t t, Cx<Real> v) {
+  if (job.complex_out)
+    work_row[t] = {job.scale * v.x, job.scale * v.y};
+  else if (t < job.dst_len)
+    store_output(job, rp, t, v);
+}
+
 // The first stage run on sub-rows (n / P[first] <= max_len); stages before it run in tiles (run_tile).
 SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
   int first = 0;
@@ -577,7 +594,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   const int64_t n = plan.n, subs = plan.P[first], q = sr / subs, off = (sr - q * subs) * (n / subs);
   const int len = static_cast<int>(n / subs), last = plan.stages - 1;
   const RowPair rp = job_rows(job, job.row0 + q);
-  const int64_t at = q * n + off;  // this sub-row in work
+  Cx<Real>* work = job.work != nullptr ? job.work + q * n + off : nullptr;  // this sub-row in the work area
   const bool fuse = job.fused_ends && last > first;
   const bool fuse_product = fuse && job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr;
   const int r0 = plan.radix[first], m0 = len / r0;
@@ -585,7 +602,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
     exec_stage<decltype(inverse)::value>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]),
                                          static_cast<int>(plan.P[k] / subs), xr, xi, tw);
   };
-  auto load = [&](int t) SSM_INLINE_LAMBDA { return job.complex_in ? job.work[at + t] : load_input(job, rp, t); };
+  auto load = [&](int t) SSM_INLINE_LAMBDA { return load_source(job, rp, work, t); };
   load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
     for (int k = fuse ? first + 1 : first; k <= (fuse_product ? last - 1 : last); ++k)
@@ -604,27 +621,20 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   } else if (job.spectrum != nullptr) {
     const Cx<Real>* K = job.spectrum + rp.h * n + off;
     ex.parallel_for(len, [&](int t) {
-      const Cx<Real> x = {xr[pad(t)], xi[pad(t)]};
-      const Cx<Real> y = job.conj_spectrum ? cmul_conj(x, K[t]) : cmul(x, K[t]);
+      const Cx<Real> y = times_spectrum(Cx<Real>{xr[pad(t)], xi[pad(t)]}, K[t], job.conj_spectrum);
       xr[pad(t)] = y.x;
       xi[pad(t)] = y.y;
     });
   }
   for (int k = fuse_product ? last - 1 : last; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
-  auto store = [&](int t, Cx<Real> v) SSM_INLINE_LAMBDA {
-    if (job.complex_out)
-      job.work[at + t] = {job.scale * v.x, job.scale * v.y};
-    else if (t < job.dst_len)
-      store_output(job, rp, t, v);
-  };
+  auto store = [&](int t, Cx<Real> v) SSM_INLINE_LAMBDA { store_result(job, rp, work, t, v); };
   if (fuse) {
 #define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_inverse<R>(xr, xi, j, m0, tw, store); })
     SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
 #undef SSM_CALL
-  } else if (job.complex_out) {
-    ex.parallel_for(len, [&](int t) { store(t, {xr[pad(t)], xi[pad(t)]}); });
   } else {
-    ex.parallel_for(static_cast<int>(job.dst_len), [&](int t) { store_output(job, rp, t, {xr[pad(t)], xi[pad(t)]}); });
+    ex.parallel_for(job.complex_out ? len : static_cast<int>(job.dst_len),
+                    [&](int t) { store(t, {xr[pad(t)], xi[pad(t)]}); });
   }
 }
 
@@ -693,7 +703,7 @@ SSM_HD void run_tile(Exec& ex, const FftJob<T, Real>& job, int first, int64_t ti
   ex.parallel_for(lay.Q * G, [&](int i) {
     const int a = i / G, g = i - a * G;
     const int64_t t = static_cast<int64_t>(a) * len + t0 + g;
-    const Cx<Real> v = (!kInv && !job.complex_in) ? load_input(job, rp, t) : row[t];
+    const Cx<Real> v = kInv ? row[t] : load_source(job, rp, row, t);
     xr[a * stride + g] = v.x;
     xi[a * stride + g] = v.y;
   });
@@ -706,12 +716,10 @@ SSM_HD void run_tile(Exec& ex, const FftJob<T, Real>& job, int first, int64_t ti
     const int a = i / G, g = i - a * G;
     const int64_t t = static_cast<int64_t>(a) * len + t0 + g;
     const Cx<Real> v = {xr[a * stride + g], xi[a * stride + g]};
-    if (!kInv)
+    if (kInv)
+      store_result(job, rp, row, t, v);
+    else
       row[t] = v;
-    else if (job.complex_out)
-      row[t] = {job.scale * v.x, job.scale * v.y};
-    else if (t < job.dst_len)
-      store_output(job, rp, t, v);
   });
 }
 

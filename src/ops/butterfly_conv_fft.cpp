@@ -40,6 +40,38 @@ struct CpuExec : cuda::fft::SerialExec {};
 // overloads for this type), each parallel step's items in reverse order.
 using cuda::fft::ReverseExec;
 
+// Runs f with the executor of the schedule: CpuExec, or ReverseExec for the CUDA schedule (fused ends).
+template <class F>
+void with_exec(bool fused_ends, F&& f) {
+  if (fused_ends)
+    f(ReverseExec{});
+  else
+    f(CpuExec{});
+}
+
+// Eight lanes (l = 0 .. 7) from f(l), a Cx<float> each.
+template <class F>
+SSM_HD Cx<v8f> lanes(F&& f) {
+  Cx<v8f> v;
+  for (int l = 0; l < 8; ++l) {
+    const Cx<float> x = f(l);
+    v.x[l] = x.x;
+    v.y[l] = x.y;
+  }
+  return v;
+}
+// Eight contiguous entries of both planes from idx on, and back.
+SSM_HD Cx<v8f> load8(const float* xr, const float* xi, int idx) {
+  Cx<v8f> v;
+  std::memcpy(&v.x, xr + idx, sizeof(v8f));
+  std::memcpy(&v.y, xi + idx, sizeof(v8f));
+  return v;
+}
+SSM_HD void store8(float* xr, float* xi, int idx, const Cx<v8f>& v) {
+  std::memcpy(xr + idx, &v.x, sizeof(v8f));
+  std::memcpy(xi + idx, &v.y, sizeof(v8f));
+}
+
 // float32 stages run eight columns c .. c + 7 at once on GCC vector types, with the same codelets: for m a multiple
 // of 8 the eight columns (p, j0 .. j0 + 7) are contiguous in the padded buffer (8-aligned runs never cross a padding
 // slot); otherwise (the last stage, m = 1, and odd m) each lane gathers its column. A ragged tail of columns runs
@@ -47,34 +79,26 @@ using cuda::fft::ReverseExec;
 template <int R, bool kInv, bool kContiguous>
 void column8(float* xr, float* xi, int c, int m, int P, const cuda::fft::TwiddleTable<float>& tw) {
   Cx<v8f> v[R];
-  Cx<v8f> w;
   int base[8];
-  for (int l = 0; l < 8; ++l) {
+  const Cx<v8f> w = lanes([&](int l) SSM_INLINE_LAMBDA {
     const int p = (c + l) / m, j = c + l - p * m;
     base[l] = p * R * m + j;
-    const Cx<float> t = tw(j * P);  // exp(-2 pi i j / (R m)); exactly 1 for j = 0
-    w.x[l] = t.x;
-    w.y[l] = t.y;
-  }
+    return tw(j * P);  // exp(-2 pi i j / (R m)); exactly 1 for j = 0
+  });
   for (int i = 0; i < R; ++i) {
     if constexpr (kContiguous) {
-      const int idx = cuda::fft::pad(base[0] + i * m);
-      std::memcpy(&v[i].x, xr + idx, sizeof(v8f));
-      std::memcpy(&v[i].y, xi + idx, sizeof(v8f));
+      v[i] = load8(xr, xi, cuda::fft::pad(base[0] + i * m));
     } else {
-      for (int l = 0; l < 8; ++l) {
+      v[i] = lanes([&](int l) SSM_INLINE_LAMBDA {
         const int idx = cuda::fft::pad(base[l] + i * m);
-        v[i].x[l] = xr[idx];
-        v[i].y[l] = xi[idx];
-      }
+        return Cx<float>{xr[idx], xi[idx]};
+      });
     }
   }
   cuda::fft::twiddled_dft<R, kInv>(v, true, [&] { return w; });
   for (int i = 0; i < R; ++i) {
     if constexpr (kContiguous) {
-      const int idx = cuda::fft::pad(base[0] + i * m);
-      std::memcpy(xr + idx, &v[i].x, sizeof(v8f));
-      std::memcpy(xi + idx, &v[i].y, sizeof(v8f));
+      store8(xr, xi, cuda::fft::pad(base[0] + i * m), v[i]);
     } else {
       for (int l = 0; l < 8; ++l) {
         const int idx = cuda::fft::pad(base[l] + i * m);
@@ -112,23 +136,10 @@ template <int R, bool kInv>
 void tile_column8(float* xr, float* xi, int base, int mloc, int stride, int g0, int j0, int P,
                   const cuda::fft::TwiddleTable<float>& tw) {
   Cx<v8f> v[R];
-  Cx<v8f> w;
-  for (int l = 0; l < 8; ++l) {
-    const Cx<float> t = tw((j0 + l) * P);  // exactly 1 for column 0
-    w.x[l] = t.x;
-    w.y[l] = t.y;
-  }
-  for (int i = 0; i < R; ++i) {
-    const int idx = (base + i * mloc) * stride + g0;
-    std::memcpy(&v[i].x, xr + idx, sizeof(v8f));
-    std::memcpy(&v[i].y, xi + idx, sizeof(v8f));
-  }
+  const Cx<v8f> w = lanes([&](int l) SSM_INLINE_LAMBDA { return tw((j0 + l) * P); });  // exactly 1 for column 0
+  for (int i = 0; i < R; ++i) v[i] = load8(xr, xi, (base + i * mloc) * stride + g0);
   cuda::fft::twiddled_dft<R, kInv>(v, true, [&] { return w; });
-  for (int i = 0; i < R; ++i) {
-    const int idx = (base + i * mloc) * stride + g0;
-    std::memcpy(xr + idx, &v[i].x, sizeof(v8f));
-    std::memcpy(xi + idx, &v[i].y, sizeof(v8f));
-  }
+  for (int i = 0; i < R; ++i) store8(xr, xi, (base + i * mloc) * stride + g0, v[i]);
 }
 
 template <int R, bool kInv>
@@ -164,13 +175,9 @@ void tile_pass(const FftJob<Real, Real>& job, int first) {
   const auto lay = cuda::fft::tile_layout(job.plan, first, kTileColumns);
   at::parallel_for(0, job.rows * lay.tiles, 1, [&](int64_t b, int64_t e) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
-    auto tiles = [&](auto ex) {
+    with_exec(job.fused_ends, [&](auto ex) {
       for (int64_t tile = b; tile < e; ++tile) cuda::fft::run_tile<kInv>(ex, job, first, tile, buf.data(), lay);
-    };
-    if (job.fused_ends)
-      tiles(ReverseExec{});
-    else
-      tiles(CpuExec{});
+    });
   });
 }
 
@@ -178,6 +185,14 @@ template <typename Real>
 void fill_table(Cx<Real>* table, int64_t len) {
   for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
     table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+}
+
+// A task's twiddle table of length len, filled at offset tw (in Real elements) of its buffer.
+template <typename Real>
+cuda::fft::TwiddleTable<Real> task_table(std::vector<Real>& buf, int64_t tw, int64_t len) {
+  auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + tw);
+  fill_table(table, len);
+  return cuda::fft::twiddle_table<Real>(table, len);
 }
 
 // Runs a pipeline: tile passes for the outer stages when n > kSubrowMax, sub-rows in between.
@@ -199,17 +214,11 @@ void run(const FftJob<Real, Real>& job) {
   const auto lay = cuda::fft::subrow_layout(len);
   at::parallel_for(0, job.rows * subs, 1, [&](int64_t b, int64_t e) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
-    auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
-    fill_table(table, len);
-    const auto tw = cuda::fft::twiddle_table<Real>(table, len);
-    auto subrows = [&](auto ex) {
+    const auto tw = task_table(buf, lay.tw, len);
+    with_exec(job.fused_ends, [&](auto ex) {
       for (int64_t sr = b; sr < e; ++sr)
         cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
-    };
-    if (job.fused_ends)
-      subrows(ReverseExec{});
-    else
-      subrows(CpuExec{});
+    });
   });
   if (job.spectrum_out != nullptr || first == 0) return;
   tile_pass<true>(job, first);
@@ -238,10 +247,8 @@ struct CpuRunner {
     const auto lay = cuda::fft::correlate_layout(n);
     at::parallel_for(0, splits * job.H, 1, [&](int64_t tb, int64_t te) {
       std::vector<Real> buf(static_cast<size_t>(lay.total));
-      auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.row.tw);
-      fill_table(table, n);
-      const auto tw = cuda::fft::twiddle_table<Real>(table, n);
-      auto tasks = [&](auto ex) {
+      const auto tw = task_table(buf, lay.row.tw, n);
+      with_exec(job.fused_ends, [&](auto ex) {
         for (int64_t task = tb; task < te; ++task) {  // as the CUDA blocks: task = split H + h
           const int64_t h = task % job.H, split = task / job.H;
           int64_t b0 = 0, b1 = 0;
@@ -250,11 +257,7 @@ struct CpuRunner {
           cuda::fft::correlate_channel(ex, job, h, b0, b1, buf.data(), lay, tw,
                                        [&](int t, Cx<Real> v) { out[t] = v; });
         }
-      };
-      if (job.fused_ends)
-        tasks(ReverseExec{});
-      else
-        tasks(CpuExec{});
+      });
     });
   }
   void correlate(const Cx<Real>* X, Cx<Real>* GK, const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
