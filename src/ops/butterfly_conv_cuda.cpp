@@ -21,8 +21,6 @@
 #include <ATen/ops/zeros_like.h>
 #include <c10/cuda/CUDAGuard.h>
 
-#include <cstdlib>
-#include <string>
 #include <utility>
 
 namespace ssm::ops {
@@ -44,11 +42,7 @@ struct Setup {
 
 // SSM_BUTTERFLY_FLOAT32: "cuda_cores" (default) or "tensor_cores" (3xTF32) for float32 data; anything else is an error.
 bool float32_tensor_cores_requested() {
-  const char* v = std::getenv("SSM_BUTTERFLY_FLOAT32");
-  if (v == nullptr || *v == '\0' || std::string(v) == "cuda_cores") return false;
-  TORCH_CHECK(std::string(v) == "tensor_cores", "ssm::butterfly_conv: environment variable SSM_BUTTERFLY_FLOAT32 must ",
-              "be cuda_cores or tensor_cores, got '", v, "'");
-  return true;
+  return env_choice("SSM_BUTTERFLY_FLOAT32", "tensor_cores", "cuda_cores", false);
 }
 
 cuda::ButterflyFactors factor_set(const std::vector<at::Tensor>& F, bool per_channel) {

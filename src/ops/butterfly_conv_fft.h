@@ -40,17 +40,23 @@ inline int64_t butterfly_chunk_bytes() {
   return bytes;
 }
 
-// SSM_BUTTERFLY_SCHEDULE (environment, read at each call): "fused" (a sub-row's first stage fused with its loads and
-// stores, its last stage with the spectrum product) or "staged" (every stage one pass over the sub-row buffers);
-// unset or empty: the device's default (CUDA fused; CPU staged, whose stages run on SIMD vectors -- fused on the CPU
-// runs the CUDA kernels' scalar code, item order reversed: a check of the GPU schedule).
-inline bool butterfly_fused_ends(bool device_default) {
-  const char* v = std::getenv("SSM_BUTTERFLY_SCHEDULE");
-  if (v == nullptr || *v == '\0') return device_default;
+// A two-valued setting from the environment variable `name`, read at each call: true for `yes`, false for `no`,
+// `fallback` when unset or empty; anything else is an error that names the variable.
+inline bool env_choice(const char* name, const char* yes, const char* no, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
   const std::string s(v);
-  TORCH_CHECK(s == "fused" || s == "staged", "ssm::butterfly_conv: environment variable SSM_BUTTERFLY_SCHEDULE must ",
-              "be fused or staged, got '", s, "'");
-  return s == "fused";
+  TORCH_CHECK(s == yes || s == no, "ssm::butterfly_conv: environment variable ", name, " must be ", yes, " or ", no,
+              ", got '", s, "'");
+  return s == yes;
+}
+
+// SSM_BUTTERFLY_SCHEDULE: "fused" (a sub-row's first stage fused with its loads and stores, its last stage with the
+// spectrum product) or "staged" (every stage one pass over the sub-row buffers); unset or empty: the device's default
+// (CUDA fused; CPU staged, whose stages run on SIMD vectors -- fused on the CPU runs the CUDA kernels' scalar code,
+// item order reversed: a check of the GPU schedule).
+inline bool butterfly_fused_ends(bool device_default) {
+  return env_choice("SSM_BUTTERFLY_SCHEDULE", "fused", "staged", device_default);
 }
 
 inline cuda::ButterflyPlan butterfly_plan(const ButterflyConvSizes& s) {

@@ -292,7 +292,7 @@ TEST(ButterflyConv, CpuMatchesCuda) {
   const ConvInputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat, at::kCUDA);
   expect_error([&] { ssm::butterfly_conv(in.u.cpu(), in.k); }, {"'k'", "cuda", "cpu"});
   const EnvScope bad("SSM_BUTTERFLY_FLOAT32", "fast");
-  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "cuda_cores or tensor_cores", "'fast'"});
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "tensor_cores or cuda_cores", "'fast'"});
 }
 
 // Small shapes through every CUDA path of the exact pipelines, against float64 on the CPU: one sub-row with the
