@@ -541,8 +541,9 @@ __device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage,
   return fft::twiddle_table<float>(storage, len);
 }
 
-// One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow.
-template <typename T>
+// One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow (kReal: of
+// job.real_rows).
+template <typename T, bool kReal>
 __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
   extern __shared__ __align__(16) float fsmem[];
   const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
@@ -550,7 +551,7 @@ __global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<
   const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw), len);
   BlockExec ex;
   for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
-    fft::run_subrow(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
+    fft::run_subrow<kReal>(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
 }
 
 // Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
@@ -637,13 +638,25 @@ cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>
   return cudaGetLastError();
 }
 
+template <typename T, bool kReal>
+cudaError_t launch_fft_subrows(const fft::FftJob<T, float>& job, int first, int64_t len, cudaStream_t stream) {
+  const size_t smem = fft_subrow_smem(len);
+  cudaError_t err = cudaFuncSetAttribute(fft_subrow_kernel<T, kReal>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
+  fft_subrow_kernel<T, kReal>
+      <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(job, first);
+  return cudaGetLastError();
+}
+
 template <typename T>
 cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
   if (job.rows == 0) return cudaSuccess;
   int first = 0;
   cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
   if (err != cudaSuccess) return err;
-  if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr)) return cudaErrorInvalidValue;
+  if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr || job.real_rows)) return cudaErrorInvalidValue;
   if (job.forward && first > 0) err = launch_fft_tiles<T, false>(job, first, stream);
   if (err != cudaSuccess) return err;
   fft::FftJob<T, float> inner = job;
@@ -653,13 +666,8 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
     inner.scale = 1.f;
   }
   const int64_t len = job.plan.n / job.plan.P[first];
-  const size_t smem = fft_subrow_smem(len);
-  err = cudaFuncSetAttribute(fft_subrow_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
-  fft_subrow_kernel<T>
-      <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(inner, first);
-  err = cudaGetLastError();
+  err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
+                      : launch_fft_subrows<T, false>(inner, first, len, stream);
   if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
   return first > 0 ? launch_fft_tiles<T, true>(job, first, stream) : err;
 }

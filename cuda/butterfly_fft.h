@@ -496,6 +496,11 @@ struct Storage {
 //   then    : multiply by spectrum (H, n) (conjugated when conj_spectrum; skipped when null), the inverse stages;
 //   output  : real rows dst (first dst_len elements of scale Re x, and scale Im x for the pair's second row, plus
 //             D[h] skip[row, t] when D), or scale x into work when complex_out.
+// With real_rows (one sub-row plans only, pair off) each pipeline row is ONE real row of length 2 N (N = plan.n),
+// transformed as the complex row z[t] = x[2 t] + i x[2 t + 1] of N points, and the spectrum step takes the
+// transforms apart (real_row_columns): spectrum_out receives the spectrum of x at frequencies 0 .. N - 1 (digit
+// order of the N-point plan; entry 0 holds {X[0], X[N]}, both real), spectrum must be such a spectrum, the output is
+// x[2 t] = scale Re w[t], x[2 t + 1] = scale Im w[t]; src_len and dst_len count real elements.
 template <typename T, typename Real>
 struct FftJob {
   ButterflyPlan plan;
@@ -517,6 +522,8 @@ struct FftJob {
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
+  bool real_rows = false;
+  Cx<Real> root_half = {Real(1), Real(0)};  // exp(-i pi / N) for real_rows
   // This job's rows are pipeline rows row0 .. row0 + rows - 1 (of the rows of src, dst and spectrum_out); the work
   // area holds just them (a pipeline run in chunks of rows keeps its work area in cache).
   int64_t row0 = 0;
@@ -540,8 +547,13 @@ SSM_HD RowPair job_rows(const FftJob<T, Real>& job, int64_t q) {
 
 template <typename T, typename Real>
 SSM_HD Cx<Real> load_input(const FftJob<T, Real>& job, const RowPair& rp, int64_t t) {
-  if (t >= job.src_len) return {Real(0), Real(0)};
   using S = Storage<T, Real>;
+  if (job.real_rows) {
+    const T* row = job.src + rp.r0 * job.src_len;
+    const int64_t e = 2 * t;
+    return {e < job.src_len ? S::load(row[e]) : Real(0), e + 1 < job.src_len ? S::load(row[e + 1]) : Real(0)};
+  }
+  if (t >= job.src_len) return {Real(0), Real(0)};
   const Real re = S::load(job.src[rp.r0 * job.src_len + t]);
   if (job.src_imag != nullptr) return {re, S::load(job.src_imag[rp.r0 * job.src_len + t])};
   return {re, rp.r1 >= 0 ? S::load(job.src[rp.r1 * job.src_len + t]) : Real(0)};
@@ -551,13 +563,24 @@ template <typename T, typename Real>
 SSM_HD void store_output(const FftJob<T, Real>& job, const RowPair& rp, int64_t t, Cx<Real> v) {
   using S = Storage<T, Real>;
   const Real d = job.D != nullptr ? S::load(job.D[rp.h]) : Real(0);
-  auto put = [&](int64_t row, Real x) SSM_INLINE_LAMBDA {
+  auto put = [&](int64_t row, int64_t pos, Real x) SSM_INLINE_LAMBDA {
     Real y = job.scale * x;
-    if (job.D != nullptr) y += d * S::load(job.skip[row * job.dst_len + t]);
-    job.dst[row * job.dst_len + t] = S::store(y);
+    if (job.D != nullptr) y += d * S::load(job.skip[row * job.dst_len + pos]);
+    job.dst[row * job.dst_len + pos] = S::store(y);
   };
-  put(rp.r0, v.x);
-  if (rp.r1 >= 0) put(rp.r1, v.y);
+  if (job.real_rows) {  // t < output_positions(job)
+    put(rp.r0, 2 * t, v.x);
+    if (2 * t + 1 < job.dst_len) put(rp.r0, 2 * t + 1, v.y);
+    return;
+  }
+  put(rp.r0, t, v.x);
+  if (rp.r1 >= 0) put(rp.r1, t, v.y);
+}
+
+// Positions of a pipeline row that reach the real output rows.
+template <typename T, typename Real>
+SSM_HD int64_t output_positions(const FftJob<T, Real>& job) {
+  return job.real_rows ? (job.dst_len + 1) / 2 : job.dst_len;
 }
 
 // A pipeline's input at position t of its row: the work row (complex_in), else the real rows.
@@ -572,8 +595,135 @@ template <typename T, typename Real>
 SSM_HD void store_result(const FftJob<T, Real>& job, const RowPair& rp, Cx<Real>* work_row, int64_t t, Cx<Real> v) {
   if (job.complex_out)
     work_row[t] = {job.scale * v.x, job.scale * v.y};
-  else if (t < job.dst_len)
+  else if (t < output_positions(job))
     store_output(job, rp, t, v);
+}
+
+// ---- real rows: one real row of 2 N as one complex row of N ---------------------------------------------------------
+// With z[t] = x[2 t] + i x[2 t + 1] and Z = F_N z, the spectrum of x at f and N - f (0 < f < N) is X[f] = E + w^f O
+// and X[N - f] = conj(E - w^f O), where E = (Z[f] + conj Z[N - f]) / 2 and O = (Z[f] - conj Z[N - f]) / (2i) are the
+// spectra of the even and odd samples and w = exp(-i pi / N); at f = 0 (za = zb = Z[0], w = 1) xa = X[0] and xb =
+// X[N], both real.
+template <typename Real>
+SSM_HD void real_row_spectra(Cx<Real> za, Cx<Real> zb, Cx<Real> w, Cx<Real>* xa, Cx<Real>* xb) {
+  const Real h = Real(0.5);
+  const Cx<Real> e = {h * (za.x + zb.x), h * (za.y - zb.y)};
+  const Cx<Real> o = {h * (za.y + zb.y), h * (zb.x - za.x)};
+  const Cx<Real> wo = cmul(w, o);
+  *xa = e + wo;
+  *xb = {e.x - wo.x, wo.y - e.y};  // conj(e - wo)
+}
+
+// Back: from Y at f and N - f (a real row's spectrum; Y[f + N] = conj Y[N - f]) the entries f and N - f of W = 2 F_N
+// (y[2 t] + i y[2 t + 1]): W[f] = E + i O, W[N - f] = conj E + i conj O, E = Y[f] + conj Y[N - f], O = (Y[f] -
+// conj Y[N - f]) conj(w^f). The inverse N-point transform of W is 2 N (y[2 t] + i y[2 t + 1]): the scale of the
+// 2N-point convolution, 1 / (2 N), carries over.
+template <typename Real>
+SSM_HD void real_row_merge(Cx<Real> ya, Cx<Real> yb, Cx<Real> w, Cx<Real>* wa, Cx<Real>* wb) {
+  const Cx<Real> e = {ya.x + yb.x, ya.y - yb.y};
+  const Cx<Real> o = cmul_conj(Cx<Real>{ya.x - yb.x, ya.y + yb.y}, w);
+  *wa = {e.x - o.y, e.y + o.x};
+  *wb = {e.x + o.y, o.x - e.y};
+}
+
+// w^f = exp(-i pi f / N) for 0 <= f < N, from the N-point sub-row table and root_half = exp(-i pi / N).
+template <typename Real>
+SSM_HD Cx<Real> half_root(const TwiddleTable<Real>& tw, Cx<Real> root_half, int f) {
+  const Cx<Real> w = tw(f >> 1);
+  return (f & 1) ? cmul(w, root_half) : w;
+}
+
+// Column c of the last stage (positions c R + i, m = 1) holds the frequencies low + P i (P = N / R, low: the
+// frequency of the digits below the last). Their partners N - f lie in one column cn: the lower digits negated, the
+// last digit R - 1 - i (low != 0) or (R - i) mod R (low == 0, which is column 0, its own partner).
+SSM_HD void real_row_partner(const ButterflyPlan& plan, int c, int* cn, int* low) {
+  const int last = plan.stages - 1, t = c * plan.radix[last];
+  int f = 0, neg = 0;
+  bool nonzero_below = false;
+  for (int k = 0; k < last; ++k) {
+    const int m = static_cast<int>(plan.m[k]), r = plan.radix[k], a = (t / m) % r;
+    neg += (nonzero_below ? r - 1 - a : (a == 0 ? 0 : r - a)) * m;
+    nonzero_below = nonzero_below || a != 0;
+    f += a * static_cast<int>(plan.P[k]);
+  }
+  *low = f;
+  *cn = neg / plan.radix[last];
+}
+
+// Calls op(a, b, f, pa, pb) once for every pair of entries (a at position pa, frequency f; b at pb, frequency
+// N - f mod N) of the columns c (va) and cn (vb; a copy of va when cn == c, then the results are merged into va).
+template <int R, typename Real, class Op>
+SSM_HD void for_real_pairs(Cx<Real> (&va)[R], Cx<Real> (&vb)[R], int c, int cn, int low, int P, const Op& op) {
+  const bool same = cn == c;
+  auto pairs = [&](auto zero) SSM_INLINE_LAMBDA {
+    constexpr bool kZero = decltype(zero)::value;
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+      constexpr int i = decltype(I)::value, j = kZero ? (R - i) % R : R - 1 - i;
+      if (!same || i <= j) op(va[i], vb[j], low + P * i, c * R + i, cn * R + j);
+    });
+    if (same)
+      static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA {
+        constexpr int i = decltype(I)::value, j = kZero ? (R - i) % R : R - 1 - i;
+        if constexpr (i > j) va[i] = vb[i];
+      });
+  };
+  if (low == 0)
+    pairs(std::true_type{});
+  else
+    pairs(std::false_type{});
+}
+
+// The real-row step on the columns c and cn >= c of the last stage (real_row_partner; the item does nothing when
+// cn < c): with codelets the last stage's forward codelets first. Then either the spectra are written to out
+// (real_row_spectra; entry 0 packed as {X[0], X[N]}), or they are multiplied by K (conjugated when conj; packed the
+// same way) and merged back (real_row_merge), the inverse codelets run (with codelets) and the columns are stored.
+template <int R, typename Real>
+SSM_HD void real_row_columns(Real* xr, Real* xi, int c, const ButterflyPlan& plan, bool codelets,
+                             const TwiddleTable<Real>& tw, Cx<Real> root_half, const Cx<Real>* K, bool conj,
+                             Cx<Real>* out) {
+  int cn = 0, low = 0;
+  real_row_partner(plan, c, &cn, &low);
+  if (cn < c) return;
+  const int P = static_cast<int>(plan.P[plan.stages - 1]);
+  auto at_c = [&](int i) SSM_INLINE_LAMBDA { return pad(c * R + i); };
+  auto at_cn = [&](int i) SSM_INLINE_LAMBDA { return pad(cn * R + i); };
+  Cx<Real> va[R], vb[R];
+  read_column(xr, xi, at_c, va);
+  if (codelets) dft<R, false>(va);
+  if (cn == c) {
+    static_for<0, R>([&](auto I) SSM_INLINE_LAMBDA { vb[decltype(I)::value] = va[decltype(I)::value]; });
+  } else {
+    read_column(xr, xi, at_cn, vb);
+    if (codelets) dft<R, false>(vb);
+  }
+  if (out != nullptr) {
+    for_real_pairs(va, vb, c, cn, low, P, [&](Cx<Real>& a, Cx<Real>& b, int f, int pa, int pb) SSM_INLINE_LAMBDA {
+      Cx<Real> xa, xb;
+      real_row_spectra(a, b, half_root(tw, root_half, f), &xa, &xb);
+      out[pb] = xb;
+      out[pa] = f == 0 ? Cx<Real>{xa.x, xb.x} : xa;
+    });
+    return;
+  }
+  for_real_pairs(va, vb, c, cn, low, P, [&](Cx<Real>& a, Cx<Real>& b, int f, int pa, int pb) SSM_INLINE_LAMBDA {
+    const Cx<Real> w = half_root(tw, root_half, f);
+    Cx<Real> xa, xb, ya, yb;
+    real_row_spectra(a, b, w, &xa, &xb);
+    if (f == 0) {
+      ya = {xa.x * K[pa].x, Real(0)};
+      yb = {xb.x * K[pa].y, Real(0)};
+    } else {
+      ya = times_spectrum(xa, K[pa], conj);
+      yb = times_spectrum(xb, K[pb], conj);
+    }
+    real_row_merge(ya, yb, w, &a, &b);
+  });
+  if (codelets) dft<R, true>(va);
+  write_column(xr, xi, at_c, va);
+  if (cn != c) {
+    if (codelets) dft<R, true>(vb);
+    write_column(xr, xi, at_cn, vb);
+  }
 }
 
 // The first stage run on sub-rows (n / P[first] <= max_len); stages before it run in tiles (run_tile).
@@ -586,8 +736,10 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 // The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages
 // [first, stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row
 // comes from and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first
-// stage is fused with the loads and the stores, and the last with the spectrum product.
-template <typename T, typename Real, class Exec>
+// stage is fused with the loads and the stores, and the last with the spectrum product. kReal: the pipeline of
+// job.real_rows (first == 0), whose spectrum step is real_row_columns (a template argument so that the kernels of
+// the paired rows do not carry its registers).
+template <bool kReal = false, typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {
   const ButterflyPlan& plan = job.plan;
@@ -596,8 +748,9 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   const RowPair rp = job_rows(job, job.row0 + q);
   Cx<Real>* work = job.work != nullptr ? job.work + q * n + off : nullptr;  // this sub-row in the work area
   const bool fuse = job.fused_ends && last > first;
-  const bool fuse_product = fuse && job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr;
-  const int r0 = plan.radix[first], m0 = len / r0;
+  // the last forward stage, the spectrum step and the last inverse stage on a column in registers
+  const bool fuse_last = fuse && job.forward && (kReal || (job.spectrum != nullptr && job.spectrum_out == nullptr));
+  const int r0 = plan.radix[first], m0 = len / r0, rl = plan.radix[last];
   auto stage = [&](auto inverse, int k) SSM_INLINE_LAMBDA {
     exec_stage<decltype(inverse)::value>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]),
                                          static_cast<int>(plan.P[k] / subs), xr, xi, tw);
@@ -605,35 +758,46 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   auto load = [&](int t) SSM_INLINE_LAMBDA { return load_source(job, rp, work, t); };
   load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
-    for (int k = fuse ? first + 1 : first; k <= (fuse_product ? last - 1 : last); ++k)
-      stage(std::false_type{}, k);
-  if (job.spectrum_out != nullptr) {
-    Cx<Real>* out = job.spectrum_out + (job.row0 + q) * n + off;
-    ex.parallel_for(len, [&](int t) { out[t] = {xr[pad(t)], xi[pad(t)]}; });
-    return;
-  }
-  if (fuse_product) {
-    const Cx<Real>* K = job.spectrum + rp.h * n + off;
-    const int rl = plan.radix[last];
-#define SSM_CALL(R) ex.parallel_for(len / R, [&](int c) { last_column_product<R>(xr, xi, c, K, job.conj_spectrum); })
+    for (int k = fuse ? first + 1 : first; k <= (fuse_last ? last - 1 : last); ++k) stage(std::false_type{}, k);
+  if constexpr (kReal) {
+    Cx<Real>* out = job.spectrum_out != nullptr ? job.spectrum_out + (job.row0 + q) * n : nullptr;
+    const Cx<Real>* K = job.spectrum != nullptr ? job.spectrum + rp.h * n : nullptr;
+#define SSM_CALL(R)                                                                                              \
+  ex.parallel_for(len / R, [&](int c) {                                                                          \
+    real_row_columns<R>(xr, xi, c, plan, fuse_last, tw, job.root_half, K, job.conj_spectrum, out);              \
+  })
     SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
 #undef SSM_CALL
-  } else if (job.spectrum != nullptr) {
-    const Cx<Real>* K = job.spectrum + rp.h * n + off;
-    ex.parallel_for(len, [&](int t) {
-      const Cx<Real> y = times_spectrum(Cx<Real>{xr[pad(t)], xi[pad(t)]}, K[t], job.conj_spectrum);
-      xr[pad(t)] = y.x;
-      xi[pad(t)] = y.y;
-    });
+    if (out != nullptr) return;
+  } else {
+    if (job.spectrum_out != nullptr) {
+      Cx<Real>* out = job.spectrum_out + (job.row0 + q) * n + off;
+      ex.parallel_for(len, [&](int t) { out[t] = {xr[pad(t)], xi[pad(t)]}; });
+      return;
+    }
+    if (fuse_last) {
+      const Cx<Real>* K = job.spectrum + rp.h * n + off;
+#define SSM_CALL(R) \
+  ex.parallel_for(len / R, [&](int c) { last_column_product<R>(xr, xi, c, K, job.conj_spectrum); })
+      SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
+#undef SSM_CALL
+    } else if (job.spectrum != nullptr) {
+      const Cx<Real>* K = job.spectrum + rp.h * n + off;
+      ex.parallel_for(len, [&](int t) {
+        const Cx<Real> y = times_spectrum(Cx<Real>{xr[pad(t)], xi[pad(t)]}, K[t], job.conj_spectrum);
+        xr[pad(t)] = y.x;
+        xi[pad(t)] = y.y;
+      });
+    }
   }
-  for (int k = fuse_product ? last - 1 : last; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
+  for (int k = fuse_last ? last - 1 : last; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
   auto store = [&](int t, Cx<Real> v) SSM_INLINE_LAMBDA { store_result(job, rp, work, t, v); };
   if (fuse) {
 #define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_inverse<R>(xr, xi, j, m0, tw, store); })
     SSM_FFT_RADIX_SWITCH(r0, SSM_CALL)
 #undef SSM_CALL
   } else {
-    ex.parallel_for(job.complex_out ? len : static_cast<int>(job.dst_len),
+    ex.parallel_for(job.complex_out ? len : static_cast<int>(output_positions(job)),
                     [&](int t) { store(t, {xr[pad(t)], xi[pad(t)]}); });
   }
 }

@@ -207,25 +207,25 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     // float32 also with 3xTF32 tensor cores ("learned-tc", SSM_BUTTERFLY_FLOAT32=tensor_cores).
     // On a GPU also "staged": SSM_BUTTERFLY_SCHEDULE=staged, every stage of a sub-row its own pass (the default fuses
     // the outer stages with the loads, the spectrum product and the stores).
-    impls.emplace_back("butterfly", [&] {
-      setenv("SSM_BUTTERFLY_SCHEDULE", "", 1);
-      setenv("SSM_BUTTERFLY_CHUNK_BYTES", "", 1);
+    // Every impl sets all the variables it depends on (they stay set through the backward; the next impl resets);
+    // the impls outlive this block, so they hold copies of `exact`.
+    auto exact = [&](const char* schedule, const char* chunk_bytes, const char* rows) {
+      setenv("SSM_BUTTERFLY_SCHEDULE", schedule, 1);
+      setenv("SSM_BUTTERFLY_CHUNK_BYTES", chunk_bytes, 1);
+      setenv("SSM_BUTTERFLY_ROWS", rows, 1);
       return ssm::butterfly_conv(u, k, D, krev);
-    });
-    if (dev.is_cuda())
-      impls.emplace_back("staged", [&] {
-        setenv("SSM_BUTTERFLY_SCHEDULE", "staged", 1);
-        setenv("SSM_BUTTERFLY_CHUNK_BYTES", "", 1);
-        return ssm::butterfly_conv(u, k, D, krev);
-      });
+    };
+    impls.emplace_back("butterfly", [exact] { return exact("", "", ""); });
+    if (dev.is_cuda()) impls.emplace_back("staged", [exact] { return exact("staged", "", ""); });
+    // On a GPU also the other row layout of the convolutions where both are one pass: "real" below L = 16K (one real
+    // row as a complex row of n / 2; the default pairs two rows as one complex row of n), "paired" at L = 16K (where
+    // the default takes real rows, n / 2 = 16384 fitting one block's shared memory, n not).
+    if (dev.is_cuda() && L < 16384) impls.emplace_back("real", [exact] { return exact("", "", "real"); });
+    if (dev.is_cuda() && L == 16384) impls.emplace_back("paired", [exact] { return exact("", "", "paired"); });
     // On a GPU from L = 16K on (multi-pass plans) also "unchunked": the whole work area at once
     // (SSM_BUTTERFLY_CHUNK_BYTES of 1 TB) instead of L2-sized chunks of rows.
     if (dev.is_cuda() && L >= 16384)
-      impls.emplace_back("unchunked", [&] {  // the variables stay set through the backward; the next impl resets
-        setenv("SSM_BUTTERFLY_SCHEDULE", "", 1);
-        setenv("SSM_BUTTERFLY_CHUNK_BYTES", "1000000000000", 1);
-        return ssm::butterfly_conv(u, k, D, krev);
-      });
+      impls.emplace_back("unchunked", [exact] { return exact("", "1000000000000", ""); });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
     for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {

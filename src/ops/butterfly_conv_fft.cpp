@@ -203,6 +203,7 @@ void run(const FftJob<Real, Real>& job) {
   const int first = cuda::fft::first_subrow_stage(plan, kSubrowMax);
   TORCH_INTERNAL_ASSERT(first == 0 || (job.work != nullptr && job.row_twiddles != nullptr),
                         "butterfly pipeline without its work area");
+  TORCH_INTERNAL_ASSERT(first == 0 || !job.real_rows, "butterfly real rows need a plan of one sub-row");
   if (job.forward && first > 0) tile_pass<false>(job, first);
   FftJob<Real, Real> inner = job;
   if (first > 0) {
@@ -216,8 +217,14 @@ void run(const FftJob<Real, Real>& job) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
     const auto tw = task_table(buf, lay.tw, len);
     with_exec(job.fused_ends, [&](auto ex) {
-      for (int64_t sr = b; sr < e; ++sr)
-        cuda::fft::run_subrow(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+      for (int64_t sr = b; sr < e; ++sr) {
+        Real* xr = buf.data() + lay.xr;
+        Real* xi = buf.data() + lay.xi;
+        if (job.real_rows)
+          cuda::fft::run_subrow<true>(ex, inner, first, sr, xr, xi, tw);
+        else
+          cuda::fft::run_subrow(ex, inner, first, sr, xr, xi, tw);
+      }
     });
   });
   if (job.spectrum_out != nullptr || first == 0) return;

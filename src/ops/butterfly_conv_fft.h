@@ -22,6 +22,7 @@
 #include <ATen/ops/sum.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -59,16 +60,24 @@ inline bool butterfly_fused_ends(bool device_default) {
   return env_choice("SSM_BUTTERFLY_SCHEDULE", "fused", "staged", device_default);
 }
 
-inline cuda::ButterflyPlan butterfly_plan(const ButterflyConvSizes& s) {
+// SSM_BUTTERFLY_ROWS: "real" (each real row of a convolution as one complex row of n / 2, cuda::fft::FftJob::
+// real_rows, wherever n is even and that plan is one sub-row) or "paired" (two real rows of a channel as one complex
+// row of n); unset or empty: real rows where they save the multi-pass scheme (a row of n needs tile passes, one of
+// n / 2 does not: n = 32768 on an H100, 65536 on the CPU), and for an odd batch below 8, where pairs would leave
+// 1/8 or more of the transforms half empty (on the CPU real rows cost about 10 % more per row than full pairs at
+// L = 1K, and B = 1, L = 16K ran 1.4x faster on them).
+inline bool butterfly_real_rows(bool fallback) { return env_choice("SSM_BUTTERFLY_ROWS", "real", "paired", fallback); }
+
+inline cuda::ButterflyPlan butterfly_plan(int64_t n, const std::vector<ButterflyStage>& stages) {
   cuda::ButterflyPlan plan;
-  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, "ssm::butterfly_conv: n = ", s.n,
-              " needs ", s.stages.size(), " butterfly stages; at most ", cuda::kButterflyMaxStages, " are supported");
-  plan.n = s.n;
-  plan.stages = static_cast<int>(s.stages.size());
+  TORCH_CHECK(static_cast<int>(stages.size()) <= cuda::kButterflyMaxStages, "ssm::butterfly_conv: n = ", n, " needs ",
+              stages.size(), " butterfly stages; at most ", cuda::kButterflyMaxStages, " are supported");
+  plan.n = n;
+  plan.stages = static_cast<int>(stages.size());
   for (int i = 0; i < plan.stages; ++i) {
-    plan.radix[i] = static_cast<int>(s.stages[i].r);
-    plan.P[i] = s.stages[i].P;
-    plan.m[i] = s.stages[i].m;
+    plan.radix[i] = static_cast<int>(stages[i].r);
+    plan.P[i] = stages[i].P;
+    plan.m[i] = stages[i].m;
   }
   return plan;
 }
@@ -78,14 +87,24 @@ template <typename T, typename Real, class Runner>
 struct ButterflyFft {
   const ButterflyConvSizes& s;
   Runner runner;
-  cuda::ButterflyPlan plan = butterfly_plan(s);
+  cuda::ButterflyPlan plan = butterfly_plan(s.n, s.stages);
   at::ScalarType cdt = std::is_same<Real, double>::value ? at::kComplexDouble : at::kComplexFloat;
   at::Tensor row_twiddles;  // the tile passes' table over n, when the plan needs them
   int64_t chunk = 0;        // rows per pass of a multi-pass pipeline (0: the plan is one sub-row)
+  // The convolutions (kernel spectrum, y, du) as real rows of the plan of n / 2 (butterfly_real_rows); the kernel
+  // gradient always pairs u and dy in rows of n.
+  bool real = false;
+  cuda::ButterflyPlan half;
 
   ButterflyFft(const ButterflyConvSizes& sizes, Runner r, const at::TensorOptions& options) : s(sizes), runner(r) {
     const int64_t chunk_bytes = butterfly_chunk_bytes();  // checked whether the plan needs it or not
-    if (runner.needs_work(plan)) {
+    const bool multi_pass = runner.needs_work(plan);
+    const bool want_real = butterfly_real_rows(multi_pass || (s.B % 2 == 1 && s.B < 8));
+    if (want_real && s.n % 2 == 0 && s.n >= 4) {
+      half = butterfly_plan(s.n / 2, butterfly_stages(s.n / 2));
+      real = !runner.needs_work(half);
+    }
+    if (multi_pass) {
       row_twiddles = at::empty({cuda::fft::twiddle_table_size(s.n)}, options.dtype(cdt));
       runner.fill_twiddles(cx(row_twiddles), s.n);
       chunk = std::max<int64_t>(1, (chunk_bytes > 0 ? chunk_bytes : runner.cache_bytes()) /
@@ -97,7 +116,7 @@ struct ButterflyFft {
   // scratch rows) or, with `data`, the rows of the complex input (rows, n) that the pipeline reads and overwrites.
   template <typename X>
   void run(cuda::fft::FftJob<X, Real> j, cuda::fft::Cx<Real>* data = nullptr) const {
-    if (chunk == 0) {
+    if (chunk == 0 || j.real_rows) {
       runner(j);
       return;
     }
@@ -121,6 +140,17 @@ struct ButterflyFft {
     j.fused_ends = runner.fused_ends;
     return j;
   }
+  // A job over real rows (the plan of n / 2, no work area).
+  template <typename X>
+  cuda::fft::FftJob<X, Real> real_job(int64_t rows) const {
+    auto j = job<X>(rows);
+    j.plan = half;
+    j.real_rows = true;
+    j.row_twiddles = nullptr;
+    const double a = 3.14159265358979323846 / static_cast<double>(half.n);
+    j.root_half = {static_cast<Real>(std::cos(a)), static_cast<Real>(-std::sin(a))};
+    return j;
+  }
   static cuda::fft::Cx<Real>* cx(const at::Tensor& t) {
     return t.defined() ? reinterpret_cast<cuda::fft::Cx<Real>*>(t.data_ptr()) : nullptr;
   }
@@ -129,9 +159,20 @@ struct ButterflyFft {
     return chunk > 0 ? at::empty({std::min(rows, chunk), s.n}, like.options().dtype(cdt)) : at::Tensor();
   }
 
-  // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X: one row per channel.
+  // (rows, n) complex spectra (digit order) of the real rows x (rows, len) of storage type X: one row per channel;
+  // with real rows (rows, n / 2), the half spectrum in the digit order of n / 2 (cuda::fft::FftJob::real_rows).
   template <typename X>
   at::Tensor spectrum(const at::Tensor& x, int64_t rows, int64_t len) const {
+    if (real) {
+      at::Tensor out = at::empty({rows, half.n}, x.options().dtype(cdt));  // (rows, n / 2)
+      auto j = real_job<X>(rows);
+      j.B = 1;
+      j.src = static_cast<const X*>(x.const_data_ptr());
+      j.src_len = len;
+      j.spectrum_out = cx(out);
+      run(j);
+      return out;
+    }
     at::Tensor out = at::empty({rows, s.n}, x.options().dtype(cdt));  // (rows, n)
     const at::Tensor w = work(rows, x);
     auto j = job<X>(rows);
@@ -144,12 +185,13 @@ struct ButterflyFft {
     return out;
   }
 
-  // y = Re F^-1 (K (or conj K) F x) + D x over the B H rows of x (B, H, L), two rows per complex pipeline row.
+  // y = Re F^-1 (K (or conj K) F x) + D x over the B H rows of x (B, H, L), two rows per complex pipeline row (or
+  // one, real; K from spectrum()).
   void convolve(const at::Tensor& x, const at::Tensor& K, bool conj_K, const at::Tensor& D, const at::Tensor& y) const {
-    const int64_t rows = cuda::fft::pipeline_rows(s.B, s.H, true);
-    const at::Tensor w = work(rows, x);
-    auto j = job<T>(rows);
-    j.pair = true;
+    const int64_t rows = cuda::fft::pipeline_rows(s.B, s.H, !real);
+    const at::Tensor w = real ? at::Tensor() : work(rows, x);
+    auto j = real ? real_job<T>(rows) : job<T>(rows);
+    j.pair = !real;
     j.src = static_cast<const T*>(x.const_data_ptr());
     j.src_len = s.L;
     j.dst = static_cast<T*>(y.mutable_data_ptr());

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <numeric>
+#include <string>
 #include <vector>
 
 namespace ssm::test {
@@ -215,23 +216,58 @@ TEST(ButterflyConv, BadInputsNameTheArgument) {
                {"all shared", "factors[1]"});
 }
 
-// Sets an environment variable for one scope: SSM_BUTTERFLY_FLOAT32 (float32 arithmetic of the CUDA butterfly with
-// factors: cuda_cores or tensor_cores) or SSM_BUTTERFLY_SCHEDULE (the exact pipelines' sub-rows: fused or staged).
+// Sets an environment variable for one scope and then restores what it was (a ctest entry may have set it for the
+// whole process): SSM_BUTTERFLY_FLOAT32 (float32 arithmetic of the CUDA butterfly with factors), SSM_BUTTERFLY_SCHEDULE
+// (the exact pipelines' sub-rows: fused or staged), SSM_BUTTERFLY_ROWS (real or paired), SSM_BUTTERFLY_CHUNK_BYTES.
 class EnvScope {
  public:
-  EnvScope(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~EnvScope() { unsetenv(name_); }
+  EnvScope(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~EnvScope() {
+    if (had_)
+      setenv(name_, old_.c_str(), 1);
+    else
+      unsetenv(name_);
+  }
   EnvScope(const EnvScope&) = delete;
   EnvScope& operator=(const EnvScope&) = delete;
 
  private:
   const char* name_;
+  bool had_ = false;
+  std::string old_;
 };
 
 TEST(ButterflyConv, BadScheduleNamesTheVariable) {
   const Inputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat);
-  const EnvScope bad("SSM_BUTTERFLY_SCHEDULE", "eager");
-  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_SCHEDULE", "fused or staged", "'eager'"});
+  {
+    const EnvScope bad("SSM_BUTTERFLY_SCHEDULE", "eager");
+    expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_SCHEDULE", "fused or staged", "'eager'"});
+  }
+  const EnvScope bad("SSM_BUTTERFLY_ROWS", "complex");
+  expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_ROWS", "real or paired", "'complex'"});
+}
+
+// The two row layouts of the convolutions (two real rows as one complex row of n, or one as a complex row of n / 2)
+// give the same outputs and gradients: odd B (an unpaired last row with pairs), odd lengths, n = 1750 = 2 x 5^3 x 7
+// and 4116 = 2^2 x 3 x 7^3, n = 65536 (where the CPU's default takes real rows, n needing tile passes and n / 2 not),
+// and an odd n = 15 (no real rows: paired either way).
+TEST(ButterflyConv, RealAndPairedRowsAgree) {
+  for (const Shape s : {Shape{3, 4, 1031, 700}, Shape{1, 3, 2049, 2049}, Shape{3, 2, 32768, 32768}, Shape{2, 2, 8, 7}}) {
+    SCOPED_TRACE(name(s));
+    const Inputs in = make_conv_inputs(s, at::kDouble);
+    const at::Tensor g = at::randn_like(in.u);
+    std::vector<std::vector<at::Tensor>> out;
+    for (const char* rows : {"real", "paired"}) {
+      const EnvScope scope("SSM_BUTTERFLY_ROWS", rows);
+      out.push_back(grads(true, in, g));
+    }
+    for (int i = 0; i < 5; ++i) EXPECT_LT(rel_error(out[0][i], out[1][i]), 1e-11) << "output " << i;
+  }
 }
 
 // The chunk size of the multi-pass pipelines changes nothing but where the work area lives: one row per chunk and
@@ -298,19 +334,23 @@ TEST(ButterflyConv, CpuMatchesCuda) {
 // Small shapes through every CUDA path of the exact pipelines, against float64 on the CPU: one sub-row with the
 // per-channel kernel gradient in shared memory (n = 200, 10000), tiles around sub-rows with the spectra written out
 // (n = 18000 = 8 x 10 x 15 x 15: the radix-8 stage in tiles, the last one partial, around 2250-point sub-rows;
-// n = 80000: 10000-point sub-rows), odd B (an unpaired last row), both schedules, float32 and bfloat16.
+// n = 80000: 10000-point sub-rows), odd B (an unpaired last row), both schedules, both row layouts of the
+// convolutions (real rows: each real row as a complex row of n / 2; where n / 2 does not fit one block, n = 80000,
+// paired anyway; n = 32768 takes real rows by default), float32 and bfloat16.
 // scripts/gpu-check also runs it under compute-sanitizer (memcheck, racecheck).
 TEST(ButterflyConv, CudaExactPipelinesSmall) {
   SSM_REQUIRE_CUDA();
   for (const Shape s : {Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{1, 2, 9000, 9000},
-                        Shape{3, 1, 40000, 40000}}) {
+                        Shape{3, 1, 40000, 40000}, Shape{3, 2, 16384, 16384}}) {
     const Inputs in = make_conv_inputs(s, at::kDouble);
     const at::Tensor g = at::randn_like(in.u);
     const auto ref = grads(true, in, g);
     for (const char* schedule : {"fused", "staged"})
+      for (const char* rows : {"paired", "real"})
       for (const auto dtype : {at::kFloat, at::kBFloat16}) {
-        SCOPED_TRACE(name(s) + " " + schedule + (dtype == at::kFloat ? " float32" : " bfloat16"));
+        SCOPED_TRACE(name(s) + " " + schedule + " " + rows + (dtype == at::kFloat ? " float32" : " bfloat16"));
         const EnvScope scope("SSM_BUTTERFLY_SCHEDULE", schedule);
+        const EnvScope layout("SSM_BUTTERFLY_ROWS", rows);
         const Inputs gpu{in.u.to(dtype).cuda(), in.k.to(dtype).cuda(), in.D.to(dtype).cuda(),
                          in.k_rev.to(dtype).cuda()};
         const auto out = grads(true, gpu, g.to(dtype).cuda());

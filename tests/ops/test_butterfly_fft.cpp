@@ -4,6 +4,7 @@
 #include "butterfly_fft.h"
 #include "ssm/ops.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <complex>
@@ -126,8 +127,11 @@ struct SubrowBuffers {
   template <class Exec>
   void run(Exec& ex, const cuda::fft::FftJob<double, double>& job, int first, int64_t sr) {
     const auto* table = reinterpret_cast<const Cx<double>*>(buf.data() + lay.tw);
-    cuda::fft::run_subrow(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
-                          cuda::fft::twiddle_table<double>(table, len));
+    const auto tw = cuda::fft::twiddle_table<double>(table, len);
+    if (job.real_rows)
+      cuda::fft::run_subrow<true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+    else
+      cuda::fft::run_subrow(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
   }
 };
 
@@ -247,6 +251,118 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
         EXPECT_LT(err_y, 1e-13 * scale);
       }
   }
+}
+
+// A plan with the given radices in this order.
+cuda::ButterflyPlan plan_of_radices(const std::vector<int>& radices) {
+  cuda::ButterflyPlan plan;
+  plan.n = 1;
+  for (const int r : radices) plan.n *= r;
+  int64_t P = 1;
+  for (const int r : radices) {
+    plan.radix[plan.stages] = r;
+    plan.P[plan.stages] = P;
+    P *= r;
+    plan.m[plan.stages] = plan.n / P;
+    ++plan.stages;
+  }
+  return plan;
+}
+
+// Fresh on every run: seed offset by the run's seed (test_main.cpp).
+std::vector<double> random_real(size_t n, unsigned seed) {
+  std::mt19937 gen(seed + static_cast<unsigned>(at::detail::getDefaultCPUGenerator().current_seed()));
+  std::normal_distribution<double> d;
+  std::vector<double> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+// Real rows (FftJob::real_rows): a real row of 2 N through the N-point plan. The spectrum (digit order, entry 0
+// packed as {X[0], X[N]}) against the DFT sum of the row zero padded to 2 N, and the convolution (and correlation,
+// conj_spectrum) with a real kernel of 2 N, with the skip term and an odd output length, against the direct circular
+// sums. Radix orders where a last-stage column is its own partner with lower digits (2, 16), where column 0 pairs
+// within itself across an even radix (16, 2 / 4, 4, 4) and an odd one (3, 4, 5 / 5), one-stage plans, and both
+// schedules with the items in order and in reverse.
+TEST(ButterflyFft, RealRowsSpectrumAndConvolution) {
+  std::vector<cuda::ButterflyPlan> plans;
+  for (const auto& radices : std::vector<std::vector<int>>{
+           {2}, {5}, {2, 16}, {16, 2}, {3, 4, 5}, {4, 4, 4}, {7, 2, 3}, {5, 3}, {8, 16, 16}})
+    plans.push_back(plan_of_radices(radices));
+  plans.push_back(plan_of(2000));
+  plans.push_back(plan_of(1568));
+  for (const auto& plan : plans)
+    for (const bool fused : {false, true})
+      for (const bool reverse : {false, true}) {
+        const int64_t N = plan.n, n = 2 * N, len = n - 1;
+        SCOPED_TRACE("N " + std::to_string(N) + " radix[0] " + std::to_string(plan.radix[0]) +
+                     (fused ? " fused" : " staged") + (reverse ? " reverse" : ""));
+        const auto x = random_real(static_cast<size_t>(len), static_cast<unsigned>(N + 7));
+        const auto k = random_real(static_cast<size_t>(n), static_cast<unsigned>(N + 11));
+        cuda::fft::FftJob<double, double> job;
+        job.plan = plan;
+        job.rows = 1;
+        job.real_rows = true;
+        job.fused_ends = fused;
+        job.root_half = {std::cos(M_PI / static_cast<double>(N)), -std::sin(M_PI / static_cast<double>(N))};
+        SubrowBuffers sub(N);
+        auto run = [&](const cuda::fft::FftJob<double, double>& j) {
+          if (reverse) {
+            ReverseExec ex;
+            sub.run(ex, j, 0, 0);
+          } else {
+            SerialExec ex;
+            sub.run(ex, j, 0, 0);
+          }
+        };
+        // spectra of x and of the kernel
+        std::vector<Cx<double>> X(N), K(N);
+        auto spec = job;
+        spec.src = x.data();
+        spec.src_len = len;
+        spec.spectrum_out = X.data();
+        run(spec);
+        spec.src = k.data();
+        spec.src_len = n;
+        spec.spectrum_out = K.data();
+        run(spec);
+        std::vector<cplx> xc(n);
+        for (int64_t t = 0; t < len; ++t) xc[t] = x[t];
+        const auto ref = dft_sum(xc, false);
+        double scale = 0, err = 0;
+        for (const auto& v : ref) scale = std::max(scale, std::abs(v));
+        for (int64_t t = 0; t < N; ++t) {
+          const int64_t f = frequency_at(plan, t);
+          if (f == 0)
+            err = std::max({err, std::abs(ref[0] - X[t].x), std::abs(ref[N] - X[t].y)});
+          else
+            err = std::max(err, std::abs(ref[f] - cplx(X[t].x, X[t].y)));
+        }
+        EXPECT_LT(err, 1e-13 * scale) << "spectrum";
+        // convolution and correlation with the skip term, output length n - 1 (odd: the last pair half stored)
+        for (const bool conj : {false, true}) {
+          std::vector<double> y(len, 0.0), D = {0.75};
+          auto conv = job;
+          conv.src = x.data();
+          conv.src_len = len;
+          conv.dst = y.data();
+          conv.dst_len = len;
+          conv.skip = x.data();
+          conv.D = D.data();
+          conv.spectrum = K.data();
+          conv.conj_spectrum = conj;
+          conv.scale = 1.0 / static_cast<double>(n);
+          run(conv);
+          double err_y = 0, size = 0;
+          for (int64_t t = 0; t < len; ++t) {
+            double want = 0.75 * x[t];
+            for (int64_t s = 0; s < len; ++s) want += x[s] * k[((conj ? s - t : t - s) % n + n) % n];
+            err_y = std::max(err_y, std::abs(y[t] - want));
+            size = std::max(size, std::abs(want));
+          }
+          EXPECT_LT(err_y, 1e-12 * size) << (conj ? "correlation" : "convolution");
+        }
+      }
 }
 
 }  // namespace
