@@ -85,7 +85,8 @@ size_t butterfly_fused_smem(int64_t len, int factor_matrices_total);
 // A thread block per sub-row of length n / P[first] in shared memory (planar, padded), its parallel steps separated
 // by barriers (fused ends by default: job.fused_ends); the outer stages [0, first) in one pass of tiles through
 // job.work each way (a block per tile of 16 inner positions, 8 or 4 where that would not fit). Rows are paired when
-// job.pair.
+// job.pair; with job.real_rows (one sub-row plans only) each real row runs as a complex row of half its length, in
+// its own kernel instantiation (the column pairs of its spectrum step take more registers).
 
 // The first sub-row stage on the current device: 0 when a whole row fits the opt-in shared memory (n <= 16384 on
 // H100 and A100), else the number of outer stages (run in tiles). The job needs `work` whenever this is > 0.

@@ -64,8 +64,8 @@ inline bool butterfly_fused_ends(bool device_default) {
 // real_rows, wherever n is even and that plan is one sub-row) or "paired" (two real rows of a channel as one complex
 // row of n); unset or empty: real rows where they save the multi-pass scheme (a row of n needs tile passes, one of
 // n / 2 does not: n = 32768 on an H100, 65536 on the CPU), and for an odd batch below 8, where pairs would leave
-// 1/8 or more of the transforms half empty (on the CPU real rows cost about 10 % more per row than full pairs at
-// L = 1K, and B = 1, L = 16K ran 1.4x faster on them).
+// 1/8 or more of the transforms half empty (CPU, forward: with full pairs real rows were about 25 % slower at L = 1K
+// (B = 16); at B = 1 they were 1.5-2x faster from L = 1K to 16K, at L = 32K, B = 2 1.6x).
 inline bool butterfly_real_rows(bool fallback) { return env_choice("SSM_BUTTERFLY_ROWS", "real", "paired", fallback); }
 
 inline cuda::ButterflyPlan butterfly_plan(int64_t n, const std::vector<ButterflyStage>& stages) {
