@@ -1,6 +1,7 @@
-// FlashButterfly kernels (see butterfly.h): the fused in-shared-memory pipeline and the column passes of the
-// multi-pass scheme. Every butterfly stage is a dense r x r complex matrix product per column followed by twiddles;
-// radices are compile-time constants so that a column lives in registers.
+// FlashButterfly kernels with learned factors (see butterfly.h): the fused in-shared-memory pipeline and the column
+// passes of the multi-pass scheme. Every butterfly stage is a dense r x r complex matrix product per column followed
+// by twiddles; radices are compile-time constants so that a column lives in registers. The exact-DFT pipelines are in
+// butterfly_fft_kernels.cuh and the butterfly_fft*.cu files (one per storage type: parallel compilation).
 #include "butterfly.h"
 #include "common.cuh"
 
@@ -379,11 +380,6 @@ __global__ void __launch_bounds__(kFusedMaxThreads) fused_kernel(ButterflyPipeli
   }
 }
 
-// Grid of the grid-stride kernels over global memory (column passes, correlation): 256 threads, at most 2^20 blocks.
-constexpr int kGridThreads = 256;
-unsigned grid_blocks(int64_t items) {
-  return static_cast<unsigned>(std::min<int64_t>(ceil_div(items, kGridThreads), int64_t{1} << 20));
-}
 
 // One outer stage k over the whole rows in global memory, a column (row, p, j) per thread, in place in p.work.
 // Forward stage 0 may read the real input; adjoint stage 0 may write the real output.
@@ -475,16 +471,6 @@ cudaError_t launch_column(const ButterflyPipeline& p, int k, cudaStream_t stream
   return cudaGetLastError();
 }
 
-// The opt-in shared memory per block of the current device (227 KiB on H100, 163 KiB on A100, 99 KiB on most
-// consumer GPUs): sub-rows that would not fit run with one more column pass instead.
-cudaError_t device_smem_limit(size_t* bytes) {
-  int device = 0, value = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  *bytes = static_cast<size_t>(value);
-  return err;
-}
-
 template <typename T>
 cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
   int first = 0;
@@ -506,241 +492,12 @@ cudaError_t run(const ButterflyPipeline& p, cudaStream_t stream) {
 
 }  // namespace
 
-// ---- exact-DFT pipelines ------------------------------------------------------------------------------------------
-namespace fft {
-template <>
-struct Storage<__nv_bfloat16, float> {
-  static SSM_HD float load(__nv_bfloat16 x) { return __bfloat162float(x); }
-  static SSM_HD __nv_bfloat16 store(float x) { return __float2bfloat16(x); }
-};
-template <>
-struct Storage<__half, float> {
-  static SSM_HD float load(__half x) { return __half2float(x); }
-  static SSM_HD __half store(float x) { return __float2half(x); }
-};
-}  // namespace fft
-
-namespace {
-
-// A thread block's parallel step: items strided over the threads, then a barrier.
-struct BlockExec {
-  template <class F>
-  __device__ __forceinline__ void parallel_for(int count, F&& f) {
-    for (int i = threadIdx.x; i < count; i += blockDim.x) f(i);
-    __syncthreads();
-  }
-};
-
-constexpr int kFftMaxThreads = 256;
-
-// The block's twiddle table of length len in shared memory at storage, filled by its threads.
-__device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage, int64_t len) {
-  for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
-    storage[i] = fft::twiddle_table_entry<float>(len, i);
-  __syncthreads();
-  return fft::twiddle_table<float>(storage, len);
-}
-
-// One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow (kReal: of
-// job.real_rows).
-template <typename T, bool kReal>
-__global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
-  extern __shared__ __align__(16) float fsmem[];
-  const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
-  const fft::SubrowLayout lay = fft::subrow_layout(len);
-  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw), len);
-  BlockExec ex;
-  for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
-    fft::run_subrow<kReal>(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
-}
-
-// Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
-template <typename T, bool kInv>
-__global__ void __launch_bounds__(kFftMaxThreads) fft_tile_kernel(fft::FftJob<T, float> job, int first,
-                                                                  fft::TileLayout lay) {
-  extern __shared__ __align__(16) float fsmem[];
-  BlockExec ex;
-  for (int64_t tile = blockIdx.x; tile < job.rows * lay.tiles; tile += gridDim.x)
-    fft::run_tile<kInv>(ex, job, first, tile, fsmem, lay);
-}
-
-__global__ void __launch_bounds__(kGridThreads) fft_correlate_kernel(const fft::Cx<float>* X, fft::Cx<float>* GK,
-                                                            ButterflyPlan plan, int64_t B, int64_t H) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < H * plan.n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    fft::correlate_item(X, GK, plan, B, H, i);
-}
-
-// Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row.
-template <typename T>
-__global__ void __launch_bounds__(kFftMaxThreads)
-    fft_correlate_fused_kernel(fft::FftJob<T, float> job, fft::Cx<float>* partials, int64_t splits) {
-  extern __shared__ __align__(16) float fsmem[];
-  const int64_t n = job.plan.n;
-  const fft::CorrelateLayout lay = fft::correlate_layout(n);
-  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.row.tw), n);
-  const int64_t h = blockIdx.x % job.H, split = blockIdx.x / job.H;
-  int64_t b0 = 0, b1 = 0;
-  fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
-  fft::Cx<float>* out = partials + (split * job.H + h) * n;
-  BlockExec ex;
-  fft::correlate_channel(ex, job, h, b0, b1, fsmem, lay, tw, [&](int t, fft::Cx<float> v) { out[t] = v; });
-}
-
-__global__ void __launch_bounds__(kGridThreads) fft_twiddles_kernel(fft::Cx<float>* table, int64_t n) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < fft::twiddle_table_size(n)) table[i] = fft::twiddle_table_entry<float>(n, i);
-}
-
-size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
-
-// Threads per sub-row block: one per column of the largest fused radix, 64 to 256 (a 2048-point row of radices
-// 8, 16, 16 gets 128).
-int fft_threads(const ButterflyPlan& plan, int first, int64_t len) {
-  int rmax = 2;
-  for (int k = first; k < plan.stages; ++k) rmax = std::max(rmax, plan.radix[k]);
-  return static_cast<int>(std::clamp<int64_t>(ceil_div(len / rmax, 32) * 32, 64, kFftMaxThreads));
-}
-
-// The outer stages of every row in tiles of 16 inner positions (128-byte runs of complex64), 8 or 4 when the tile
-// would not fit the shared memory.
-template <typename T, bool kInv>
-cudaError_t launch_fft_tiles(const fft::FftJob<T, float>& job, int first, cudaStream_t stream) {
-  size_t limit = 0;
-  cudaError_t err = device_smem_limit(&limit);
-  if (err != cudaSuccess) return err;
-  int G = 16;
-  while (G > 1 && static_cast<size_t>(fft::tile_layout(job.plan, first, G).total) * sizeof(float) > limit) G /= 2;
-  const fft::TileLayout lay = fft::tile_layout(job.plan, first, G);
-  const size_t smem = static_cast<size_t>(lay.total) * sizeof(float);
-  if (smem > limit) return cudaErrorInvalidConfiguration;
-  err = cudaFuncSetAttribute(fft_tile_kernel<T, kInv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const int64_t blocks = std::min<int64_t>(job.rows * lay.tiles, int64_t{1} << 24);
-  fft_tile_kernel<T, kInv><<<static_cast<unsigned>(blocks), kFftMaxThreads, smem, stream>>>(job, first, lay);
-  return cudaGetLastError();
-}
-
-size_t fft_correlate_smem(int64_t n) { return static_cast<size_t>(fft::correlate_layout(n).total) * sizeof(float); }
-
-template <typename T>
-cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* partials, int64_t splits,
-                                cudaStream_t stream) {
-  const int64_t n = job.plan.n;
-  const size_t smem = fft_correlate_smem(n);
-  cudaError_t err = cudaFuncSetAttribute(fft_correlate_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const int threads = fft_threads(job.plan, 0, n);
-  fft_correlate_fused_kernel<T>
-      <<<static_cast<unsigned>(job.H * splits), threads, smem, stream>>>(job, partials, splits);
-  return cudaGetLastError();
-}
-
-template <typename T, bool kReal>
-cudaError_t launch_fft_subrows(const fft::FftJob<T, float>& job, int first, int64_t len, cudaStream_t stream) {
-  const size_t smem = fft_subrow_smem(len);
-  cudaError_t err = cudaFuncSetAttribute(fft_subrow_kernel<T, kReal>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
-  fft_subrow_kernel<T, kReal>
-      <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(job, first);
-  return cudaGetLastError();
-}
-
-template <typename T>
-cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
-  if (job.rows == 0) return cudaSuccess;
-  int first = 0;
-  cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
-  if (err != cudaSuccess) return err;
-  if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr || job.real_rows)) return cudaErrorInvalidValue;
-  if (job.forward && first > 0) err = launch_fft_tiles<T, false>(job, first, stream);
-  if (err != cudaSuccess) return err;
-  fft::FftJob<T, float> inner = job;
-  if (first > 0) {
-    inner.complex_in = true;
-    inner.complex_out = true;
-    inner.scale = 1.f;
-  }
-  const int64_t len = job.plan.n / job.plan.P[first];
-  err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
-                      : launch_fft_subrows<T, false>(inner, first, len, stream);
-  if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
-  return first > 0 ? launch_fft_tiles<T, true>(job, first, stream) : err;
-}
-
-}  // namespace
-
-cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* first) {
-  size_t limit = 0;
-  const cudaError_t err = device_smem_limit(&limit);
-  if (err != cudaSuccess) return err;
-  *first = 0;
-  while (*first + 1 < plan.stages && (plan.n / plan.P[*first] > kButterflyMaxFused ||
-                                      fft_subrow_smem(plan.n / plan.P[*first]) > limit))
-    ++*first;
-  return cudaSuccess;
-}
-
-cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
-cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
-cudaError_t butterfly_fft_run(const fft::FftJob<__half, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
-
-cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits) {
-  *splits = 0;
-  size_t limit = 0;
-  cudaError_t err = device_smem_limit(&limit);
-  if (err != cudaSuccess) return err;
-  if (plan.n > kButterflyMaxFused || fft_correlate_smem(plan.n) > limit || B == 0 || H == 0) return cudaSuccess;
-  int device = 0, sms = 0;
-  err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
-  *splits = std::clamp<int64_t>(ceil_div(4 * static_cast<int64_t>(sms), H), 1, B);
-  return cudaSuccess;
-}
-
-cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<float, float>& job, fft::Cx<float>* GK_partials,
-                                          int64_t splits, cudaStream_t stream) {
-  return fft_correlate_fused(job, GK_partials, splits, stream);
-}
-cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__nv_bfloat16, float>& job, fft::Cx<float>* GK_partials,
-                                          int64_t splits, cudaStream_t stream) {
-  return fft_correlate_fused(job, GK_partials, splits, stream);
-}
-cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__half, float>& job, fft::Cx<float>* GK_partials,
-                                          int64_t splits, cudaStream_t stream) {
-  return fft_correlate_fused(job, GK_partials, splits, stream);
-}
-
-cudaError_t butterfly_fft_cache_bytes(int64_t* bytes) {
-  int device = 0, l2 = 0;
+cudaError_t butterfly_device_smem_limit(size_t* bytes) {
+  int device = 0, value = 0;
   cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device);
-  *bytes = std::max<int64_t>(int64_t{1} << 20, l2 / 2);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  *bytes = static_cast<size_t>(value);
   return err;
-}
-
-cudaError_t butterfly_fft_twiddles(fft::Cx<float>* table, int64_t n, cudaStream_t stream) {
-  fft_twiddles_kernel<<<grid_blocks(fft::twiddle_table_size(n)), kGridThreads, 0, stream>>>(table, n);
-  return cudaGetLastError();
-}
-
-cudaError_t butterfly_fft_correlate(const fft::Cx<float>* X, fft::Cx<float>* GK, const ButterflyPlan& plan, int64_t B,
-                                    int64_t H, cudaStream_t stream) {
-  const int64_t total = H * plan.n;
-  if (total == 0) return cudaSuccess;
-  fft_correlate_kernel<<<grid_blocks(total), kGridThreads, 0, stream>>>(X, GK, plan, B, H);
-  return cudaGetLastError();
 }
 
 size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {
@@ -750,7 +507,7 @@ size_t butterfly_fused_smem(int64_t len, int factor_matrices_total) {
 
 cudaError_t butterfly_first_fused_stage(const ButterflyPlan& plan, int* first) {
   size_t limit = 0;
-  const cudaError_t err = device_smem_limit(&limit);
+  const cudaError_t err = butterfly_device_smem_limit(&limit);
   if (err != cudaSuccess) return err;
   const int ft = factor_total(plan);
   *first = 0;

@@ -69,6 +69,10 @@ struct ButterflyPipeline {
   bool float32_tensor_cores = false;
 };
 
+// The opt-in shared memory per block of the current device (227 KiB on H100, 163 KiB on A100, 99 KiB on most
+// consumer GPUs): sub-rows that would not fit run in more passes instead.
+cudaError_t butterfly_device_smem_limit(size_t* bytes);
+
 // The first stage the fused kernel runs on the current device: 0 (one fused launch) when a row of n fits its shared
 // memory (n <= kButterflyMaxFused and the device's opt-in limit), else the number of outer column passes. The
 // pipeline needs `work` whenever this is > 0.

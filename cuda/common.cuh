@@ -58,4 +58,12 @@ __device__ __forceinline__ __half from_float<__half>(float x) { return __float2h
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Grid of the grid-stride kernels over global memory (the butterfly's column passes, correlation): 256 threads, at
+// most 2^20 blocks.
+constexpr int kGridThreads = 256;
+inline unsigned grid_blocks(int64_t items) {
+  const int64_t blocks = ceil_div(items, kGridThreads);
+  return static_cast<unsigned>(blocks < (int64_t{1} << 20) ? blocks : (int64_t{1} << 20));
+}
+
 }  // namespace ssm::cuda

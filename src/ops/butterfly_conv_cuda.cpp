@@ -1,4 +1,5 @@
-// CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of cuda/butterfly.cu.
+// CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of cuda/butterfly.cu
+// (learned factors) and cuda/butterfly_fft*.cu (exact DFT).
 // Without factors (the exact DFT): the codelet pipelines of cuda/butterfly_fft.h, orchestrated as on the CPU
 // (src/ops/butterfly_conv_fft.h): kernel spectrum, then one pipeline over pairs of rows of u that reads u once and
 // writes y once when n <= 16384; du the same on dy with the conjugated spectrum; dk from the batch-reduced spectrum

@@ -1,0 +1,168 @@
+// The exact-DFT butterfly pipelines' kernels and launchers (fft:: code of butterfly_fft.h; see butterfly.h), internal
+// to cuda/: each of butterfly_fft.cu (float32, and what does not depend on the storage type), butterfly_fft_bf16.cu
+// and butterfly_fft_f16.cu instantiates them for one storage type, so that the three compile in parallel.
+#pragma once
+
+#include "butterfly.h"
+#include "common.cuh"
+
+#include <algorithm>
+
+namespace ssm::cuda {
+
+namespace fft {
+template <>
+struct Storage<__nv_bfloat16, float> {
+  static SSM_HD float load(__nv_bfloat16 x) { return __bfloat162float(x); }
+  static SSM_HD __nv_bfloat16 store(float x) { return __float2bfloat16(x); }
+};
+template <>
+struct Storage<__half, float> {
+  static SSM_HD float load(__half x) { return __half2float(x); }
+  static SSM_HD __half store(float x) { return __float2half(x); }
+};
+}  // namespace fft
+
+namespace {
+
+// A thread block's parallel step: items strided over the threads, then a barrier.
+struct BlockExec {
+  template <class F>
+  __device__ __forceinline__ void parallel_for(int count, F&& f) {
+    for (int i = threadIdx.x; i < count; i += blockDim.x) f(i);
+    __syncthreads();
+  }
+};
+
+constexpr int kFftMaxThreads = 256;
+
+// The block's twiddle table of length len in shared memory at storage, filled by its threads.
+__device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage, int64_t len) {
+  for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
+    storage[i] = fft::twiddle_table_entry<float>(len, i);
+  __syncthreads();
+  return fft::twiddle_table<float>(storage, len);
+}
+
+// One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow (kReal: of
+// job.real_rows).
+template <typename T, bool kReal>
+__global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
+  extern __shared__ __align__(16) float fsmem[];
+  const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
+  const fft::SubrowLayout lay = fft::subrow_layout(len);
+  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw), len);
+  BlockExec ex;
+  for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
+    fft::run_subrow<kReal>(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
+}
+
+// Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
+template <typename T, bool kInv>
+__global__ void __launch_bounds__(kFftMaxThreads) fft_tile_kernel(fft::FftJob<T, float> job, int first,
+                                                                  fft::TileLayout lay) {
+  extern __shared__ __align__(16) float fsmem[];
+  BlockExec ex;
+  for (int64_t tile = blockIdx.x; tile < job.rows * lay.tiles; tile += gridDim.x)
+    fft::run_tile<kInv>(ex, job, first, tile, fsmem, lay);
+}
+
+// Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row.
+template <typename T>
+__global__ void __launch_bounds__(kFftMaxThreads)
+    fft_correlate_fused_kernel(fft::FftJob<T, float> job, fft::Cx<float>* partials, int64_t splits) {
+  extern __shared__ __align__(16) float fsmem[];
+  const int64_t n = job.plan.n;
+  const fft::CorrelateLayout lay = fft::correlate_layout(n);
+  const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.row.tw), n);
+  const int64_t h = blockIdx.x % job.H, split = blockIdx.x / job.H;
+  int64_t b0 = 0, b1 = 0;
+  fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
+  fft::Cx<float>* out = partials + (split * job.H + h) * n;
+  BlockExec ex;
+  fft::correlate_channel(ex, job, h, b0, b1, fsmem, lay, tw, [&](int t, fft::Cx<float> v) { out[t] = v; });
+}
+
+size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
+
+// Threads per sub-row block: one per column of the largest fused radix, 64 to 256 (a 2048-point row of radices
+// 8, 16, 16 gets 128).
+int fft_threads(const ButterflyPlan& plan, int first, int64_t len) {
+  int rmax = 2;
+  for (int k = first; k < plan.stages; ++k) rmax = std::max(rmax, plan.radix[k]);
+  return static_cast<int>(std::clamp<int64_t>(ceil_div(len / rmax, 32) * 32, 64, kFftMaxThreads));
+}
+
+// The outer stages of every row in tiles of 16 inner positions (128-byte runs of complex64), 8 or 4 when the tile
+// would not fit the shared memory.
+template <typename T, bool kInv>
+cudaError_t launch_fft_tiles(const fft::FftJob<T, float>& job, int first, cudaStream_t stream) {
+  size_t limit = 0;
+  cudaError_t err = butterfly_device_smem_limit(&limit);
+  if (err != cudaSuccess) return err;
+  int G = 16;
+  while (G > 1 && static_cast<size_t>(fft::tile_layout(job.plan, first, G).total) * sizeof(float) > limit) G /= 2;
+  const fft::TileLayout lay = fft::tile_layout(job.plan, first, G);
+  const size_t smem = static_cast<size_t>(lay.total) * sizeof(float);
+  if (smem > limit) return cudaErrorInvalidConfiguration;
+  err = cudaFuncSetAttribute(fft_tile_kernel<T, kInv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = std::min<int64_t>(job.rows * lay.tiles, int64_t{1} << 24);
+  fft_tile_kernel<T, kInv><<<static_cast<unsigned>(blocks), kFftMaxThreads, smem, stream>>>(job, first, lay);
+  return cudaGetLastError();
+}
+
+size_t fft_correlate_smem(int64_t n) { return static_cast<size_t>(fft::correlate_layout(n).total) * sizeof(float); }
+
+template <typename T>
+cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* partials, int64_t splits,
+                                cudaStream_t stream) {
+  const int64_t n = job.plan.n;
+  const size_t smem = fft_correlate_smem(n);
+  cudaError_t err = cudaFuncSetAttribute(fft_correlate_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int threads = fft_threads(job.plan, 0, n);
+  fft_correlate_fused_kernel<T>
+      <<<static_cast<unsigned>(job.H * splits), threads, smem, stream>>>(job, partials, splits);
+  return cudaGetLastError();
+}
+
+template <typename T, bool kReal>
+cudaError_t launch_fft_subrows(const fft::FftJob<T, float>& job, int first, int64_t len, cudaStream_t stream) {
+  const size_t smem = fft_subrow_smem(len);
+  cudaError_t err = cudaFuncSetAttribute(fft_subrow_kernel<T, kReal>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
+  fft_subrow_kernel<T, kReal>
+      <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(job, first);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
+  if (job.rows == 0) return cudaSuccess;
+  int first = 0;
+  cudaError_t err = butterfly_fft_first_subrow_stage(job.plan, &first);
+  if (err != cudaSuccess) return err;
+  if (first > 0 && (job.work == nullptr || job.row_twiddles == nullptr || job.real_rows)) return cudaErrorInvalidValue;
+  if (job.forward && first > 0) err = launch_fft_tiles<T, false>(job, first, stream);
+  if (err != cudaSuccess) return err;
+  fft::FftJob<T, float> inner = job;
+  if (first > 0) {
+    inner.complex_in = true;
+    inner.complex_out = true;
+    inner.scale = 1.f;
+  }
+  const int64_t len = job.plan.n / job.plan.P[first];
+  err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
+                      : launch_fft_subrows<T, false>(inner, first, len, stream);
+  if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
+  return first > 0 ? launch_fft_tiles<T, true>(job, first, stream) : err;
+}
+
+}  // namespace
+
+}  // namespace ssm::cuda
