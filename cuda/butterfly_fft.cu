@@ -31,9 +31,7 @@ cudaError_t butterfly_fft_first_subrow_stage(const ButterflyPlan& plan, int* fir
   return cudaSuccess;
 }
 
-cudaError_t butterfly_fft_run(const fft::FftJob<float, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
+SSM_BUTTERFLY_FFT_ENTRY_POINTS(float)
 
 cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t B, int64_t H, int64_t* splits) {
   *splits = 0;
@@ -47,11 +45,6 @@ cudaError_t butterfly_fft_correlation_splits(const ButterflyPlan& plan, int64_t 
   if (err != cudaSuccess) return err;
   *splits = std::clamp<int64_t>(ceil_div(4 * static_cast<int64_t>(sms), H), 1, B);
   return cudaSuccess;
-}
-
-cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<float, float>& job, fft::Cx<float>* GK_partials,
-                                          int64_t splits, cudaStream_t stream) {
-  return fft_correlate_fused(job, GK_partials, splits, stream);
 }
 
 cudaError_t butterfly_fft_cache_bytes(int64_t* bytes) {

@@ -2,14 +2,5 @@
 #include "butterfly_fft_kernels.cuh"
 
 namespace ssm::cuda {
-
-cudaError_t butterfly_fft_run(const fft::FftJob<__nv_bfloat16, float>& job, cudaStream_t stream) {
-  return fft_run(job, stream);
-}
-
-cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<__nv_bfloat16, float>& job, fft::Cx<float>* GK_partials,
-                                          int64_t splits, cudaStream_t stream) {
-  return fft_correlate_fused(job, GK_partials, splits, stream);
-}
-
+SSM_BUTTERFLY_FFT_ENTRY_POINTS(__nv_bfloat16)
 }  // namespace ssm::cuda

@@ -166,3 +166,13 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
 }  // namespace
 
 }  // namespace ssm::cuda
+
+// The entry points of butterfly.h for storage type T (in namespace ssm::cuda of the TU that instantiates T).
+#define SSM_BUTTERFLY_FFT_ENTRY_POINTS(T)                                                                         \
+  cudaError_t butterfly_fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {                         \
+    return fft_run(job, stream);                                                                                 \
+  }                                                                                                              \
+  cudaError_t butterfly_fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* GK_partials,       \
+                                            int64_t splits, cudaStream_t stream) {                               \
+    return fft_correlate_fused(job, GK_partials, splits, stream);                                                \
+  }
