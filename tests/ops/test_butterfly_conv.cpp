@@ -289,10 +289,11 @@ TEST(ButterflyConv, ChunkSizeOnlyMovesTheWorkArea) {
 
 TEST(ButterflyConv, CpuMatchesCuda) {
   SSM_REQUIRE_CUDA();
-  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors.
+  // One fused pass (n <= 16384) and the multi-pass path (n > 16384), ragged sizes, with and without factors. Without
+  // factors, n = 20000 takes real rows on the GPU (n / 2 fits a block, n does not) and pairs on the CPU (B even).
   for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{3, 4, 257, 200}, Shape{2, 8, 4096, 4096},
-                        Shape{2, 3, 7000, 7000}, Shape{1, 2, 65536, 65536}, Shape{1, 1, 1 << 20, 1 << 20},
-                        Shape{4, 300, 100, 100}}) {
+                        Shape{2, 3, 7000, 7000}, Shape{2, 3, 10000, 10000}, Shape{1, 2, 65536, 65536},
+                        Shape{1, 1, 1 << 20, 1 << 20}, Shape{4, 300, 100, 100}}) {
     for (const int factors : {0, 1, 2}) {  // none, shared, per channel
       const ConvInputs in = make_conv_inputs(s, at::kFloat);
       const int64_t n = ssm::fft_conv_size(s.L, s.Lk, true);
