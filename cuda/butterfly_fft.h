@@ -2,8 +2,8 @@
 // matrices, each applied by an in-register FFT codelet (compile-time constants, no matrix loads), on data laid out as
 // in butterfly.h (stage k views a row as (P_k, r_k, m_k); spectra in digit-reversed order). The same functions run in
 // the CUDA kernels (cuda/butterfly_fft_kernels.cuh: a thread block per sub-row, steps separated by barriers) and on
-// the CPU (src/ops/butterfly_conv_fft.cpp: the steps as loops), so every CPU test of butterfly_conv without factors also
-// checks the GPU pipeline's index arithmetic, codelets, twiddles, row pairing and multi-pass scheme.
+// the CPU (src/ops/butterfly_conv_fft.cpp: the steps as loops), so every CPU test of butterfly_conv without factors
+// also checks the GPU pipeline's index arithmetic, codelets, twiddles, row pairing and multi-pass scheme.
 //
 // Two real rows of the same channel are convolved as one complex row (x = u_0 + i u_1): the kernel is real, so
 // Re and Im of F^-1(K F x) are the two convolutions. This halves the transforms of every convolution pipeline.
@@ -481,7 +481,8 @@ struct ReverseExec {
 };
 
 // ---- pipelines over rows -------------------------------------------------------------------------------------------
-// Conversion between a storage type and the arithmetic type (bf16 / fp16 specializations in cuda/butterfly_fft_kernels.cuh).
+// Conversion between a storage type and the arithmetic type (bf16 / fp16 specializations in
+// cuda/butterfly_fft_kernels.cuh).
 template <typename T, typename Real>
 struct Storage {
   static SSM_HD Real load(T x) { return static_cast<Real>(x); }

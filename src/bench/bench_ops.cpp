@@ -202,11 +202,11 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
   std::vector<Impl> impls;
   if (op == "butterfly_conv") {
-    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule). "learned": the exact DFT matrices passed as factors,
-    // i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not requested); on a GPU in
-    // float32 also with 3xTF32 tensor cores ("learned-tc", SSM_BUTTERFLY_FLOAT32=tensor_cores).
-    // On a GPU also "staged": SSM_BUTTERFLY_SCHEDULE=staged, every stage of a sub-row its own pass (the default fuses
-    // the outer stages with the loads, the spectrum product and the stores).
+    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule and row layout).
+    // "learned": the exact DFT matrices passed as factors, i.e. the dense-matrix stages a learned-butterfly layer runs
+    // (factor gradients not requested); on a GPU in float32 also with 3xTF32 tensor cores ("learned-tc",
+    // SSM_BUTTERFLY_FLOAT32=tensor_cores). On a GPU also "staged": SSM_BUTTERFLY_SCHEDULE=staged, every stage of a
+    // sub-row its own pass (the default fuses the outer stages with the loads, the spectrum product and the stores).
     // Every impl sets all the variables it depends on (they stay set through the backward; the next impl resets);
     // the impls outlive this block, so they hold copies of `exact`.
     auto exact = [&](const char* schedule, const char* chunk_bytes, const char* rows) {

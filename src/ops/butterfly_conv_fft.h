@@ -1,7 +1,8 @@
 // ssm::butterfly_conv without factors: the orchestration of the exact-DFT pipelines (cuda/butterfly_fft.h), shared
 // by the CPU backend (src/ops/butterfly_conv_fft.cpp) and the CUDA glue (src/ops/butterfly_conv_cuda.cpp), which
 // differ only in the Runner that executes a pipeline:
-//   forward : K = spectrum of the circular kernel (H rows); y = paired convolution pipeline over the B H rows of u;
+//   forward : K = spectrum of the circular kernel (H rows); y = convolution pipeline over the B H rows of u (paired
+//             rows of n, or real rows of n / 2: butterfly_real_rows);
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n.
 // Runner: `template <class X> void operator()(const cuda::fft::FftJob<X, Real>&) const` runs a pipeline;
 // `bool needs_work(const cuda::ButterflyPlan&) const` says whether it needs the complex work area (and the

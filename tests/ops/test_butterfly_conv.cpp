@@ -257,7 +257,8 @@ TEST(ButterflyConv, BadScheduleNamesTheVariable) {
 // and 4116 = 2^2 x 3 x 7^3, n = 65536 (where the CPU's default takes real rows, n needing tile passes and n / 2 not),
 // and an odd n = 15 (no real rows: paired either way).
 TEST(ButterflyConv, RealAndPairedRowsAgree) {
-  for (const Shape s : {Shape{3, 4, 1031, 700}, Shape{1, 3, 2049, 2049}, Shape{3, 2, 32768, 32768}, Shape{2, 2, 8, 7}}) {
+  for (const Shape s :
+       {Shape{3, 4, 1031, 700}, Shape{1, 3, 2049, 2049}, Shape{3, 2, 32768, 32768}, Shape{2, 2, 8, 7}}) {
     SCOPED_TRACE(name(s));
     const Inputs in = make_conv_inputs(s, at::kDouble);
     const at::Tensor g = at::randn_like(in.u);
