@@ -333,26 +333,18 @@ TEST(ButterflyConv, CpuMatchesCuda) {
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "tensor_cores or cuda_cores", "'fast'"});
 }
 
-// Small shapes through every CUDA path of the exact pipelines, against float64 on the CPU: one sub-row with the
-// per-channel kernel gradient in shared memory (n = 200, 10000), tiles around sub-rows with the spectra written out
-// (n = 18000 = 8 x 10 x 15 x 15: the radix-8 stage in tiles, the last one partial, around 2250-point sub-rows;
-// n = 80000: 10000-point sub-rows), odd B (an unpaired last row), both schedules, both row layouts of the
-// convolutions (real rows: each real row as a complex row of n / 2; where n / 2 does not fit one block, n = 80000,
-// paired anyway; n = 32768 takes real rows by default), float32 and bfloat16.
-// scripts/gpu-check also runs it under compute-sanitizer (memcheck, racecheck).
-TEST(ButterflyConv, CudaExactPipelinesSmall) {
-  SSM_REQUIRE_CUDA();
-  for (const Shape s : {Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{1, 2, 9000, 9000},
-                        Shape{3, 1, 40000, 40000}, Shape{3, 2, 16384, 16384}}) {
+// The exact pipelines on the GPU against float64 on the CPU, for shapes s with each schedule and the row layout
+// `rows`, float32 and bfloat16.
+void check_cuda_exact_pipelines(const std::vector<Shape>& shapes, const char* rows) {
+  const EnvScope layout("SSM_BUTTERFLY_ROWS", rows);
+  for (const Shape& s : shapes) {
     const Inputs in = make_conv_inputs(s, at::kDouble);
     const at::Tensor g = at::randn_like(in.u);
     const auto ref = grads(true, in, g);
     for (const char* schedule : {"fused", "staged"})
-      for (const char* rows : {"paired", "real"})
       for (const auto dtype : {at::kFloat, at::kBFloat16}) {
         SCOPED_TRACE(name(s) + " " + schedule + " " + rows + (dtype == at::kFloat ? " float32" : " bfloat16"));
         const EnvScope scope("SSM_BUTTERFLY_SCHEDULE", schedule);
-        const EnvScope layout("SSM_BUTTERFLY_ROWS", rows);
         const Inputs gpu{in.u.to(dtype).cuda(), in.k.to(dtype).cuda(), in.D.to(dtype).cuda(),
                          in.k_rev.to(dtype).cuda()};
         const auto out = grads(true, gpu, g.to(dtype).cuda());
@@ -361,6 +353,26 @@ TEST(ButterflyConv, CudaExactPipelinesSmall) {
           EXPECT_LT(rel_error(out[i].cpu().to(at::kDouble), ref[i]), dtype == at::kFloat ? 5e-5 : 3e-2) << what[i];
       }
   }
+}
+
+// Small shapes through every CUDA path of the exact pipelines with paired rows: one sub-row with the per-channel
+// kernel gradient in shared memory (n = 200, 10000), tiles around sub-rows with the spectra written out (n = 18000 =
+// 8 x 10 x 15 x 15: the radix-8 stage in tiles, the last one partial, around 2250-point sub-rows; n = 80000:
+// 10000-point sub-rows), odd B (an unpaired last row), both schedules, float32 and bfloat16.
+// scripts/gpu-check also runs it under compute-sanitizer (memcheck, racecheck).
+TEST(ButterflyConv, CudaExactPipelinesSmall) {
+  SSM_REQUIRE_CUDA();
+  check_cuda_exact_pipelines({Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{1, 2, 9000, 9000},
+                              Shape{3, 1, 40000, 40000}},
+                             "paired");
+}
+
+// The same with real rows (each real row as a complex row of n / 2): n / 2 = 100 and 5000 (B odd and even), and
+// n = 32768, which takes real rows by default on a GPU (n / 2 = 16384 fits a block, n does not). Also under
+// compute-sanitizer in scripts/gpu-check.
+TEST(ButterflyConv, CudaRealRowsSmall) {
+  SSM_REQUIRE_CUDA();
+  check_cuda_exact_pipelines({Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{3, 2, 16384, 16384}}, "real");
 }
 
 TEST(ButterflyConv, CudaHalfPrecisionInputs) {
