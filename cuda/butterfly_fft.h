@@ -634,21 +634,29 @@ SSM_HD Cx<Real> half_root(const TwiddleTable<Real>& tw, Cx<Real> root_half, int 
   return (f & 1) ? cmul(w, root_half) : w;
 }
 
+// The digits of stages [0, stages) of position t (t = sum a_k m_k, frequency f = sum a_k P_k, a_0 the least
+// significant digit of f): the position of -f over those digits (negation complements the digits from the lowest
+// nonzero one upward), and f in *f. I: the index type (32 bits where the positions fit: cheaper on a GPU).
+template <typename I>
+SSM_HD I negate_digits(const ButterflyPlan& plan, int stages, I t, I* f) {
+  I out = 0, freq = 0;
+  bool nonzero_below = false;
+  for (int k = 0; k < stages; ++k) {
+    const I m = static_cast<I>(plan.m[k]), r = static_cast<I>(plan.radix[k]), a = (t / m) % r;
+    out += (nonzero_below ? r - 1 - a : (a == 0 ? 0 : r - a)) * m;
+    nonzero_below = nonzero_below || a != 0;
+    freq += a * static_cast<I>(plan.P[k]);
+  }
+  *f = freq;
+  return out;
+}
+
 // Column c of the last stage (positions c R + i, m = 1) holds the frequencies low + P i (P = N / R, low: the
 // frequency of the digits below the last). Their partners N - f lie in one column cn: the lower digits negated, the
 // last digit R - 1 - i (low != 0) or (R - i) mod R (low == 0, which is column 0, its own partner).
 SSM_HD void real_row_partner(const ButterflyPlan& plan, int c, int* cn, int* low) {
-  const int last = plan.stages - 1, t = c * plan.radix[last];
-  int f = 0, neg = 0;
-  bool nonzero_below = false;
-  for (int k = 0; k < last; ++k) {
-    const int m = static_cast<int>(plan.m[k]), r = plan.radix[k], a = (t / m) % r;
-    neg += (nonzero_below ? r - 1 - a : (a == 0 ? 0 : r - a)) * m;
-    nonzero_below = nonzero_below || a != 0;
-    f += a * static_cast<int>(plan.P[k]);
-  }
-  *low = f;
-  *cn = neg / plan.radix[last];
+  const int R = plan.radix[plan.stages - 1];
+  *cn = negate_digits<int>(plan, plan.stages - 1, c * R, low) / R;
 }
 
 // Calls op(a, b, f, pa, pb) once for every pair of entries (a at position pa, frequency f; b at pb, frequency
@@ -803,6 +811,16 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   }
 }
 
+// run_subrow for host callers, whichever layout the job has (the CUDA kernels instantiate the two separately).
+template <typename T, typename Real, class Exec>
+SSM_HD void run_subrow_any(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
+                           const TwiddleTable<Real>& tw) {
+  if (job.real_rows)
+    run_subrow<true>(ex, job, first, sr, xr, xi, tw);
+  else
+    run_subrow<false>(ex, job, first, sr, xr, xi, tw);
+}
+
 // ---- the outer stages [0, first) as tiles ---------------------------------------------------------------------------
 // With Q = P[first] and len = n / Q, position a len + t of a row (a < Q, t < len): stages [0, first) are, for each
 // inner position t, a transform along a (stage k has local m_k / len and the full row's twiddles
@@ -889,19 +907,10 @@ SSM_HD void run_tile(Exec& ex, const FftJob<T, Real>& job, int first, int64_t ti
 }
 
 // ---- spectra of two real rows from one complex transform -----------------------------------------------------------
-// The position (digit order) of frequency -f mod n, f the frequency at position t: t = sum_k a_k m_k holds
-// f = sum_k a_k P_k (a_0 the least significant digit of f); negation complements the digits from the lowest nonzero
-// one upward.
+// The position (digit order) of frequency -f mod n, f the frequency at position t (negate_digits over every stage).
 SSM_HD int64_t negated_position(const ButterflyPlan& plan, int64_t t) {
-  int64_t out = 0;
-  bool nonzero_below = false;
-  for (int k = 0; k < plan.stages; ++k) {
-    const int64_t r = plan.radix[k], a = (t / plan.m[k]) % r;
-    const int64_t b = nonzero_below ? r - 1 - a : (a == 0 ? 0 : r - a);
-    nonzero_below = nonzero_below || a != 0;
-    out += b * plan.m[k];
-  }
-  return out;
+  int64_t f = 0;
+  return negate_digits<int64_t>(plan, plan.stages, t, &f);
 }
 
 // 4 SG[f] conj(SU[f]) from A = X[f] and M = X[-f] of X = F(u + i g): SU = (A + conj M) / 2, SG = (A - conj M) / (2i).

@@ -217,14 +217,8 @@ void run(const FftJob<Real, Real>& job) {
     std::vector<Real> buf(static_cast<size_t>(lay.total));
     const auto tw = task_table(buf, lay.tw, len);
     with_exec(job.fused_ends, [&](auto ex) {
-      for (int64_t sr = b; sr < e; ++sr) {
-        Real* xr = buf.data() + lay.xr;
-        Real* xi = buf.data() + lay.xi;
-        if (job.real_rows)
-          cuda::fft::run_subrow<true>(ex, inner, first, sr, xr, xi, tw);
-        else
-          cuda::fft::run_subrow(ex, inner, first, sr, xr, xi, tw);
-      }
+      for (int64_t sr = b; sr < e; ++sr)
+        cuda::fft::run_subrow_any(ex, inner, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
     });
   });
   if (job.spectrum_out != nullptr || first == 0) return;

@@ -127,11 +127,8 @@ struct SubrowBuffers {
   template <class Exec>
   void run(Exec& ex, const cuda::fft::FftJob<double, double>& job, int first, int64_t sr) {
     const auto* table = reinterpret_cast<const Cx<double>*>(buf.data() + lay.tw);
-    const auto tw = cuda::fft::twiddle_table<double>(table, len);
-    if (job.real_rows)
-      cuda::fft::run_subrow<true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
-    else
-      cuda::fft::run_subrow(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+    cuda::fft::run_subrow_any(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
+                              cuda::fft::twiddle_table<double>(table, len));
   }
 };
 
