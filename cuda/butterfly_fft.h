@@ -523,6 +523,10 @@ struct FftJob {
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
+  // Convolutions (forward, spectrum, no spectrum_out, paired or complex rows) whose sub-rows end in two radix-16
+  // stages (tc_plan): those stages and the product on tensor cores, bf16 operands (cuda/butterfly_fft_tc.h); the
+  // CUDA launchers honour it for bf16 storage only.
+  bool tensor_cores = false;
   bool real_rows = false;
   Cx<Real> root_half = {Real(1), Real(0)};  // exp(-i pi / N) for real_rows
   // This job's rows are pipeline rows row0 .. row0 + rows - 1 (of the rows of src, dst and spectrum_out); the work
@@ -735,6 +739,15 @@ SSM_HD void real_row_columns(Real* xr, Real* xi, int c, const ButterflyPlan& pla
   }
 }
 
+// ---- the tensor-core block (cuda/butterfly_fft_tc.h) -----------------------------------------------------------------
+constexpr int kTcBlock = 256;  // positions of one warp's block: the last two stages, radix 16 both
+
+// Whether the sub-rows of plan from stage `first` end in two radix-16 stages (the tensor-core block's).
+SSM_HD bool tc_plan(const ButterflyPlan& plan, int first) {
+  const int last = plan.stages - 1;
+  return last - 1 >= first && plan.radix[last] == 16 && plan.radix[last - 1] == 16;
+}
+
 // The first stage run on sub-rows (n / P[first] <= max_len); stages before it run in tiles (run_tile).
 SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
   int first = 0;
@@ -747,8 +760,10 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 // comes from and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first
 // stage is fused with the loads and the stores, and the last with the spectrum product. kReal: the pipeline of
 // job.real_rows (first == 0), whose spectrum step is real_row_columns (a template argument so that the kernels of
-// the paired rows do not carry its registers).
-template <bool kReal = false, typename T, typename Real, class Exec>
+// the paired rows do not carry its registers). kTc: the kernel of job.tensor_cores, where the last two stages and
+// the product run as warp blocks (ex.tc_convolve: tc_block_conv of cuda/butterfly_fft_tc.h) when the job is a
+// convolution and its plan ends in two radix-16 stages.
+template <bool kReal = false, bool kTc = false, typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {
   const ButterflyPlan& plan = job.plan;
@@ -756,9 +771,15 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   const int len = static_cast<int>(n / subs), last = plan.stages - 1;
   const RowPair rp = job_rows(job, job.row0 + q);
   Cx<Real>* work = job.work != nullptr ? job.work + q * n + off : nullptr;  // this sub-row in the work area
-  const bool fuse = job.fused_ends && last > first;
+  bool tc = false;
+  if constexpr (kTc && !kReal)
+    tc = job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr && tc_plan(plan, first);
+  const int tail = tc ? last - 2 : last;  // the last stage before the warp blocks
+  // the first stage fused with the loads and stores (not when it is the warp blocks' first)
+  const bool fuse = job.fused_ends && tail >= first && last > first;
   // the last forward stage, the spectrum step and the last inverse stage on a column in registers
-  const bool fuse_last = fuse && job.forward && (kReal || (job.spectrum != nullptr && job.spectrum_out == nullptr));
+  const bool fuse_last =
+      fuse && !tc && job.forward && (kReal || (job.spectrum != nullptr && job.spectrum_out == nullptr));
   const int r0 = plan.radix[first], m0 = len / r0, rl = plan.radix[last];
   auto stage = [&](auto inverse, int k) SSM_INLINE_LAMBDA {
     exec_stage<decltype(inverse)::value>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]),
@@ -767,8 +788,11 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   auto load = [&](int t) SSM_INLINE_LAMBDA { return load_source(job, rp, work, t); };
   load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
-    for (int k = fuse ? first + 1 : first; k <= (fuse_last ? last - 1 : last); ++k) stage(std::false_type{}, k);
-  if constexpr (kReal) {
+    for (int k = fuse ? first + 1 : first; k <= (fuse_last ? last - 1 : tail); ++k) stage(std::false_type{}, k);
+  if (tc) {
+    if constexpr (kTc && !kReal)
+      ex.tc_convolve(len / kTcBlock, xr, xi, job.spectrum + rp.h * n + off, job.conj_spectrum);
+  } else if constexpr (kReal) {
     Cx<Real>* out = job.spectrum_out != nullptr ? job.spectrum_out + (job.row0 + q) * n : nullptr;
     const Cx<Real>* K = job.spectrum != nullptr ? job.spectrum + rp.h * n : nullptr;
 #define SSM_CALL(R)                                                                                              \
@@ -799,7 +823,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
       });
     }
   }
-  for (int k = fuse_last ? last - 1 : last; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
+  for (int k = fuse_last ? last - 1 : tail; k >= (fuse ? first + 1 : first); --k) stage(std::true_type{}, k);
   auto store = [&](int t, Cx<Real> v) SSM_INLINE_LAMBDA { store_result(job, rp, work, t, v); };
   if (fuse) {
 #define SSM_CALL(R) ex.parallel_for(m0, [&](int j) { first_column_inverse<R>(xr, xi, j, m0, tw, store); })

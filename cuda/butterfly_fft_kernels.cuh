@@ -4,9 +4,11 @@
 #pragma once
 
 #include "butterfly.h"
+#include "butterfly_fft_tc.h"
 #include "common.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace ssm::cuda {
 
@@ -36,6 +38,41 @@ struct BlockExec {
 
 constexpr int kFftMaxThreads = 256;
 
+// One lane of a warp for fft::tc_block_conv: its registers and the PTX instructions (bf16 operands, sm_80 and up).
+struct DeviceTcWarp {
+  using H2 = uint32_t;
+  fft::TcLane<H2> s;
+  __device__ __forceinline__ H2 pack(float lo, float hi) const {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) in the low half
+    return *reinterpret_cast<const H2*>(&v);
+  }
+  template <class F>
+  __device__ __forceinline__ void each(F&& f) {
+    f(static_cast<int>(threadIdx.x & 31), s);
+  }
+  template <class Sel>
+  __device__ __forceinline__ void mma(Sel&& sel) {
+    const fft::TcMma<H2> m = sel(s);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(m.d[0]), "+f"(m.d[1]), "+f"(m.d[2]), "+f"(m.d[3])
+        : "r"(m.a[0]), "r"(m.a[1]), "r"(m.a[2]), "r"(m.a[3]), "r"(m.b[0]), "r"(m.b[1]));
+#else
+    __trap();  // launchers run the tensor-core kernels on sm_80 and up only
+#endif
+  }
+  template <class Sel>
+  __device__ __forceinline__ void transpose(Sel&& sel) {
+    H2& r = sel(s);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(r));
+#else
+    __trap();
+#endif
+  }
+};
+
 // The block's twiddle table of length len in shared memory at storage, filled by its threads.
 __device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage, int64_t len) {
   for (int i = threadIdx.x; i < fft::twiddle_table_size(len); i += blockDim.x)
@@ -44,17 +81,28 @@ __device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage,
   return fft::twiddle_table<float>(storage, len);
 }
 
+// BlockExec with the tensor-core blocks of a sub-row: warp w takes blocks w, w + warps, ... (fft::tc_block_conv).
+struct BlockExecTc : BlockExec {
+  DeviceTcWarp warp;
+  __device__ __forceinline__ void tc_convolve(int blocks, float* xr, float* xi, const fft::Cx<float>* K, bool conj) {
+    for (int b = static_cast<int>(threadIdx.x >> 5); b < blocks; b += static_cast<int>(blockDim.x >> 5))
+      fft::tc_block_conv(warp, xr, xi, b * fft::kTcBlock, K + b * fft::kTcBlock, conj);
+    __syncthreads();
+  }
+};
+
 // One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow (kReal: of
-// job.real_rows).
-template <typename T, bool kReal>
-__global__ void __launch_bounds__(kFftMaxThreads) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
+// job.real_rows; kTc: of job.tensor_cores, the tensor-core fragments' constants once per thread).
+template <typename T, bool kReal, bool kTc = false>
+__global__ void __launch_bounds__(kFftMaxThreads, 1) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
   extern __shared__ __align__(16) float fsmem[];
   const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
   const fft::SubrowLayout lay = fft::subrow_layout(len);
   const auto tw = block_twiddle_table(reinterpret_cast<fft::Cx<float>*>(fsmem + lay.tw), len);
-  BlockExec ex;
+  std::conditional_t<kTc, BlockExecTc, BlockExec> ex;
+  if constexpr (kTc) fft::tc_init(ex.warp);
   for (int64_t sr = blockIdx.x; sr < job.rows * subs; sr += gridDim.x)
-    fft::run_subrow<kReal>(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
+    fft::run_subrow<kReal, kTc>(ex, job, first, sr, fsmem + lay.xr, fsmem + lay.xi, tw);
 }
 
 // Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
@@ -129,16 +177,31 @@ cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>
   return cudaGetLastError();
 }
 
-template <typename T, bool kReal>
+template <typename T, bool kReal, bool kTc = false>
 cudaError_t launch_fft_subrows(const fft::FftJob<T, float>& job, int first, int64_t len, cudaStream_t stream) {
   const size_t smem = fft_subrow_smem(len);
-  cudaError_t err = cudaFuncSetAttribute(fft_subrow_kernel<T, kReal>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
+  cudaError_t err = cudaFuncSetAttribute(fft_subrow_kernel<T, kReal, kTc>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const int64_t blocks = std::min<int64_t>(job.rows * job.plan.P[first], int64_t{1} << 24);
-  fft_subrow_kernel<T, kReal>
+  fft_subrow_kernel<T, kReal, kTc>
       <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(job, first);
   return cudaGetLastError();
+}
+
+// Whether the sub-row pass of job runs the tensor-core kernel: asked for, bf16 storage, a convolution of paired or
+// complex rows whose sub-rows end in two radix-16 stages, on a device with bf16 mma (compute capability 8.0 on).
+template <typename T>
+cudaError_t use_tensor_cores(const fft::FftJob<T, float>& job, int first, bool* use) {
+  *use = false;
+  if (!std::is_same<T, __nv_bfloat16>::value || !job.tensor_cores || job.real_rows || !job.forward ||
+      job.spectrum == nullptr || job.spectrum_out != nullptr || !fft::tc_plan(job.plan, first))
+    return cudaSuccess;
+  int device = 0, major = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  *use = err == cudaSuccess && major >= 8;
+  return err;
 }
 
 template <typename T>
@@ -157,8 +220,14 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
     inner.scale = 1.f;
   }
   const int64_t len = job.plan.n / job.plan.P[first];
-  err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
-                      : launch_fft_subrows<T, false>(inner, first, len, stream);
+  bool tc = false;
+  err = use_tensor_cores(job, first, &tc);
+  if (err != cudaSuccess) return err;
+  if constexpr (std::is_same<T, __nv_bfloat16>::value)
+    if (tc) err = launch_fft_subrows<T, false, true>(inner, first, len, stream);
+  if (!tc)
+    err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
+                        : launch_fft_subrows<T, false>(inner, first, len, stream);
   if (err != cudaSuccess || job.spectrum_out != nullptr) return err;
   return first > 0 ? launch_fft_tiles<T, true>(job, first, stream) : err;
 }

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Runs ssm::butterfly_conv (no factors) forward a few times on the GPU, for a profiler to attach to.
+"""Runs ssm::butterfly_conv (no factors) forward once per case on the GPU, for a profiler to attach to.
 
-    scripts/profile-butterfly.py LIBRARY [B,H,L ...]   (default shapes: 64,256,1024 and 4,256,16384)
+    scripts/profile-butterfly.py LIBRARY [B,H,L[,tc] ...]
+        (default cases: 64,256,1024 then 64,256,1024,tc then 4,256,16384)
 
-LIBRARY is the built op library (build-gpu/libssm_ops.so). bfloat16 inputs, kernels of length L. scripts/gpu-check
-runs it under Nsight Compute (ncu) when the machine has it: issue-slot, pipe and shared-memory utilization of the
-exact pipelines' kernels, the figures that say whether they are bound by instruction issue (see docs/benchmarks.md).
+LIBRARY is the built op library (build-gpu/libssm_ops.so). bfloat16 inputs, kernels of length L; ",tc" runs the case
+with SSM_BUTTERFLY_BF16=tensor_cores (the tensor-core blocks), else the default arithmetic. Each forward launches two
+sub-row kernels (the kernel spectrum, then the convolution). scripts/gpu-check runs it under Nsight Compute (ncu) when
+the machine has it: issue-slot, pipe and shared-memory utilization of the exact pipelines' kernels, the figures that
+say whether they are bound by instruction issue (see docs/benchmarks.md).
 """
+import os
 import sys
 
 import torch
@@ -17,15 +21,18 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     torch.ops.load_library(sys.argv[1])
-    shapes = [tuple(int(x) for x in s.split(",")) for s in sys.argv[2:]] or [(64, 256, 1024), (4, 256, 16384)]
-    for B, H, L in shapes:
+    cases = sys.argv[2:] or ["64,256,1024", "64,256,1024,tc", "4,256,16384"]
+    for case in cases:
+        parts = case.split(",")
+        B, H, L = (int(x) for x in parts[:3])
+        tc = parts[3:] == ["tc"]
+        os.environ["SSM_BUTTERFLY_BF16"] = "tensor_cores" if tc else "cuda_cores"
         u = torch.randn(B, H, L, device="cuda", dtype=torch.bfloat16)
         k = (torch.randn(H, L, device="cuda") / L).to(torch.bfloat16)
         D = torch.randn(H, device="cuda", dtype=torch.bfloat16)
-        for _ in range(3):
-            torch.ops.ssm.butterfly_conv(u, k, D, None, None)
+        torch.ops.ssm.butterfly_conv(u, k, D, None, None)
         torch.cuda.synchronize()
-        print(f"profile-butterfly: B={B} H={H} L={L} bfloat16 forward x3", flush=True)
+        print(f"profile-butterfly: B={B} H={H} L={L} bfloat16 forward{' tensor cores' if tc else ''}", flush=True)
     return 0
 
 

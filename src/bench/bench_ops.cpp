@@ -209,10 +209,11 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     // sub-row its own pass (the default fuses the outer stages with the loads, the spectrum product and the stores).
     // Every impl sets all the variables it depends on (they stay set through the backward; the next impl resets);
     // the impls outlive this block, so they hold copies of `exact`.
-    auto exact = [&](const char* schedule, const char* chunk_bytes, const char* rows) {
+    auto exact = [&](const char* schedule, const char* chunk_bytes, const char* rows, const char* bf16 = "") {
       setenv("SSM_BUTTERFLY_SCHEDULE", schedule, 1);
       setenv("SSM_BUTTERFLY_CHUNK_BYTES", chunk_bytes, 1);
       setenv("SSM_BUTTERFLY_ROWS", rows, 1);
+      setenv("SSM_BUTTERFLY_BF16", bf16, 1);
       return ssm::butterfly_conv(u, k, D, krev);
     };
     impls.emplace_back("butterfly", [exact] { return exact("", "", ""); });
@@ -226,6 +227,11 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     // (SSM_BUTTERFLY_CHUNK_BYTES of 1 TB) instead of L2-sized chunks of rows.
     if (dev.is_cuda() && L >= 16384)
       impls.emplace_back("unchunked", [exact] { return exact("", "1000000000000", ""); });
+    // On a GPU in bf16 also "tc": SSM_BUTTERFLY_BF16=tensor_cores, the last two radix-16 stages of every sub-row and
+    // the spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h), with paired rows (real rows
+    // do not take them; the default would take real rows at L = 16K).
+    if (dev.is_cuda() && dt == at::kBFloat16)
+      impls.emplace_back("tc", [exact] { return exact("", "", "paired", "tensor_cores"); });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
     for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {

@@ -146,6 +146,7 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec,
 struct CudaRunner {
   cudaStream_t stream;
   bool fused_ends = butterfly_fused_ends(true);
+  bool tensor_cores = butterfly_bf16_tensor_cores();
   template <typename X>
   void operator()(const cuda::fft::FftJob<X, float>& job) const {
     check_cuda(cuda::butterfly_fft_run(job, stream), kOp, "exact-DFT pipeline");

@@ -228,6 +228,7 @@ void run(const FftJob<Real, Real>& job) {
 template <typename Real>
 struct CpuRunner {
   bool fused_ends = butterfly_fused_ends(false);
+  bool tensor_cores = false;  // none on the CPU (SSM_BUTTERFLY_BF16 is not read)
   template <typename X>
   void operator()(const FftJob<X, Real>& job) const {
     static_assert(std::is_same<X, Real>::value, "the CPU pipelines store what they compute in");

@@ -12,7 +12,8 @@
 // cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n); `bool fused_ends`: the
 // schedule of the sub-rows (cuda::fft::FftJob::fused_ends); `int64_t cache_bytes() const`: the work area of a
 // multi-pass pipeline runs in chunks of rows of about this size, which the tile and sub-row passes of a chunk then
-// find in cache (the GPU's L2) instead of memory.
+// find in cache (the GPU's L2) instead of memory; `bool tensor_cores`: convolutions ask for the tensor-core blocks
+// (cuda::fft::FftJob::tensor_cores; the CUDA launchers take them for bf16 storage).
 #pragma once
 
 #include "butterfly_fft.h"
@@ -68,6 +69,13 @@ inline bool butterfly_fused_ends(bool device_default) {
 // 1/8 or more of the transforms half empty (CPU, forward: with full pairs real rows were about 25 % slower at L = 1K
 // (B = 16); at B = 1 they were 1.5-2x faster from L = 1K to 16K, at L = 32K, B = 2 1.6x).
 inline bool butterfly_real_rows(bool fallback) { return env_choice("SSM_BUTTERFLY_ROWS", "real", "paired", fallback); }
+
+// SSM_BUTTERFLY_BF16: "tensor_cores" (bf16 convolutions of paired rows whose sub-rows end in two radix-16 stages run
+// those stages and the spectrum product as warp-level bf16 matrix products, cuda/butterfly_fft_tc.h) or "cuda_cores"
+// (every stage float32 on CUDA cores); unset or empty: cuda_cores. GPU only; the CPU ignores it.
+inline bool butterfly_bf16_tensor_cores() {
+  return env_choice("SSM_BUTTERFLY_BF16", "tensor_cores", "cuda_cores", false);
+}
 
 inline cuda::ButterflyPlan butterfly_plan(int64_t n, const std::vector<ButterflyStage>& stages) {
   cuda::ButterflyPlan plan;
@@ -203,6 +211,7 @@ struct ButterflyFft {
     j.spectrum = cx(K);
     j.conj_spectrum = conj_K;
     j.scale = Real(1) / static_cast<Real>(s.n);
+    j.tensor_cores = runner.tensor_cores && !real;
     run(j);
   }
 

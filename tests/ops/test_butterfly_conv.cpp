@@ -329,6 +329,10 @@ TEST(ButterflyConv, CpuMatchesCuda) {
   }
   const ConvInputs in = make_conv_inputs({1, 2, 10, 4}, at::kFloat, at::kCUDA);
   expect_error([&] { ssm::butterfly_conv(in.u.cpu(), in.k); }, {"'k'", "cuda", "cpu"});
+  {
+    const EnvScope bad("SSM_BUTTERFLY_BF16", "fast");
+    expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_BF16", "tensor_cores or cuda_cores", "'fast'"});
+  }
   const EnvScope bad("SSM_BUTTERFLY_FLOAT32", "fast");
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_FLOAT32", "tensor_cores or cuda_cores", "'fast'"});
 }
@@ -373,6 +377,40 @@ TEST(ButterflyConv, CudaExactPipelinesSmall) {
 TEST(ButterflyConv, CudaRealRowsSmall) {
   SSM_REQUIRE_CUDA();
   check_cuda_exact_pipelines({Shape{3, 2, 100, 100}, Shape{2, 2, 5000, 5000}, Shape{3, 2, 16384, 16384}}, "real");
+}
+
+// bf16 convolutions with SSM_BUTTERFLY_BF16=tensor_cores: the last two radix-16 stages of each sub-row and the
+// spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h): n = 256 (the blocks are the whole
+// row), 2048 = 8 x 16 x 16 and 8192 = 2 x 16 x 16 x 16 (codelet stages before the blocks), n = 32768 with paired rows
+// (tiles around 4096-point sub-rows that end in the blocks), odd and even B, both schedules. Every output and gradient
+// against float64 (the forward and du run the blocks; dk, dD the CUDA-core pipelines) within the bf16 tolerance,
+// and y differs from the CUDA-core bf16 result (the blocks did run). Also under compute-sanitizer in gpu-check.
+TEST(ButterflyConv, CudaBf16TensorCores) {
+  SSM_REQUIRE_CUDA();
+  const EnvScope layout("SSM_BUTTERFLY_ROWS", "paired");
+  for (const Shape& s : {Shape{2, 2, 128, 128}, Shape{3, 2, 1024, 1024}, Shape{2, 3, 4096, 4096},
+                         Shape{3, 2, 16384, 16384}}) {
+    const Inputs in = make_conv_inputs(s, at::kDouble);
+    const at::Tensor g = at::randn_like(in.u);
+    const auto ref = grads(true, in, g);
+    const Inputs gpu{in.u.to(at::kBFloat16).cuda(), in.k.to(at::kBFloat16).cuda(), in.D.to(at::kBFloat16).cuda(),
+                     in.k_rev.to(at::kBFloat16).cuda()};
+    for (const char* schedule : {"fused", "staged"}) {
+      SCOPED_TRACE(name(s) + " " + schedule);
+      const EnvScope scope("SSM_BUTTERFLY_SCHEDULE", schedule);
+      std::vector<at::Tensor> cores;
+      {
+        const EnvScope arithmetic("SSM_BUTTERFLY_BF16", "cuda_cores");
+        cores = grads(true, gpu, g.to(at::kBFloat16).cuda());
+      }
+      const EnvScope arithmetic("SSM_BUTTERFLY_BF16", "tensor_cores");
+      const auto out = grads(true, gpu, g.to(at::kBFloat16).cuda());
+      const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
+      for (int i = 0; i < 5; ++i) EXPECT_LT(rel_error(out[i].cpu().to(at::kDouble), ref[i]), 3e-2) << what[i];
+      EXPECT_GT(rel_error(out[0].cpu().to(at::kDouble), cores[0].cpu().to(at::kDouble)), 1e-5)
+          << "y equals the CUDA-core result: the tensor-core blocks did not run";
+    }
+  }
 }
 
 TEST(ButterflyConv, CudaHalfPrecisionInputs) {

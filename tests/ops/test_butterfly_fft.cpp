@@ -3,11 +3,14 @@
 // spectrum (stages in digit order, u + i g rows) against the DFT sum, in float64.
 #include "butterfly_fft.h"
 #include "ssm/ops.h"
+#include "tc_warp_emulator.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <complex>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -359,6 +362,131 @@ TEST(ButterflyFft, RealRowsSpectrumAndConvolution) {
           }
           EXPECT_LT(err_y, 1e-12 * size) << (conj ? "correlation" : "convolution");
         }
+      }
+}
+
+}  // namespace
+}  // namespace ssm::test
+
+namespace ssm::test {
+namespace {
+
+// One pipeline job over B = 3, H = 2 (paired rows, the last pair half empty; or the complex work rows of the
+// multi-pass scheme's sub-row pass when first > 0), in float64 through the codelets and in float32 with the
+// tensor-core blocks on the emulated warp; returns the largest difference relative to the largest output, and the
+// number of warp blocks run in *blocks.
+template <bool kRound>
+double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool conj, int64_t* blocks) {
+  const int64_t B = 3, H = 2, n = plan.n, L = n - 5, rows = cuda::fft::pipeline_rows(B, H, first == 0);
+  const int64_t subs = plan.P[first], len = n / subs;
+  const auto u = random_real(static_cast<size_t>(B * H * L), static_cast<unsigned>(n + first));
+  const auto Kd = random_real(static_cast<size_t>(2 * H * n), static_cast<unsigned>(n + 3));
+  const auto Wd = random_real(static_cast<size_t>(2 * rows * n), static_cast<unsigned>(n + 5));
+  const std::vector<double> D = {0.5, -1.25};
+  std::vector<float> uf(u.begin(), u.end()), Df(D.begin(), D.end());
+  std::vector<Cx<double>> K(H * n), work(rows * n);
+  std::vector<Cx<float>> Kf(H * n), workf(rows * n);
+  for (int64_t i = 0; i < H * n; ++i) {
+    K[i] = {Kd[2 * i], Kd[2 * i + 1]};
+    Kf[i] = {static_cast<float>(Kd[2 * i]), static_cast<float>(Kd[2 * i + 1])};
+  }
+  for (int64_t i = 0; i < rows * n; ++i) {
+    work[i] = {Wd[2 * i], Wd[2 * i + 1]};
+    workf[i] = {static_cast<float>(Wd[2 * i]), static_cast<float>(Wd[2 * i + 1])};
+  }
+  std::vector<double> y(B * H * L, 0.0);
+  std::vector<float> yf(B * H * L, 0.f);
+  auto fill = [&](auto& job, const auto* src, auto* dst, const auto* Dp, const auto* Kp, auto* wk) {
+    job.plan = plan;
+    job.rows = rows;
+    job.B = B;
+    job.H = H;
+    job.fused_ends = fused;
+    job.conj_spectrum = conj;
+    job.spectrum = Kp;
+    job.scale = 1.0f / static_cast<float>(n);
+    job.work = wk;
+    if (first > 0) {
+      job.complex_in = job.complex_out = true;
+    } else {
+      job.pair = true;
+      job.src = src;
+      job.src_len = L;
+      job.dst = dst;
+      job.dst_len = L;
+      job.skip = src;
+      job.D = Dp;
+    }
+  };
+  cuda::fft::FftJob<double, double> ref;
+  fill(ref, u.data(), y.data(), D.data(), K.data(), work.data());
+  ref.scale = 1.0 / static_cast<double>(n);
+  SubrowBuffers sub(len);
+  SerialExec serial;
+  for (int64_t sr = 0; sr < rows * subs; ++sr) sub.run(serial, ref, first, sr);
+
+  cuda::fft::FftJob<float, float> job;
+  fill(job, uf.data(), yf.data(), Df.data(), Kf.data(), workf.data());
+  job.tensor_cores = true;
+  const auto lay = cuda::fft::subrow_layout(len);
+  std::vector<float> buf(lay.total);
+  auto* table = reinterpret_cast<Cx<float>*>(buf.data() + lay.tw);
+  for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
+    table[i] = cuda::fft::twiddle_table_entry<float>(len, i);
+  const auto tw = cuda::fft::twiddle_table<float>(table, len);
+  EmuTcExec<kRound> ex;
+  for (int64_t sr = 0; sr < rows * subs; ++sr)
+    cuda::fft::run_subrow<false, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+  *blocks = ex.blocks_run;
+
+  double err = 0, size = 0;
+  if (first > 0) {
+    for (int64_t i = 0; i < rows * n; ++i) {
+      err = std::max({err, std::abs(work[i].x - workf[i].x), std::abs(work[i].y - workf[i].y)});
+      size = std::max({size, std::abs(work[i].x), std::abs(work[i].y)});
+    }
+  } else {
+    for (size_t i = 0; i < y.size(); ++i) {
+      err = std::max(err, std::abs(y[i] - yf[i]));
+      size = std::max(size, std::abs(y[i]));
+    }
+  }
+  return err / size;
+}
+
+// The tensor-core blocks (cuda/butterfly_fft_tc.h: the last two radix-16 stages of a convolution sub-row and the
+// spectrum product as 16 x 16 matrix products of one warp, fragment layouts of mma.m16n8k16 and movmatrix) on the
+// emulated warp (tc_warp_emulator.h) against the codelet pipeline in float64: with float operands the same result
+// to float rounding (the layouts, twiddles, transposes and the product's positions), with bf16 operands within the
+// rounding of bf16 stages (emulated before: about 4e-3 relative, scripts/bf16-dft-emulation.py). Plans where the
+// blocks are the whole sub-row (16, 16), follow fused or staged codelet stages (8, 16, 16; 3, 16, 16; 2, 16, 16, 16),
+// or run in the sub-row pass of the multi-pass scheme (first = 1: complex rows from and to the work area); a plan
+// that does not end in two radix-16 stages runs the codelets (no block).
+TEST(ButterflyFft, TensorCoreBlocksMatchTheCodelets) {
+  struct Case {
+    std::vector<int> radices;
+    int first;
+  };
+  for (const Case& c : std::vector<Case>{{{16, 16}, 0}, {{8, 16, 16}, 0}, {{3, 16, 16}, 0}, {{2, 16, 16, 16}, 0},
+                                          {{4, 16, 16}, 1}, {{5, 16, 16}, 1}, {{16, 8}, 0}})
+    for (const bool fused : {false, true})
+      for (const bool conj : {false, true}) {
+        const auto plan = plan_of_radices(c.radices);
+        SCOPED_TRACE("n " + std::to_string(plan.n) + " radix[0] " + std::to_string(plan.radix[0]) + " first " +
+                     std::to_string(c.first) + (fused ? " fused" : " staged") + (conj ? " conj" : ""));
+        const bool tc = cuda::fft::tc_plan(plan, c.first);
+        int64_t blocks = 0;
+        const double exact = tc_job_error<false>(plan, c.first, fused, conj, &blocks);
+        const int64_t rows = cuda::fft::pipeline_rows(3, 2, c.first == 0);
+        EXPECT_EQ(blocks, tc ? rows * plan.n / cuda::fft::kTcBlock : 0);
+        EXPECT_LT(exact, 2e-6) << "float operands";
+        const double bf16 = tc_job_error<true>(plan, c.first, fused, conj, &blocks);
+        if (tc) {
+          EXPECT_LT(bf16, 2e-2) << "bf16 operands";
+          EXPECT_GT(bf16, 1e-4) << "bf16 operands: the rounding should show";
+        }
+        std::printf("n %lld first %d %s%s: float operands %.2e, bf16 %.2e\n", static_cast<long long>(plan.n),
+                    c.first, fused ? "fused" : "staged", conj ? " conj" : "", exact, bf16);
       }
 }
 

@@ -1,0 +1,206 @@
+// The last two radix-16 stages of a convolution sub-row on tensor cores: a warp takes a block of 256 consecutive
+// positions through both forward stages, the spectrum product and both inverse stages in registers, with bf16
+// operands and float32 accumulation (mma.m16n8k16), one load from and one store to the sub-row buffers.
+//
+// The algebra. The last two stages (radix 16 both, m = 16 and m = 1) act on each block of 256 positions base + 16 i1
+// + i2 as a 16 x 16 matrix X[i1][i2]: stage S-2 transforms along i1 and multiplies entry (a1, i2) by the twiddle
+// T[a1][i2] = exp(-2 pi i a1 i2 / 256) (its column j = i2 of stride m = 16 has the twiddle exp(-2 pi i j / 256)), stage
+// S-1 transforms along i2; the inverse undoes it. With F = DFT_16 (symmetric):
+//   forward : Y = F X (F the A operand, X the B operand); Y = Y o T; Z = Y F (Y the A operand: the accumulator
+//             layout of two n8 tiles IS the A fragment layout, no data exchange);
+//   product : Z = Z o K (K the spectrum at the same positions, conjugated when asked);
+//   inverse : Y' = Z conj(F) (Z as A); Y' = Y' o conj(T); X' = conj(F) Y', computed as X'^T = Y'^T conj(F): Y'^T is
+//             the A operand after an 8 x 8 transpose of each of its four bf16 blocks (movmatrix) and a swap of the
+//             off-diagonal ones; the result, rows i2 and columns i1, is stored back to base + 16 i1 + i2.
+// Complex products as four real ones: (Pr + i Pi)(Qr + i Qi) = Pr Qr + (-Pi) Qi + i (Pr Qi + Pi Qr), with Re F, Im F
+// and -Im F kept as constant fragments (F symmetric: the B fragment of n-tile j is A registers j and j + 2).
+//
+// Written once against a warp interface W, so that the CUDA kernels (W: one lane's registers and the PTX
+// instructions, cuda/butterfly_fft_kernels.cuh) and the host tests (W: the 32 lanes emulated, with the instructions'
+// fragment layouts from the PTX manual, tests/ops/tc_warp_emulator.h) run the same code:
+//   W::H2                      a register of two 16-bit operands (low half: the element of smaller index)
+//   w.pack(lo, hi)             -> H2 (rounded to bf16 on the GPU)
+//   w.each(f)                  f(lane, TcLane<H2>&) for this lane (GPU) or every lane (host)
+//   w.mma(sel)                 sel(TcLane&) -> TcMma: d += a b, a warp-wide m16n8k16 product (f32 accumulators)
+//   w.transpose(sel)           sel(TcLane&) -> H2&: the 8 x 8 matrix of 16-bit values it holds, transposed in place
+// Lane l holds (groupID g = l / 4, t = l % 4): A register r: rows g + 8 (r & 1), columns 2 t + 8 (r >> 1) (+ 1 in
+// the high half); B register r: rows 2 t + 8 r (+ 1), column g; accumulator q: row g + 8 (q >> 1), column 2 t +
+// (q & 1); a movmatrix register: row g, columns 2 t (+ 1).
+#pragma once
+
+#include "butterfly_fft.h"
+
+namespace ssm::cuda::fft {
+
+// One lane's registers.
+template <class H2>
+struct TcLane {
+  H2 f[3][4];          // A fragments of Re F, Im F, -Im F (constant)
+  Cx<float> tw[2][4];  // T at this lane's accumulator entries: n-tile j, entry q (constant)
+  H2 x[2][4];          // the operand (re, im): an A fragment, or B fragments (n-tile j: registers 2 j, 2 j + 1)
+  float c[2][2][4];    // accumulators: n-tile j (columns 8 j ..), re / im, entry q
+};
+
+template <class H2>
+struct TcMma {
+  float* d;  // 4 accumulators, d += a b
+  H2 a[4];
+  H2 b[2];
+};
+
+// The constant fragments: w.each over every lane once (per kernel, not per block).
+template <class W>
+SSM_HD void tc_init(W& w) {
+  using Lane = TcLane<typename W::H2>;
+  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
+    const int g = lane >> 2, t = lane & 3;
+    static_for<0, 4>([&](auto R) SSM_INLINE_LAMBDA {
+      constexpr int r = decltype(R)::value;
+      const int row = g + 8 * (r & 1), col = 2 * t + 8 * (r >> 1);
+      const Cx<float> lo = root_direct<float>((row * col) & 15, 16), hi = root_direct<float>((row * (col + 1)) & 15, 16);
+      s.f[0][r] = w.pack(lo.x, hi.x);
+      s.f[1][r] = w.pack(lo.y, hi.y);
+      s.f[2][r] = w.pack(-lo.y, -hi.y);
+    });
+    static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+      static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
+        constexpr int j = decltype(J)::value, q = decltype(Q)::value;
+        const int a1 = g + 8 * (q >> 1), i2 = 8 * j + 2 * t + (q & 1);
+        s.tw[j][q] = root_direct<float>((a1 * i2) & 255, 256);
+      });
+    });
+  });
+}
+
+// The per-lane steps of tc_block_conv.
+template <class H2>
+SSM_HD void tc_zero(TcLane<H2>& s) {
+  static_for<0, 16>([&](auto I) SSM_INLINE_LAMBDA {
+    constexpr int i = decltype(I)::value;
+    s.c[i / 8][(i / 4) % 2][i % 4] = 0.f;
+  });
+}
+// The accumulators, entry by entry: op(j, q, value) -> new value (complex).
+template <class H2, class Op>
+SSM_HD void tc_entries(TcLane<H2>& s, const Op& op) {
+  static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+    static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
+      constexpr int j = decltype(J)::value, q = decltype(Q)::value;
+      const Cx<float> v = op(j, q, Cx<float>{s.c[j][0][q], s.c[j][1][q]});
+      s.c[j][0][q] = v.x;
+      s.c[j][1][q] = v.y;
+    });
+  });
+}
+// The accumulators (16 x 16, two n-tiles) as the A operand; then zeroed.
+template <class W>
+SSM_HD void tc_pack_a(W& w, TcLane<typename W::H2>& s) {
+  static_for<0, 2>([&](auto P) SSM_INLINE_LAMBDA {
+    static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+      static_for<0, 2>([&](auto H) SSM_INLINE_LAMBDA {
+        constexpr int p = decltype(P)::value, j = decltype(J)::value, h = decltype(H)::value;
+        s.x[p][2 * j + h] = w.pack(s.c[j][p][2 * h], s.c[j][p][2 * h + 1]);
+      });
+    });
+  });
+  tc_zero(s);
+}
+
+// acc (n-tile j, part p) += F-fragment fi (A) times the operand's part xp (B fragments of n-tile j).
+template <class W>
+SSM_HD void tc_left(W& w, int j, int p, int fi, int xp) {
+  using H2 = typename W::H2;
+  w.mma([&](TcLane<H2>& s) SSM_INLINE_LAMBDA {
+    return TcMma<H2>{s.c[j][p], {s.f[fi][0], s.f[fi][1], s.f[fi][2], s.f[fi][3]}, {s.x[xp][2 * j], s.x[xp][2 * j + 1]}};
+  });
+}
+// acc (n-tile j, part p) += the operand's part xp (A) times F-fragment fi (B, n-tile j: A registers j and j + 2).
+template <class W>
+SSM_HD void tc_right(W& w, int j, int p, int xp, int fi) {
+  using H2 = typename W::H2;
+  w.mma([&](TcLane<H2>& s) SSM_INLINE_LAMBDA {
+    return TcMma<H2>{s.c[j][p], {s.x[xp][0], s.x[xp][1], s.x[xp][2], s.x[xp][3]}, {s.f[fi][j], s.f[fi][j + 2]}};
+  });
+}
+// acc += operand times F (conj_f false) or conj(F), both n-tiles.
+template <class W>
+SSM_HD void tc_times_f(W& w, bool conj_f) {
+  static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+    constexpr int j = decltype(J)::value;
+    // re: xr Fr - xi Fi (conj: + xi Fi); im: xr Fi + xi Fr (conj: - xr Fi)
+    tc_right(w, j, 0, 0, 0);
+    tc_right(w, j, 0, 1, conj_f ? 1 : 2);
+    tc_right(w, j, 1, 1, 0);
+    tc_right(w, j, 1, 0, conj_f ? 2 : 1);
+  });
+}
+
+// The block of 256 positions at base of the sub-row buffers (planar, padded): both forward stages, times K (the
+// spectrum at the block's positions, conjugated when conj), both inverse stages, in place.
+template <class W>
+SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>* K, bool conj) {
+  using Lane = TcLane<typename W::H2>;
+  // X[i1][i2] as B fragments: n-tile j holds columns i2 = 8 j + g, its register r the rows i1 = 2 t + 8 r (+ 1)
+  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
+    const int g = lane >> 2, t = lane & 3;
+    static_for<0, 4>([&](auto I) SSM_INLINE_LAMBDA {
+      constexpr int j = decltype(I)::value / 2, r = decltype(I)::value % 2;
+      const int p0 = base + 16 * (2 * t + 8 * r) + 8 * j + g, p1 = p0 + 16;
+      s.x[0][2 * j + r] = w.pack(xr[pad(p0)], xr[pad(p1)]);
+      s.x[1][2 * j + r] = w.pack(xi[pad(p0)], xi[pad(p1)]);
+    });
+    tc_zero(s);
+  });
+  // Y = F X: re Fr Xr - Fi Xi, im Fr Xi + Fi Xr
+  static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+    constexpr int j = decltype(J)::value;
+    tc_left(w, j, 0, 0, 0);
+    tc_left(w, j, 0, 2, 1);
+    tc_left(w, j, 1, 0, 1);
+    tc_left(w, j, 1, 1, 0);
+  });
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
+    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul(v, s.tw[j][q]); });
+    tc_pack_a(w, s);
+  });
+  tc_times_f(w, false);  // Z = Y F: rows a1, columns a2, at base + 16 a1 + a2
+  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
+    const int g = lane >> 2, t = lane & 3;
+    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA {
+      return times_spectrum(v, K[16 * (g + 8 * (q >> 1)) + 8 * j + 2 * t + (q & 1)], conj);
+    });
+    tc_pack_a(w, s);
+  });
+  tc_times_f(w, true);  // Y' = Z conj(F)
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
+    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
+    tc_pack_a(w, s);
+  });
+  // Y'^T: each 8 x 8 block transposed, the off-diagonal blocks (registers 1 and 2) exchanged
+  static_for<0, 8>([&](auto I) SSM_INLINE_LAMBDA {
+    constexpr int p = decltype(I)::value / 4, r = decltype(I)::value % 4;
+    w.transpose([&](Lane& s) -> typename W::H2& { return s.x[p][r]; });
+  });
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
+    static_for<0, 2>([&](auto P) SSM_INLINE_LAMBDA {
+      constexpr int p = decltype(P)::value;
+      const auto tmp = s.x[p][1];
+      s.x[p][1] = s.x[p][2];
+      s.x[p][2] = tmp;
+    });
+  });
+  tc_times_f(w, true);  // X'^T = Y'^T conj(F): rows i2, columns i1
+  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
+    const int g = lane >> 2, t = lane & 3;
+    static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+      static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
+        constexpr int j = decltype(J)::value, q = decltype(Q)::value;
+        const int p = pad(base + 16 * (8 * j + 2 * t + (q & 1)) + g + 8 * (q >> 1));
+        xr[p] = s.c[j][0][q];
+        xi[p] = s.c[j][1][q];
+      });
+    });
+  });
+}
+
+}  // namespace ssm::cuda::fft
