@@ -94,7 +94,8 @@ struct BlockExecTc : BlockExec {
 // One sub-row per block iteration (grid-stride): twiddle tables once per block, then fft::run_subrow (kReal: of
 // job.real_rows; kTc: of job.tensor_cores, the tensor-core fragments' constants once per thread).
 template <typename T, bool kReal, bool kTc = false>
-__global__ void __launch_bounds__(kFftMaxThreads, 1) fft_subrow_kernel(fft::FftJob<T, float> job, int first) {
+__global__ void __launch_bounds__(kFftMaxThreads, 1)
+    fft_subrow_kernel(const __grid_constant__ fft::FftJob<T, float> job, int first) {
   extern __shared__ __align__(16) float fsmem[];
   const int64_t subs = job.plan.P[first], len = job.plan.n / subs;
   const fft::SubrowLayout lay = fft::subrow_layout(len);
@@ -107,8 +108,8 @@ __global__ void __launch_bounds__(kFftMaxThreads, 1) fft_subrow_kernel(fft::FftJ
 
 // Tiles of the outer stages (fft::run_tile), one per block iteration (grid-stride).
 template <typename T, bool kInv>
-__global__ void __launch_bounds__(kFftMaxThreads) fft_tile_kernel(fft::FftJob<T, float> job, int first,
-                                                                  fft::TileLayout lay) {
+__global__ void __launch_bounds__(kFftMaxThreads)
+    fft_tile_kernel(const __grid_constant__ fft::FftJob<T, float> job, int first, fft::TileLayout lay) {
   extern __shared__ __align__(16) float fsmem[];
   BlockExec ex;
   for (int64_t tile = blockIdx.x; tile < job.rows * lay.tiles; tile += gridDim.x)
@@ -118,7 +119,8 @@ __global__ void __launch_bounds__(kFftMaxThreads) fft_tile_kernel(fft::FftJob<T,
 // Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row.
 template <typename T>
 __global__ void __launch_bounds__(kFftMaxThreads)
-    fft_correlate_fused_kernel(fft::FftJob<T, float> job, fft::Cx<float>* partials, int64_t splits) {
+    fft_correlate_fused_kernel(const __grid_constant__ fft::FftJob<T, float> job, fft::Cx<float>* partials,
+                               int64_t splits) {
   extern __shared__ __align__(16) float fsmem[];
   const int64_t n = job.plan.n;
   const fft::CorrelateLayout lay = fft::correlate_layout(n);
