@@ -12,8 +12,20 @@
 //   inverse : Y' = Z conj(F) (Z as A); Y' = Y' o conj(T); X' = conj(F) Y', computed as X'^T = Y'^T conj(F): Y'^T is
 //             the A operand after an 8 x 8 transpose of each of its four bf16 blocks (movmatrix) and a swap of the
 //             off-diagonal ones; the result, rows i2 and columns i1, is stored back to base + 16 i1 + i2.
-// Complex products as four real ones: (Pr + i Pi)(Qr + i Qi) = Pr Qr + (-Pi) Qi + i (Pr Qi + Pi Qr), with Re F, Im F
-// and -Im F kept as constant fragments (F symmetric: the B fragment of n-tile j is A registers j and j + 2).
+// Complex products as four real ones: (Pr + i Pi)(Qr + i Qi) = Pr Qr + (-Pi) Qi + i (Pr Qi + Pi Qr), with Re, Im and
+// -Im of the constant matrices kept as fragments.
+//
+// Shared-memory banks. In the natural order a warp's load of a B fragment reads rows 2 t (+ 1) and columns g of X:
+// four runs of 8 floats 32 (padded: 33) floats apart, four-way bank conflicts, and so for the stores. So the
+// matrices' indices are permuted: the fragments' index k stands for the data index pi(k), pi swapping bits 0 and 1
+// and bits 2 and 3 (tc_perm). A product sums over k, so permuting k in both operands leaves it unchanged, and a
+// permuted output index carries into the next product as a permuted k. Then a load or store instruction touches
+// rows {a, a + 1, a + 8, a + 9} (bank offsets 0, 16, 4, 20 with the padding) and columns {0 .. 3, 8 .. 11} + 4 j:
+// 32 distinct banks. The steps with the permutations:
+//   Y[m][pi n]  = sum_k F[m][pi k] X[pi k][pi n]       (A1 = F[m][pi k] constant; B = X, loaded permuted)
+//   Z[m][n]     = sum_k Y[m][pi k] F[pi k][n]          (B2 = F[pi k][n]: the registers of A1, F symmetric)
+//   Y'[m][pi n] = sum_k Z[m][k] conj F[k][pi n]        (B3 = conj F[k][pi n] constant)
+//   X'[pi n][pi m] = sum_k Y'^T[pi m][k] conj F[k][pi n]  (B3 again), stored at base + 16 pi(n) + pi(m).
 //
 // Written once against a warp interface W, so that the CUDA kernels (W: one lane's registers and the PTX
 // instructions, cuda/butterfly_fft_kernels.cuh) and the host tests (W: the 32 lanes emulated, with the instructions'
@@ -35,8 +47,9 @@ namespace ssm::cuda::fft {
 // One lane's registers.
 template <class H2>
 struct TcLane {
-  H2 f[3][4];          // A fragments of Re F, Im F, -Im F (constant)
-  Cx<float> tw[2][4];  // T at this lane's accumulator entries: n-tile j, entry q (constant)
+  H2 f[3][4];          // A1: A fragments of Re, Im, -Im of F[m][pi k] (constant); as B2, n-tile j: registers j, j + 2
+  H2 h[3][4];          // B3: B fragments of Re, Im, -Im of F[pi n][k] (= F[k][pi n]), n-tile j: registers 2 j, 2 j + 1
+  Cx<float> tw[2][4];  // T[m][pi n] at this lane's accumulator entries: n-tile j, entry q (constant)
   H2 x[2][4];          // the operand (re, im): an A fragment, or B fragments (n-tile j: registers 2 j, 2 j + 1)
   float c[2][2][4];    // accumulators: n-tile j (columns 8 j ..), re / im, entry q
 };
@@ -48,6 +61,28 @@ struct TcMma {
   H2 b[2];
 };
 
+// The index permutation of the fragments (see above): bits 0 and 1, and bits 2 and 3, swapped.
+SSM_HD constexpr int tc_perm(int k) { return ((k >> 1) & 1) | ((k & 1) << 1) | ((k >> 3) << 2) | (((k >> 2) & 1) << 3); }
+
+// The block positions (0 .. 255, before padding) that lane loads into n-tile j, register r, half e (X[pi k][pi n],
+// k = 2 t + 8 r + e, n = 8 j + g), and that it stores from n-tile j, accumulator q (X'[pi n][pi m], m = g + 8 (q >> 1),
+// n = 8 j + 2 t + (q & 1)). A warp instruction (fixed j, r, e or j, q) touches 32 distinct banks (a unit test checks).
+SSM_HD int tc_load_position(int lane, int j, int r, int e) {
+  return 16 * tc_perm(2 * (lane & 3) + 8 * r + e) + tc_perm(8 * j + (lane >> 2));
+}
+SSM_HD int tc_store_position(int lane, int j, int q) {
+  return 16 * tc_perm(8 * j + 2 * (lane & 3) + (q & 1)) + tc_perm((lane >> 2) + 8 * (q >> 1));
+}
+
+// Re, Im and -Im of F[a][b] and F[a][b + 1] (a b taken mod 16) into three registers.
+template <class W, class H2>
+SSM_HD void tc_f_pair(const W& w, int a, int b0, int b1, H2 (&out)[3][4], int r) {
+  const Cx<float> lo = root_direct<float>((a * b0) & 15, 16), hi = root_direct<float>((a * b1) & 15, 16);
+  out[0][r] = w.pack(lo.x, hi.x);
+  out[1][r] = w.pack(lo.y, hi.y);
+  out[2][r] = w.pack(-lo.y, -hi.y);
+}
+
 // The constant fragments: w.each over every lane once (per kernel, not per block).
 template <class W>
 SSM_HD void tc_init(W& w) {
@@ -56,17 +91,17 @@ SSM_HD void tc_init(W& w) {
     const int g = lane >> 2, t = lane & 3;
     static_for<0, 4>([&](auto R) SSM_INLINE_LAMBDA {
       constexpr int r = decltype(R)::value;
-      const int row = g + 8 * (r & 1), col = 2 * t + 8 * (r >> 1);
-      const Cx<float> lo = root_direct<float>((row * col) & 15, 16), hi = root_direct<float>((row * (col + 1)) & 15, 16);
-      s.f[0][r] = w.pack(lo.x, hi.x);
-      s.f[1][r] = w.pack(lo.y, hi.y);
-      s.f[2][r] = w.pack(-lo.y, -hi.y);
+      // A1 register r: row m = g + 8 (r & 1), columns k = 2 t + 8 (r >> 1) (+ 1): F[m][pi k]
+      const int k = 2 * t + 8 * (r >> 1);
+      tc_f_pair(w, g + 8 * (r & 1), tc_perm(k), tc_perm(k + 1), s.f, r);
+      // B3 n-tile j = r / 2, register r % 2: rows k = 2 t + 8 (r % 2) (+ 1), column n = 8 j + g: F[pi n][k]
+      tc_f_pair(w, tc_perm(8 * (r / 2) + g), 2 * t + 8 * (r % 2), 2 * t + 8 * (r % 2) + 1, s.h, r);
     });
     static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
       static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
         constexpr int j = decltype(J)::value, q = decltype(Q)::value;
-        const int a1 = g + 8 * (q >> 1), i2 = 8 * j + 2 * t + (q & 1);
-        s.tw[j][q] = root_direct<float>((a1 * i2) & 255, 256);
+        const int m = g + 8 * (q >> 1), n = 8 * j + 2 * t + (q & 1);
+        s.tw[j][q] = root_direct<float>((m * tc_perm(n)) & 255, 256);
       });
     });
   });
@@ -114,24 +149,26 @@ SSM_HD void tc_left(W& w, int j, int p, int fi, int xp) {
     return TcMma<H2>{s.c[j][p], {s.f[fi][0], s.f[fi][1], s.f[fi][2], s.f[fi][3]}, {s.x[xp][2 * j], s.x[xp][2 * j + 1]}};
   });
 }
-// acc (n-tile j, part p) += the operand's part xp (A) times F-fragment fi (B, n-tile j: A registers j and j + 2).
-template <class W>
+// acc (n-tile j, part p) += the operand's part xp (A) times part fi of B2 (!kB3: A1's registers j, j + 2) or of B3
+// (registers 2 j, 2 j + 1).
+template <bool kB3, class W>
 SSM_HD void tc_right(W& w, int j, int p, int xp, int fi) {
   using H2 = typename W::H2;
   w.mma([&](TcLane<H2>& s) SSM_INLINE_LAMBDA {
-    return TcMma<H2>{s.c[j][p], {s.x[xp][0], s.x[xp][1], s.x[xp][2], s.x[xp][3]}, {s.f[fi][j], s.f[fi][j + 2]}};
+    const H2 b0 = kB3 ? s.h[fi][2 * j] : s.f[fi][j], b1 = kB3 ? s.h[fi][2 * j + 1] : s.f[fi][j + 2];
+    return TcMma<H2>{s.c[j][p], {s.x[xp][0], s.x[xp][1], s.x[xp][2], s.x[xp][3]}, {b0, b1}};
   });
 }
-// acc += operand times F (conj_f false) or conj(F), both n-tiles.
-template <class W>
-SSM_HD void tc_times_f(W& w, bool conj_f) {
+// acc += operand times B2 (kConj false: F[pi k][n]) or conj of B3 (conj F[k][pi n]), both n-tiles.
+template <bool kConj, class W>
+SSM_HD void tc_times_f(W& w) {
   static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
     constexpr int j = decltype(J)::value;
     // re: xr Fr - xi Fi (conj: + xi Fi); im: xr Fi + xi Fr (conj: - xr Fi)
-    tc_right(w, j, 0, 0, 0);
-    tc_right(w, j, 0, 1, conj_f ? 1 : 2);
-    tc_right(w, j, 1, 1, 0);
-    tc_right(w, j, 1, 0, conj_f ? 2 : 1);
+    tc_right<kConj>(w, j, 0, 0, 0);
+    tc_right<kConj>(w, j, 0, 1, kConj ? 1 : 2);
+    tc_right<kConj>(w, j, 1, 1, 0);
+    tc_right<kConj>(w, j, 1, 0, kConj ? 2 : 1);
   });
 }
 
@@ -140,18 +177,17 @@ SSM_HD void tc_times_f(W& w, bool conj_f) {
 template <class W>
 SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>* K, bool conj) {
   using Lane = TcLane<typename W::H2>;
-  // X[i1][i2] as B fragments: n-tile j holds columns i2 = 8 j + g, its register r the rows i1 = 2 t + 8 r (+ 1)
+  // X[pi k][pi n] as B fragments: n-tile j holds n = 8 j + g, its register r k = 2 t + 8 r (+ 1)
   w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
-    const int g = lane >> 2, t = lane & 3;
     static_for<0, 4>([&](auto I) SSM_INLINE_LAMBDA {
       constexpr int j = decltype(I)::value / 2, r = decltype(I)::value % 2;
-      const int p0 = base + 16 * (2 * t + 8 * r) + 8 * j + g, p1 = p0 + 16;
+      const int p0 = base + tc_load_position(lane, j, r, 0), p1 = base + tc_load_position(lane, j, r, 1);
       s.x[0][2 * j + r] = w.pack(xr[pad(p0)], xr[pad(p1)]);
       s.x[1][2 * j + r] = w.pack(xi[pad(p0)], xi[pad(p1)]);
     });
     tc_zero(s);
   });
-  // Y = F X: re Fr Xr - Fi Xi, im Fr Xi + Fi Xr
+  // Y = F X (permuted: Y[m][pi n]): re Fr Xr - Fi Xi, im Fr Xi + Fi Xr
   static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
     constexpr int j = decltype(J)::value;
     tc_left(w, j, 0, 0, 0);
@@ -163,7 +199,7 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul(v, s.tw[j][q]); });
     tc_pack_a(w, s);
   });
-  tc_times_f(w, false);  // Z = Y F: rows a1, columns a2, at base + 16 a1 + a2
+  tc_times_f<false>(w);  // Z = Y F: rows a1, columns a2 (natural order), at base + 16 a1 + a2
   w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
     const int g = lane >> 2, t = lane & 3;
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA {
@@ -171,7 +207,7 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
     });
     tc_pack_a(w, s);
   });
-  tc_times_f(w, true);  // Y' = Z conj(F)
+  tc_times_f<true>(w);  // Y' = Z conj(F) (Y'[m][pi n])
   w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
     tc_pack_a(w, s);
@@ -189,13 +225,12 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
       s.x[p][2] = tmp;
     });
   });
-  tc_times_f(w, true);  // X'^T = Y'^T conj(F): rows i2, columns i1
+  tc_times_f<true>(w);  // X'^T = Y'^T conj(F): entry (m, n) is X'[pi n][pi m]
   w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
-    const int g = lane >> 2, t = lane & 3;
     static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
       static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
         constexpr int j = decltype(J)::value, q = decltype(Q)::value;
-        const int p = pad(base + 16 * (8 * j + 2 * t + (q & 1)) + g + 8 * (q >> 1));
+        const int p = pad(base + tc_store_position(lane, j, q));
         xr[p] = s.c[j][0][q];
         xi[p] = s.c[j][1][q];
       });

@@ -462,6 +462,35 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
 // blocks are the whole sub-row (16, 16), follow fused or staged codelet stages (8, 16, 16; 3, 16, 16; 2, 16, 16, 16),
 // or run in the sub-row pass of the multi-pass scheme (first = 1: complex rows from and to the work area); a plan
 // that does not end in two radix-16 stages runs the codelets (no block).
+// The tensor-core block's shared-memory accesses: every load instruction (n-tile j, register r, half e) and every
+// store instruction (n-tile j, accumulator q) of a warp touches 32 distinct banks of the padded sub-row buffers, for
+// blocks at several offsets; the loads (and the stores) cover the block's 256 positions once each.
+TEST(ButterflyFft, TensorCoreBlockAccessesAreFreeOfBankConflicts) {
+  for (const int base : {0, 256, 768, 4096 - 256}) {
+    std::vector<int> loaded(256, 0), stored(256, 0);
+    auto banks_distinct = [&](auto position, std::vector<int>& seen) {
+      std::vector<int> lanes_per_bank(32, 0);
+      for (int lane = 0; lane < 32; ++lane) {
+        const int p = position(lane);
+        ++seen[p];
+        ++lanes_per_bank[cuda::fft::pad(base + p) % 32];
+      }
+      return *std::max_element(lanes_per_bank.begin(), lanes_per_bank.end()) == 1;
+    };
+    for (int j = 0; j < 2; ++j) {
+      for (int r = 0; r < 2; ++r)
+        for (int e = 0; e < 2; ++e)
+          EXPECT_TRUE(banks_distinct([&](int l) { return cuda::fft::tc_load_position(l, j, r, e); }, loaded))
+              << "load j " << j << " r " << r << " e " << e << " base " << base;
+      for (int q = 0; q < 4; ++q)
+        EXPECT_TRUE(banks_distinct([&](int l) { return cuda::fft::tc_store_position(l, j, q); }, stored))
+            << "store j " << j << " q " << q << " base " << base;
+    }
+    EXPECT_EQ(std::count(loaded.begin(), loaded.end(), 1), 256);
+    EXPECT_EQ(std::count(stored.begin(), stored.end(), 1), 256);
+  }
+}
+
 TEST(ButterflyFft, TensorCoreBlocksMatchTheCodelets) {
   struct Case {
     std::vector<int> radices;
