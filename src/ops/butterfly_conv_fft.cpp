@@ -228,7 +228,8 @@ void run(const FftJob<Real, Real>& job) {
 template <typename Real>
 struct CpuRunner {
   bool fused_ends = butterfly_fused_ends(false);
-  bool tensor_cores = false;  // none on the CPU (SSM_BUTTERFLY_BF16 is not read)
+  // None on the CPU: SSM_BUTTERFLY_BF16 is checked (a bad value is an error on every device) and ignored.
+  bool tensor_cores = (butterfly_bf16_tensor_cores(), false);
   template <typename X>
   void operator()(const FftJob<X, Real>& job) const {
     static_assert(std::is_same<X, Real>::value, "the CPU pipelines store what they compute in");

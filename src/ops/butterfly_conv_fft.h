@@ -72,7 +72,7 @@ inline bool butterfly_real_rows(bool fallback) { return env_choice("SSM_BUTTERFL
 
 // SSM_BUTTERFLY_BF16: "tensor_cores" (bf16 convolutions of paired rows whose sub-rows end in two radix-16 stages run
 // those stages and the spectrum product as warp-level bf16 matrix products, cuda/butterfly_fft_tc.h) or "cuda_cores"
-// (every stage float32 on CUDA cores); unset or empty: cuda_cores. GPU only; the CPU ignores it.
+// (every stage float32 on CUDA cores); unset or empty: cuda_cores. GPU only; the CPU checks the value and ignores it.
 inline bool butterfly_bf16_tensor_cores() {
   return env_choice("SSM_BUTTERFLY_BF16", "tensor_cores", "cuda_cores", false);
 }

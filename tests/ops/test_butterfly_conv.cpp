@@ -248,6 +248,10 @@ TEST(ButterflyConv, BadScheduleNamesTheVariable) {
     const EnvScope bad("SSM_BUTTERFLY_SCHEDULE", "eager");
     expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_SCHEDULE", "fused or staged", "'eager'"});
   }
+  {
+    const EnvScope bad("SSM_BUTTERFLY_BF16", "fast");  // checked on the CPU too, where it changes nothing
+    expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_BF16", "tensor_cores or cuda_cores", "'fast'"});
+  }
   const EnvScope bad("SSM_BUTTERFLY_ROWS", "complex");
   expect_error([&] { ssm::butterfly_conv(in.u, in.k); }, {"SSM_BUTTERFLY_ROWS", "real or paired", "'complex'"});
 }

@@ -117,21 +117,28 @@ TEST(ButterflyFft, NegatedPositionHoldsMinusF) {
 using cuda::fft::ReverseExec;
 using cuda::fft::SerialExec;
 
-// The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them.
+// The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them (run:
+// the job's row layout; run_tc: the kernel of job.tensor_cores, ex an executor with the warp blocks).
+template <typename Real = double>
 struct SubrowBuffers {
   int64_t len;
   cuda::fft::SubrowLayout lay = cuda::fft::subrow_layout(len);
-  std::vector<double> buf = std::vector<double>(lay.total);
+  std::vector<Real> buf = std::vector<Real>(lay.total);
   explicit SubrowBuffers(int64_t l) : len(l) {
-    auto* table = reinterpret_cast<Cx<double>*>(buf.data() + lay.tw);
+    auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
     for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
-      table[i] = cuda::fft::twiddle_table_entry<double>(len, i);
+      table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+  }
+  cuda::fft::TwiddleTable<Real> table() const {
+    return cuda::fft::twiddle_table<Real>(reinterpret_cast<const Cx<Real>*>(buf.data() + lay.tw), len);
   }
   template <class Exec>
-  void run(Exec& ex, const cuda::fft::FftJob<double, double>& job, int first, int64_t sr) {
-    const auto* table = reinterpret_cast<const Cx<double>*>(buf.data() + lay.tw);
-    cuda::fft::run_subrow_any(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi,
-                              cuda::fft::twiddle_table<double>(table, len));
+  void run(Exec& ex, const cuda::fft::FftJob<Real, Real>& job, int first, int64_t sr) {
+    cuda::fft::run_subrow_any(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, table());
+  }
+  template <class Exec>
+  void run_tc(Exec& ex, const cuda::fft::FftJob<Real, Real>& job, int first, int64_t sr) {
+    cuda::fft::run_subrow<false, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, table());
   }
 };
 
@@ -179,7 +186,7 @@ TEST(ButterflyFft, SubrowSpectrumIsTheDftInDigitOrder) {
     std::vector<Cx<double>> X(n);
     auto job = row.job(plan);
     job.spectrum_out = X.data();
-    SubrowBuffers sub(n);
+    SubrowBuffers<> sub(n);
     SerialExec ex;
     sub.run(ex, job, 0, 0);
     double scale = 0;
@@ -212,7 +219,7 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
         for (int64_t t = 0; t < tl.tiles; ++t) cuda::fft::run_tile<false>(ex, job, first, t, tile.data(), tl);
         // the sub-rows, from the work area into X
         const int64_t subs = plan.P[first];
-        SubrowBuffers sub(n / subs);
+        SubrowBuffers<> sub(n / subs);
         auto inner = job;
         inner.complex_in = true;
         inner.spectrum_out = X.data();
@@ -305,7 +312,7 @@ TEST(ButterflyFft, RealRowsSpectrumAndConvolution) {
         job.real_rows = true;
         job.fused_ends = fused;
         job.root_half = {std::cos(M_PI / static_cast<double>(N)), -std::sin(M_PI / static_cast<double>(N))};
-        SubrowBuffers sub(N);
+        SubrowBuffers<> sub(N);
         auto run = [&](const cuda::fft::FftJob<double, double>& j) {
           if (reverse) {
             ReverseExec ex;
@@ -421,22 +428,16 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
   cuda::fft::FftJob<double, double> ref;
   fill(ref, u.data(), y.data(), D.data(), K.data(), work.data());
   ref.scale = 1.0 / static_cast<double>(n);
-  SubrowBuffers sub(len);
+  SubrowBuffers<> sub(len);
   SerialExec serial;
   for (int64_t sr = 0; sr < rows * subs; ++sr) sub.run(serial, ref, first, sr);
 
   cuda::fft::FftJob<float, float> job;
   fill(job, uf.data(), yf.data(), Df.data(), Kf.data(), workf.data());
   job.tensor_cores = true;
-  const auto lay = cuda::fft::subrow_layout(len);
-  std::vector<float> buf(lay.total);
-  auto* table = reinterpret_cast<Cx<float>*>(buf.data() + lay.tw);
-  for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
-    table[i] = cuda::fft::twiddle_table_entry<float>(len, i);
-  const auto tw = cuda::fft::twiddle_table<float>(table, len);
+  SubrowBuffers<float> subf(len);
   EmuTcExec<kRound> ex;
-  for (int64_t sr = 0; sr < rows * subs; ++sr)
-    cuda::fft::run_subrow<false, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, tw);
+  for (int64_t sr = 0; sr < rows * subs; ++sr) subf.run_tc(ex, job, first, sr);
   *blocks = ex.blocks_run;
 
   double err = 0, size = 0;
