@@ -523,9 +523,9 @@ struct FftJob {
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
-  // Convolutions (forward, spectrum, no spectrum_out, paired or complex rows) whose sub-rows end in two radix-16
-  // stages (tc_plan): those stages and the product on tensor cores, bf16 operands (cuda/butterfly_fft_tc.h); the
-  // CUDA launchers honour it for bf16 storage only.
+  // Convolutions and spectra (spectrum_out; the kernel gradient's transforms too) of paired or complex rows whose
+  // sub-rows end in two radix-16 stages (tc_plan): those stages (and the product) on tensor cores, bf16 operands
+  // (cuda/butterfly_fft_tc.h); the CUDA launchers honour it for bf16 storage only.
   bool tensor_cores = false;
   bool real_rows = false;
   Cx<Real> root_half = {Real(1), Real(0)};  // exp(-i pi / N) for real_rows
@@ -760,9 +760,9 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 // comes from and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first
 // stage is fused with the loads and the stores, and the last with the spectrum product. kReal: the pipeline of
 // job.real_rows (first == 0), whose spectrum step is real_row_columns (a template argument so that the kernels of
-// the paired rows do not carry its registers). kTc: the kernel of job.tensor_cores, where the last two stages and
-// the product run as warp blocks (ex.tc_convolve: tc_block_conv of cuda/butterfly_fft_tc.h) when the job is a
-// convolution and its plan ends in two radix-16 stages.
+// the paired rows do not carry its registers). kTc: the kernel of job.tensor_cores, where the last two stages (and
+// the product) run as warp blocks (ex.tc_blocks: tc_block_conv, or tc_block_forward for a spectrum, of
+// cuda/butterfly_fft_tc.h) when the job is a convolution or a spectrum and its plan ends in two radix-16 stages.
 template <bool kReal = false, bool kTc = false, typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {
@@ -773,7 +773,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   Cx<Real>* work = job.work != nullptr ? job.work + q * n + off : nullptr;  // this sub-row in the work area
   bool tc = false;
   if constexpr (kTc && !kReal)
-    tc = job.forward && job.spectrum != nullptr && job.spectrum_out == nullptr && tc_plan(plan, first);
+    tc = job.forward && (job.spectrum != nullptr || job.spectrum_out != nullptr) && tc_plan(plan, first);
   const int tail = tc ? last - 2 : last;  // the last stage before the warp blocks
   // the first stage fused with the loads and stores (not when it is the warp blocks' first)
   const bool fuse = job.fused_ends && tail >= first && last > first;
@@ -789,10 +789,11 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
     for (int k = fuse ? first + 1 : first; k <= (fuse_last ? last - 1 : tail); ++k) stage(std::false_type{}, k);
-  if (tc) {
-    if constexpr (kTc && !kReal)
-      ex.tc_convolve(len / kTcBlock, xr, xi, job.spectrum + rp.h * n + off, job.conj_spectrum);
-  } else if constexpr (kReal) {
+  if constexpr (kTc && !kReal)
+    if (tc)
+      ex.tc_blocks(len / kTcBlock, xr, xi, job.spectrum_out != nullptr ? nullptr : job.spectrum + rp.h * n + off,
+                   job.conj_spectrum);
+  if constexpr (kReal) {
     Cx<Real>* out = job.spectrum_out != nullptr ? job.spectrum_out + (job.row0 + q) * n : nullptr;
     const Cx<Real>* K = job.spectrum != nullptr ? job.spectrum + rp.h * n : nullptr;
 #define SSM_CALL(R)                                                                                              \
@@ -814,7 +815,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   ex.parallel_for(len / R, [&](int c) { last_column_product<R>(xr, xi, c, K, job.conj_spectrum); })
       SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
 #undef SSM_CALL
-    } else if (job.spectrum != nullptr) {
+    } else if (!tc && job.spectrum != nullptr) {
       const Cx<Real>* K = job.spectrum + rp.h * n + off;
       ex.parallel_for(len, [&](int t) {
         const Cx<Real> y = times_spectrum(Cx<Real>{xr[pad(t)], xi[pad(t)]}, K[t], job.conj_spectrum);
@@ -983,7 +984,9 @@ SSM_HD void correlation_batch_range(int64_t B, int64_t splits, int64_t split, in
   *b1 = *b0 + per < B ? *b0 + per : B;
 }
 
-template <typename T, typename Real, class Exec, class Emit>
+// kTc: the kernel of job.tensor_cores, whose transforms end in the warp blocks (ex.tc_blocks, tc_block_forward) when
+// the plan ends in two radix-16 stages.
+template <bool kTc = false, typename T, typename Real, class Exec, class Emit>
 SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, int64_t b0, int64_t b1, Real* smem,
                               const CorrelateLayout& lay, const TwiddleTable<Real>& tw, const Emit& emit) {
   const ButterflyPlan& plan = job.plan;
@@ -996,13 +999,17 @@ SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, i
     acc[t] = {Real(0), Real(0)};
     neg[t] = static_cast<int>(negated_position(plan, t));
   });
-  const bool fuse = job.fused_ends && plan.stages > 1;  // the loads fused with the first stage
+  const bool tc = kTc && tc_plan(plan, 0);
+  const int codelet_stages = tc ? plan.stages - 2 : plan.stages;
+  const bool fuse = job.fused_ends && codelet_stages > 0 && plan.stages > 1;  // the loads fused with the first stage
   for (int64_t b = b0; b < b1; ++b) {
     const RowPair rp = {b * job.H + h, -1, h};
     load_subrow(ex, fuse, plan.radix[0], len, xr, xi, tw,
                 [&](int t) SSM_INLINE_LAMBDA { return load_input(job, rp, t); });
-    for (int k = fuse ? 1 : 0; k < plan.stages; ++k)
+    for (int k = fuse ? 1 : 0; k < codelet_stages; ++k)
       exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k]), xr, xi, tw);
+    if constexpr (kTc)
+      if (tc) ex.tc_blocks(len / kTcBlock, xr, xi, nullptr, false);
     ex.parallel_for(len, [&](int t) {
       const int tn = neg[t];
       acc[t] = acc[t] + spectra_correlation4(Cx<Real>{xr[pad(t)], xi[pad(t)]}, Cx<Real>{xr[pad(tn)], xi[pad(tn)]});

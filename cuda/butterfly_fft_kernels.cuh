@@ -81,12 +81,17 @@ __device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage,
   return fft::twiddle_table<float>(storage, len);
 }
 
-// BlockExec with the tensor-core blocks of a sub-row: warp w takes blocks w, w + warps, ... (fft::tc_block_conv).
+// BlockExec with the tensor-core blocks of a sub-row: warp w takes blocks w, w + warps, ... (fft::tc_block_conv with
+// the spectrum K, fft::tc_block_forward when K is null).
 struct BlockExecTc : BlockExec {
   DeviceTcWarp warp;
-  __device__ __forceinline__ void tc_convolve(int blocks, float* xr, float* xi, const fft::Cx<float>* K, bool conj) {
-    for (int b = static_cast<int>(threadIdx.x >> 5); b < blocks; b += static_cast<int>(blockDim.x >> 5))
-      fft::tc_block_conv(warp, xr, xi, b * fft::kTcBlock, K + b * fft::kTcBlock, conj);
+  __device__ __forceinline__ void tc_blocks(int blocks, float* xr, float* xi, const fft::Cx<float>* K, bool conj) {
+    for (int b = static_cast<int>(threadIdx.x >> 5); b < blocks; b += static_cast<int>(blockDim.x >> 5)) {
+      if (K != nullptr)
+        fft::tc_block_conv(warp, xr, xi, b * fft::kTcBlock, K + b * fft::kTcBlock, conj);
+      else
+        fft::tc_block_forward(warp, xr, xi, b * fft::kTcBlock);
+    }
     __syncthreads();
   }
 };
@@ -116,9 +121,10 @@ __global__ void __launch_bounds__(kFftMaxThreads)
     fft::run_tile<kInv>(ex, job, first, tile, fsmem, lay);
 }
 
-// Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row.
-template <typename T>
-__global__ void __launch_bounds__(kFftMaxThreads)
+// Block (split, h): channel h's kernel-gradient correlation over its share of the batch, into its partial row (kTc:
+// the transforms' last two stages as tensor-core blocks).
+template <typename T, bool kTc = false>
+__global__ void __launch_bounds__(kFftMaxThreads, 1)
     fft_correlate_fused_kernel(const __grid_constant__ fft::FftJob<T, float> job, fft::Cx<float>* partials,
                                int64_t splits) {
   extern __shared__ __align__(16) float fsmem[];
@@ -129,8 +135,9 @@ __global__ void __launch_bounds__(kFftMaxThreads)
   int64_t b0 = 0, b1 = 0;
   fft::correlation_batch_range(job.B, splits, split, &b0, &b1);
   fft::Cx<float>* out = partials + (split * job.H + h) * n;
-  BlockExec ex;
-  fft::correlate_channel(ex, job, h, b0, b1, fsmem, lay, tw, [&](int t, fft::Cx<float> v) { out[t] = v; });
+  std::conditional_t<kTc, BlockExecTc, BlockExec> ex;
+  if constexpr (kTc) fft::tc_init(ex.warp);
+  fft::correlate_channel<kTc>(ex, job, h, b0, b1, fsmem, lay, tw, [&](int t, fft::Cx<float> v) { out[t] = v; });
 }
 
 size_t fft_subrow_smem(int64_t len) { return static_cast<size_t>(fft::subrow_layout(len).total) * sizeof(float); }
@@ -165,18 +172,44 @@ cudaError_t launch_fft_tiles(const fft::FftJob<T, float>& job, int first, cudaSt
 
 size_t fft_correlate_smem(int64_t n) { return static_cast<size_t>(fft::correlate_layout(n).total) * sizeof(float); }
 
+// Whether the transforms of job from stage `first` run the tensor-core kernel: asked for, bf16 storage, paired or
+// complex rows whose sub-rows end in two radix-16 stages, on a device with bf16 mma (compute capability 8.0 on).
+template <typename T>
+cudaError_t use_tensor_cores(const fft::FftJob<T, float>& job, int first, bool* use) {
+  *use = false;
+  if (!std::is_same<T, __nv_bfloat16>::value || !job.tensor_cores || job.real_rows ||
+      !fft::tc_plan(job.plan, first))
+    return cudaSuccess;
+  int device = 0, major = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  *use = err == cudaSuccess && major >= 8;
+  return err;
+}
+
+template <typename T, bool kTc = false>
+cudaError_t launch_fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* partials, int64_t splits,
+                                      cudaStream_t stream) {
+  const int64_t n = job.plan.n;
+  const size_t smem = fft_correlate_smem(n);
+  cudaError_t err = cudaFuncSetAttribute(fft_correlate_fused_kernel<T, kTc>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const int threads = fft_threads(job.plan, 0, n);
+  fft_correlate_fused_kernel<T, kTc>
+      <<<static_cast<unsigned>(job.H * splits), threads, smem, stream>>>(job, partials, splits);
+  return cudaGetLastError();
+}
+
 template <typename T>
 cudaError_t fft_correlate_fused(const fft::FftJob<T, float>& job, fft::Cx<float>* partials, int64_t splits,
                                 cudaStream_t stream) {
-  const int64_t n = job.plan.n;
-  const size_t smem = fft_correlate_smem(n);
-  cudaError_t err = cudaFuncSetAttribute(fft_correlate_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
+  bool tc = false;
+  const cudaError_t err = use_tensor_cores(job, 0, &tc);
   if (err != cudaSuccess) return err;
-  const int threads = fft_threads(job.plan, 0, n);
-  fft_correlate_fused_kernel<T>
-      <<<static_cast<unsigned>(job.H * splits), threads, smem, stream>>>(job, partials, splits);
-  return cudaGetLastError();
+  if constexpr (std::is_same<T, __nv_bfloat16>::value)
+    if (tc) return launch_fft_correlate_fused<T, true>(job, partials, splits, stream);
+  return launch_fft_correlate_fused<T>(job, partials, splits, stream);
 }
 
 template <typename T, bool kReal, bool kTc = false>
@@ -189,21 +222,6 @@ cudaError_t launch_fft_subrows(const fft::FftJob<T, float>& job, int first, int6
   fft_subrow_kernel<T, kReal, kTc>
       <<<static_cast<unsigned>(blocks), fft_threads(job.plan, first, len), smem, stream>>>(job, first);
   return cudaGetLastError();
-}
-
-// Whether the sub-row pass of job runs the tensor-core kernel: asked for, bf16 storage, a convolution of paired or
-// complex rows whose sub-rows end in two radix-16 stages, on a device with bf16 mma (compute capability 8.0 on).
-template <typename T>
-cudaError_t use_tensor_cores(const fft::FftJob<T, float>& job, int first, bool* use) {
-  *use = false;
-  if (!std::is_same<T, __nv_bfloat16>::value || !job.tensor_cores || job.real_rows || !job.forward ||
-      job.spectrum == nullptr || job.spectrum_out != nullptr || !fft::tc_plan(job.plan, first))
-    return cudaSuccess;
-  int device = 0, major = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  *use = err == cudaSuccess && major >= 8;
-  return err;
 }
 
 template <typename T>
@@ -222,8 +240,8 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
     inner.scale = 1.f;
   }
   const int64_t len = job.plan.n / job.plan.P[first];
-  bool tc = false;
-  err = use_tensor_cores(job, first, &tc);
+  bool tc = false;  // the sub-row pass of a convolution or a spectrum on tensor cores
+  if (job.forward && (job.spectrum != nullptr || job.spectrum_out != nullptr)) err = use_tensor_cores(job, first, &tc);
   if (err != cudaSuccess) return err;
   if constexpr (std::is_same<T, __nv_bfloat16>::value)
     if (tc) err = launch_fft_subrows<T, false, true>(inner, first, len, stream);

@@ -16,16 +16,20 @@
 // -Im of the constant matrices kept as fragments.
 //
 // Shared-memory banks. In the natural order a warp's load of a B fragment reads rows 2 t (+ 1) and columns g of X:
-// four runs of 8 floats 32 (padded: 33) floats apart, four-way bank conflicts, and so for the stores. So the
-// matrices' indices are permuted: the fragments' index k stands for the data index pi(k), pi swapping bits 0 and 1
-// and bits 2 and 3 (tc_perm). A product sums over k, so permuting k in both operands leaves it unchanged, and a
-// permuted output index carries into the next product as a permuted k. Then a load or store instruction touches
-// rows {a, a + 1, a + 8, a + 9} (bank offsets 0, 16, 4, 20 with the padding) and columns {0 .. 3, 8 .. 11} + 4 j:
-// 32 distinct banks. The steps with the permutations:
-//   Y[m][pi n]  = sum_k F[m][pi k] X[pi k][pi n]       (A1 = F[m][pi k] constant; B = X, loaded permuted)
-//   Z[m][n]     = sum_k Y[m][pi k] F[pi k][n]          (B2 = F[pi k][n]: the registers of A1, F symmetric)
-//   Y'[m][pi n] = sum_k Z[m][k] conj F[k][pi n]        (B3 = conj F[k][pi n] constant)
-//   X'[pi n][pi m] = sum_k Y'^T[pi m][k] conj F[k][pi n]  (B3 again), stored at base + 16 pi(n) + pi(m).
+// four runs of 8 floats 32 (padded: 33) floats apart, four-way bank conflicts, and so for the stores. So every
+// fragment index stands for a permuted data index: index k for pi(k), pi swapping bits 0 and 1 and bits 2 and 3
+// (tc_perm). A product sums over k, so permuting k in both operands leaves it unchanged, and a permuted output index
+// carries into the next product as a permuted k. Then a load or store instruction touches rows {a, a + 1, a + 8,
+// a + 9} (bank offsets 0, 16, 4, 20 with the padding) and columns {0 .. 3, 8 .. 11} + 4 j: 32 distinct banks. With
+// G[m][k] = F[pi m][pi k] (symmetric, so that its A fragment registers j, j + 2 are its B fragment of n-tile j, and
+// conj G is the same registers with Im negated: one constant matrix):
+//   Y[pi m][pi n]  = sum_k G[m][k] X[pi k][pi n]             (X loaded permuted; then times T[pi m][pi n])
+//   Z[pi m][pi n]  = sum_k Y[pi m][pi k] G[k][n]             (then times K at base + 16 pi(m) + pi(n))
+//   Y'[pi m][pi n] = sum_k Z[pi m][pi k] conj G[k][n]        (then times conj T[pi m][pi n])
+//   X'[pi n][pi m] = sum_k Y'^T[pi m][pi k] conj G[k][n]     (stored at base + 16 pi(n) + pi(m)).
+// The forward-only block (spectra, tc_block_forward) keeps the accumulators of Y as the B fragments of Y^T (row m of
+// the accumulators is column m of a B fragment) and computes Z^T[pi m][pi n] = sum_k G[m][k] Y^T[pi k][pi n], stored
+// at base + 16 pi(n) + pi(m) like the convolution's result.
 //
 // Written once against a warp interface W, so that the CUDA kernels (W: one lane's registers and the PTX
 // instructions, cuda/butterfly_fft_kernels.cuh) and the host tests (W: the 32 lanes emulated, with the instructions'
@@ -47,9 +51,8 @@ namespace ssm::cuda::fft {
 // One lane's registers.
 template <class H2>
 struct TcLane {
-  H2 f[3][4];          // A1: A fragments of Re, Im, -Im of F[m][pi k] (constant); as B2, n-tile j: registers j, j + 2
-  H2 h[3][4];          // B3: B fragments of Re, Im, -Im of F[pi n][k] (= F[k][pi n]), n-tile j: registers 2 j, 2 j + 1
-  Cx<float> tw[2][4];  // T[m][pi n] at this lane's accumulator entries: n-tile j, entry q (constant)
+  H2 f[3][4];          // A fragments of Re, Im, -Im of G (constant); the B fragment of n-tile j: registers j, j + 2
+  Cx<float> tw[2][4];  // T[pi m][pi n] at this lane's accumulator entries: n-tile j, entry q (constant)
   H2 x[2][4];          // the operand (re, im): an A fragment, or B fragments (n-tile j: registers 2 j, 2 j + 1)
   float c[2][2][4];    // accumulators: n-tile j (columns 8 j ..), re / im, entry q
 };
@@ -91,17 +94,14 @@ SSM_HD void tc_init(W& w) {
     const int g = lane >> 2, t = lane & 3;
     static_for<0, 4>([&](auto R) SSM_INLINE_LAMBDA {
       constexpr int r = decltype(R)::value;
-      // A1 register r: row m = g + 8 (r & 1), columns k = 2 t + 8 (r >> 1) (+ 1): F[m][pi k]
+      // register r: row m = g + 8 (r & 1), columns k = 2 t + 8 (r >> 1) (+ 1): F[pi m][pi k]
       const int k = 2 * t + 8 * (r >> 1);
-      tc_f_pair(w, g + 8 * (r & 1), tc_perm(k), tc_perm(k + 1), s.f, r);
-      // B3 n-tile j = r / 2, register r % 2: rows k = 2 t + 8 (r % 2) (+ 1), column n = 8 j + g: F[pi n][k]
-      tc_f_pair(w, tc_perm(8 * (r / 2) + g), 2 * t + 8 * (r % 2), 2 * t + 8 * (r % 2) + 1, s.h, r);
+      tc_f_pair(w, tc_perm(g + 8 * (r & 1)), tc_perm(k), tc_perm(k + 1), s.f, r);
     });
     static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
       static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
         constexpr int j = decltype(J)::value, q = decltype(Q)::value;
-        const int m = g + 8 * (q >> 1), n = 8 * j + 2 * t + (q & 1);
-        s.tw[j][q] = root_direct<float>((m * tc_perm(n)) & 255, 256);
+        s.tw[j][q] = root_direct<float>((tc_perm(g + 8 * (q >> 1)) * tc_perm(8 * j + 2 * t + (q & 1))) & 255, 256);
       });
     });
   });
@@ -149,26 +149,73 @@ SSM_HD void tc_left(W& w, int j, int p, int fi, int xp) {
     return TcMma<H2>{s.c[j][p], {s.f[fi][0], s.f[fi][1], s.f[fi][2], s.f[fi][3]}, {s.x[xp][2 * j], s.x[xp][2 * j + 1]}};
   });
 }
-// acc (n-tile j, part p) += the operand's part xp (A) times part fi of B2 (!kB3: A1's registers j, j + 2) or of B3
-// (registers 2 j, 2 j + 1).
-template <bool kB3, class W>
+// acc (n-tile j, part p) += the operand's part xp (A) times part fi of G (B fragment of n-tile j: registers j, j + 2).
+template <class W>
 SSM_HD void tc_right(W& w, int j, int p, int xp, int fi) {
   using H2 = typename W::H2;
   w.mma([&](TcLane<H2>& s) SSM_INLINE_LAMBDA {
-    const H2 b0 = kB3 ? s.h[fi][2 * j] : s.f[fi][j], b1 = kB3 ? s.h[fi][2 * j + 1] : s.f[fi][j + 2];
-    return TcMma<H2>{s.c[j][p], {s.x[xp][0], s.x[xp][1], s.x[xp][2], s.x[xp][3]}, {b0, b1}};
+    return TcMma<H2>{s.c[j][p], {s.x[xp][0], s.x[xp][1], s.x[xp][2], s.x[xp][3]}, {s.f[fi][j], s.f[fi][j + 2]}};
   });
 }
-// acc += operand times B2 (kConj false: F[pi k][n]) or conj of B3 (conj F[k][pi n]), both n-tiles.
+// acc += operand (A) times G (kConj false) or conj(G), both n-tiles.
 template <bool kConj, class W>
 SSM_HD void tc_times_f(W& w) {
   static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
     constexpr int j = decltype(J)::value;
-    // re: xr Fr - xi Fi (conj: + xi Fi); im: xr Fi + xi Fr (conj: - xr Fi)
-    tc_right<kConj>(w, j, 0, 0, 0);
-    tc_right<kConj>(w, j, 0, 1, kConj ? 1 : 2);
-    tc_right<kConj>(w, j, 1, 1, 0);
-    tc_right<kConj>(w, j, 1, 0, kConj ? 2 : 1);
+    // re: xr Gr - xi Gi (conj: + xi Gi); im: xr Gi + xi Gr (conj: - xr Gi)
+    tc_right(w, j, 0, 0, 0);
+    tc_right(w, j, 0, 1, kConj ? 1 : 2);
+    tc_right(w, j, 1, 1, 0);
+    tc_right(w, j, 1, 0, kConj ? 2 : 1);
+  });
+}
+// acc += G (A) times the operand (B fragments, n-tile j: registers 2 j, 2 j + 1), both n-tiles: re Gr Xr - Gi Xi, im
+// Gr Xi + Gi Xr.
+template <class W>
+SSM_HD void tc_f_times(W& w) {
+  static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+    constexpr int j = decltype(J)::value;
+    tc_left(w, j, 0, 0, 0);
+    tc_left(w, j, 0, 2, 1);
+    tc_left(w, j, 1, 0, 1);
+    tc_left(w, j, 1, 1, 0);
+  });
+}
+
+// X[pi k][pi n] of the block at base (planar, padded buffers) as B fragments: n-tile j holds n = 8 j + g, its
+// register r k = 2 t + 8 r (+ 1); accumulators zeroed.
+template <class W>
+SSM_HD void tc_load(W& w, const float* xr, const float* xi, int base) {
+  w.each([&](int lane, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA {
+    static_for<0, 4>([&](auto I) SSM_INLINE_LAMBDA {
+      constexpr int j = decltype(I)::value / 2, r = decltype(I)::value % 2;
+      const int p0 = pad(base + tc_load_position(lane, j, r, 0)), p1 = pad(base + tc_load_position(lane, j, r, 1));
+      s.x[0][2 * j + r] = w.pack(xr[p0], xr[p1]);
+      s.x[1][2 * j + r] = w.pack(xi[p0], xi[p1]);
+    });
+    tc_zero(s);
+  });
+}
+// The accumulators, entry (m, n) standing for position base + 16 pi(n) + pi(m), into the buffers.
+template <class W>
+SSM_HD void tc_store(W& w, float* xr, float* xi, int base) {
+  w.each([&](int lane, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA {
+    static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
+      static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
+        constexpr int j = decltype(J)::value, q = decltype(Q)::value;
+        const int p = pad(base + tc_store_position(lane, j, q));
+        xr[p] = s.c[j][0][q];
+        xi[p] = s.c[j][1][q];
+      });
+    });
+  });
+}
+// Y = G X times T (the first forward stage and its twiddles): accumulator entry (m, n) is Y[pi m][pi n].
+template <class W>
+SSM_HD void tc_first_stage(W& w) {
+  tc_f_times(w);
+  w.each([&](int, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA {
+    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul(v, s.tw[j][q]); });
   });
 }
 
@@ -177,37 +224,18 @@ SSM_HD void tc_times_f(W& w) {
 template <class W>
 SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>* K, bool conj) {
   using Lane = TcLane<typename W::H2>;
-  // X[pi k][pi n] as B fragments: n-tile j holds n = 8 j + g, its register r k = 2 t + 8 r (+ 1)
-  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
-    static_for<0, 4>([&](auto I) SSM_INLINE_LAMBDA {
-      constexpr int j = decltype(I)::value / 2, r = decltype(I)::value % 2;
-      const int p0 = base + tc_load_position(lane, j, r, 0), p1 = base + tc_load_position(lane, j, r, 1);
-      s.x[0][2 * j + r] = w.pack(xr[pad(p0)], xr[pad(p1)]);
-      s.x[1][2 * j + r] = w.pack(xi[pad(p0)], xi[pad(p1)]);
-    });
-    tc_zero(s);
-  });
-  // Y = F X (permuted: Y[m][pi n]): re Fr Xr - Fi Xi, im Fr Xi + Fi Xr
-  static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
-    constexpr int j = decltype(J)::value;
-    tc_left(w, j, 0, 0, 0);
-    tc_left(w, j, 0, 2, 1);
-    tc_left(w, j, 1, 0, 1);
-    tc_left(w, j, 1, 1, 0);
-  });
-  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
-    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul(v, s.tw[j][q]); });
-    tc_pack_a(w, s);
-  });
-  tc_times_f<false>(w);  // Z = Y F: rows a1, columns a2 (natural order), at base + 16 a1 + a2
+  tc_load(w, xr, xi, base);
+  tc_first_stage(w);
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA { tc_pack_a(w, s); });
+  tc_times_f<false>(w);  // Z[pi m][pi n] = Y G
   w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
     const int g = lane >> 2, t = lane & 3;
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA {
-      return times_spectrum(v, K[16 * (g + 8 * (q >> 1)) + 8 * j + 2 * t + (q & 1)], conj);
+      return times_spectrum(v, K[16 * tc_perm(g + 8 * (q >> 1)) + tc_perm(8 * j + 2 * t + (q & 1))], conj);
     });
     tc_pack_a(w, s);
   });
-  tc_times_f<true>(w);  // Y' = Z conj(F) (Y'[m][pi n])
+  tc_times_f<true>(w);  // Y'[pi m][pi n] = Z conj(G)
   w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
     tc_pack_a(w, s);
@@ -225,17 +253,25 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
       s.x[p][2] = tmp;
     });
   });
-  tc_times_f<true>(w);  // X'^T = Y'^T conj(F): entry (m, n) is X'[pi n][pi m]
-  w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
-    static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
-      static_for<0, 4>([&](auto Q) SSM_INLINE_LAMBDA {
-        constexpr int j = decltype(J)::value, q = decltype(Q)::value;
-        const int p = pad(base + tc_store_position(lane, j, q));
-        xr[p] = s.c[j][0][q];
-        xi[p] = s.c[j][1][q];
-      });
+  tc_times_f<true>(w);  // entry (m, n): X'[pi n][pi m] = (Y'^T conj(G))[pi m][pi n]
+  tc_store(w, xr, xi, base);
+}
+
+// The block of 256 positions at base: both forward stages only (a spectrum), in place.
+template <class W>
+SSM_HD void tc_block_forward(W& w, float* xr, float* xi, int base) {
+  tc_load(w, xr, xi, base);
+  tc_first_stage(w);
+  // the accumulators of Y as the B fragments of Y^T: n-tile h (columns m = g + 8 h), register r (rows 8 r + 2 t ..)
+  w.each([&](int, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA {
+    static_for<0, 8>([&](auto I) SSM_INLINE_LAMBDA {
+      constexpr int p = decltype(I)::value / 4, h = decltype(I)::value / 2 % 2, r = decltype(I)::value % 2;
+      s.x[p][2 * h + r] = w.pack(s.c[r][p][2 * h], s.c[r][p][2 * h + 1]);
     });
+    tc_zero(s);
   });
+  tc_f_times(w);  // entry (m, n): Z[pi n][pi m] = (G Y^T)[m][n]
+  tc_store(w, xr, xi, base);
 }
 
 }  // namespace ssm::cuda::fft

@@ -12,8 +12,9 @@
 // cuda::fft::correlate_channel for every (split, h) into GK_partials (splits, H, n); `bool fused_ends`: the
 // schedule of the sub-rows (cuda::fft::FftJob::fused_ends); `int64_t cache_bytes() const`: the work area of a
 // multi-pass pipeline runs in chunks of rows of about this size, which the tile and sub-row passes of a chunk then
-// find in cache (the GPU's L2) instead of memory; `bool tensor_cores`: convolutions ask for the tensor-core blocks
-// (cuda::fft::FftJob::tensor_cores; the CUDA launchers take them for bf16 storage).
+// find in cache (the GPU's L2) instead of memory; `bool tensor_cores`: the convolutions and the kernel gradient's
+// transforms ask for the tensor-core blocks (cuda::fft::FftJob::tensor_cores; the CUDA launchers take them for bf16
+// storage).
 #pragma once
 
 #include "butterfly_fft.h"
@@ -71,8 +72,9 @@ inline bool butterfly_fused_ends(bool device_default) {
 inline bool butterfly_real_rows(bool fallback) { return env_choice("SSM_BUTTERFLY_ROWS", "real", "paired", fallback); }
 
 // SSM_BUTTERFLY_BF16: "tensor_cores" (bf16 convolutions of paired rows whose sub-rows end in two radix-16 stages run
-// those stages and the spectrum product as warp-level bf16 matrix products, cuda/butterfly_fft_tc.h) or "cuda_cores"
-// (every stage float32 on CUDA cores); unset or empty: cuda_cores. GPU only; the CPU checks the value and ignores it.
+// those stages and the spectrum product as warp-level bf16 matrix products, cuda/butterfly_fft_tc.h, and so do the
+// kernel gradient's transforms of u + i dy) or "cuda_cores" (every stage float32 on CUDA cores); unset or empty:
+// cuda_cores. GPU only; the CPU checks the value and ignores it.
 inline bool butterfly_bf16_tensor_cores() {
   return env_choice("SSM_BUTTERFLY_BF16", "tensor_cores", "cuda_cores", false);
 }
@@ -243,6 +245,7 @@ struct ButterflyFft {
       j.src = static_cast<const T*>(u.const_data_ptr());
       j.src_imag = static_cast<const T*>(g.const_data_ptr());
       j.src_len = s.L;
+      j.tensor_cores = runner.tensor_cores;
       runner.correlate_fused(j, cx(GKp), splits);
       return inverse(splits == 1 ? GKp.select(0, 0) : GKp.sum(0));
     }
@@ -255,6 +258,7 @@ struct ButterflyFft {
     j.src_len = s.L;
     j.work = cx(w);
     j.spectrum_out = cx(X);
+    j.tensor_cores = runner.tensor_cores;
     run(j);
     at::Tensor GK = at::empty({s.H, s.n}, X.options());  // (H, n)
     runner.correlate(cx(X), cx(GK), plan, s.B, s.H);

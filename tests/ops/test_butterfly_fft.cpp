@@ -380,10 +380,11 @@ namespace {
 
 // One pipeline job over B = 3, H = 2 (paired rows, the last pair half empty; or the complex work rows of the
 // multi-pass scheme's sub-row pass when first > 0), in float64 through the codelets and in float32 with the
-// tensor-core blocks on the emulated warp; returns the largest difference relative to the largest output, and the
-// number of warp blocks run in *blocks.
+// tensor-core blocks on the emulated warp: a convolution (spectrum K, conjugated when conj), or with spectrum_out the
+// spectra alone; returns the largest difference relative to the largest output, and the number of warp blocks run in
+// *blocks.
 template <bool kRound>
-double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool conj, int64_t* blocks) {
+double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool conj, bool spectra, int64_t* blocks) {
   const int64_t B = 3, H = 2, n = plan.n, L = n - 5, rows = cuda::fft::pipeline_rows(B, H, first == 0);
   const int64_t subs = plan.P[first], len = n / subs;
   const auto u = random_real(static_cast<size_t>(B * H * L), static_cast<unsigned>(n + first));
@@ -403,14 +404,17 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
   }
   std::vector<double> y(B * H * L, 0.0);
   std::vector<float> yf(B * H * L, 0.f);
-  auto fill = [&](auto& job, const auto* src, auto* dst, const auto* Dp, const auto* Kp, auto* wk) {
+  std::vector<Cx<double>> X(spectra ? rows * n : 0);
+  std::vector<Cx<float>> Xf(X.size());
+  auto fill = [&](auto& job, const auto* src, auto* dst, const auto* Dp, const auto* Kp, auto* wk, auto* out) {
     job.plan = plan;
     job.rows = rows;
     job.B = B;
     job.H = H;
     job.fused_ends = fused;
     job.conj_spectrum = conj;
-    job.spectrum = Kp;
+    job.spectrum = spectra ? nullptr : Kp;
+    job.spectrum_out = spectra ? out : nullptr;
     job.scale = 1.0f / static_cast<float>(n);
     job.work = wk;
     if (first > 0) {
@@ -426,14 +430,14 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
     }
   };
   cuda::fft::FftJob<double, double> ref;
-  fill(ref, u.data(), y.data(), D.data(), K.data(), work.data());
+  fill(ref, u.data(), y.data(), D.data(), K.data(), work.data(), X.data());
   ref.scale = 1.0 / static_cast<double>(n);
   SubrowBuffers<> sub(len);
   SerialExec serial;
   for (int64_t sr = 0; sr < rows * subs; ++sr) sub.run(serial, ref, first, sr);
 
   cuda::fft::FftJob<float, float> job;
-  fill(job, uf.data(), yf.data(), Df.data(), Kf.data(), workf.data());
+  fill(job, uf.data(), yf.data(), Df.data(), Kf.data(), workf.data(), Xf.data());
   job.tensor_cores = true;
   SubrowBuffers<float> subf(len);
   EmuTcExec<kRound> ex;
@@ -441,7 +445,12 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
   *blocks = ex.blocks_run;
 
   double err = 0, size = 0;
-  if (first > 0) {
+  if (spectra) {
+    for (size_t i = 0; i < X.size(); ++i) {
+      err = std::max({err, std::abs(X[i].x - Xf[i].x), std::abs(X[i].y - Xf[i].y)});
+      size = std::max({size, std::abs(X[i].x), std::abs(X[i].y)});
+    }
+  } else if (first > 0) {
     for (int64_t i = 0; i < rows * n; ++i) {
       err = std::max({err, std::abs(work[i].x - workf[i].x), std::abs(work[i].y - workf[i].y)});
       size = std::max({size, std::abs(work[i].x), std::abs(work[i].y)});
@@ -462,7 +471,8 @@ double tc_job_error(const cuda::ButterflyPlan& plan, int first, bool fused, bool
 // rounding of bf16 stages (emulated before: about 4e-3 relative, scripts/bf16-dft-emulation.py). Plans where the
 // blocks are the whole sub-row (16, 16), follow fused or staged codelet stages (8, 16, 16; 3, 16, 16; 2, 16, 16, 16),
 // or run in the sub-row pass of the multi-pass scheme (first = 1: complex rows from and to the work area); a plan
-// that does not end in two radix-16 stages runs the codelets (no block).
+// that does not end in two radix-16 stages runs the codelets (no block). Convolutions (tc_block_conv) and spectra
+// (spectrum_out: tc_block_forward).
 // The tensor-core block's shared-memory accesses: every load instruction (n-tile j, register r, half e) and every
 // store instruction (n-tile j, accumulator q) of a warp touches 32 distinct banks of the padded sub-row buffers, for
 // blocks at several offsets; the loads (and the stores) cover the block's 256 positions once each.
@@ -500,24 +510,77 @@ TEST(ButterflyFft, TensorCoreBlocksMatchTheCodelets) {
   for (const Case& c : std::vector<Case>{{{16, 16}, 0}, {{8, 16, 16}, 0}, {{3, 16, 16}, 0}, {{2, 16, 16, 16}, 0},
                                           {{4, 16, 16}, 1}, {{5, 16, 16}, 1}, {{16, 8}, 0}})
     for (const bool fused : {false, true})
-      for (const bool conj : {false, true}) {
+      for (const int mode : {0, 1, 2}) {  // convolution, correlation (conj), spectra
+        const bool conj = mode == 1, spectra = mode == 2;
         const auto plan = plan_of_radices(c.radices);
+        const char* what = spectra ? " spectra" : conj ? " conj" : " conv";
         SCOPED_TRACE("n " + std::to_string(plan.n) + " radix[0] " + std::to_string(plan.radix[0]) + " first " +
-                     std::to_string(c.first) + (fused ? " fused" : " staged") + (conj ? " conj" : ""));
+                     std::to_string(c.first) + (fused ? " fused" : " staged") + what);
         const bool tc = cuda::fft::tc_plan(plan, c.first);
         int64_t blocks = 0;
-        const double exact = tc_job_error<false>(plan, c.first, fused, conj, &blocks);
+        const double exact = tc_job_error<false>(plan, c.first, fused, conj, spectra, &blocks);
         const int64_t rows = cuda::fft::pipeline_rows(3, 2, c.first == 0);
         EXPECT_EQ(blocks, tc ? rows * plan.n / cuda::fft::kTcBlock : 0);
         EXPECT_LT(exact, 2e-6) << "float operands";
-        const double bf16 = tc_job_error<true>(plan, c.first, fused, conj, &blocks);
+        const double bf16 = tc_job_error<true>(plan, c.first, fused, conj, spectra, &blocks);
         if (tc) {
           EXPECT_LT(bf16, 2e-2) << "bf16 operands";
           EXPECT_GT(bf16, 1e-4) << "bf16 operands: the rounding should show";
         }
         std::printf("n %lld first %d %s%s: float operands %.2e, bf16 %.2e\n", static_cast<long long>(plan.n),
-                    c.first, fused ? "fused" : "staged", conj ? " conj" : "", exact, bf16);
+                    c.first, fused ? "fused" : "staged", what, exact, bf16);
       }
+}
+
+// The kernel gradient's fused correlation (correlate_channel: u + i g per batch row transformed, the spectra
+// separated and correlated into an accumulator per channel) with the tensor-core blocks ending the transforms, on the
+// emulated warp, against the codelets in float64, for one-sub-row plans ending in two radix-16 stages.
+TEST(ButterflyFft, TensorCoreBlocksInTheFusedCorrelation) {
+  for (const auto& radices : std::vector<std::vector<int>>{{16, 16}, {8, 16, 16}, {2, 16, 16, 16}})
+    for (const bool fused : {false, true}) {
+      const auto plan = plan_of_radices(radices);
+      const int64_t B = 3, H = 2, n = plan.n, L = n / 2 + 3;
+      SCOPED_TRACE("n " + std::to_string(n) + (fused ? " fused" : " staged"));
+      const auto u = random_real(static_cast<size_t>(B * H * L), static_cast<unsigned>(n + 21));
+      const auto g = random_real(static_cast<size_t>(B * H * L), static_cast<unsigned>(n + 22));
+      auto run = [&](auto real, auto& ex, auto tc) {
+        using Real = decltype(real);
+        const std::vector<Real> ur(u.begin(), u.end()), gr(g.begin(), g.end());
+        cuda::fft::FftJob<Real, Real> job;
+        job.plan = plan;
+        job.B = B;
+        job.H = H;
+        job.src = ur.data();
+        job.src_imag = gr.data();
+        job.src_len = L;
+        job.fused_ends = fused;
+        const auto lay = cuda::fft::correlate_layout(n);
+        std::vector<Real> smem(lay.total);
+        auto* table = reinterpret_cast<Cx<Real>*>(smem.data() + lay.row.tw);
+        for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
+          table[i] = cuda::fft::twiddle_table_entry<Real>(n, i);
+        const auto tw = cuda::fft::twiddle_table<Real>(table, n);
+        std::vector<cplx> GK(H * n);
+        for (int64_t h = 0; h < H; ++h)
+          cuda::fft::correlate_channel<decltype(tc)::value>(
+              ex, job, h, 0, B, smem.data(), lay, tw, [&](int t, Cx<Real> v) { GK[h * n + t] = {v.x, v.y}; });
+        return GK;
+      };
+      SerialExec serial;
+      const auto ref = run(double{}, serial, std::false_type{});
+      EmuTcExec<true> ex;
+      const auto got = run(float{}, ex, std::true_type{});
+      EXPECT_EQ(ex.blocks_run, B * H * n / cuda::fft::kTcBlock);
+      double err = 0, size = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        err = std::max(err, std::abs(ref[i] - got[i]));
+        size = std::max(size, std::abs(ref[i]));
+      }
+      EXPECT_LT(err / size, 2e-2);
+      EXPECT_GT(err / size, 1e-4) << "bf16 operands: the rounding should show";
+      std::printf("correlation n %lld %s: bf16 %.2e\n", static_cast<long long>(n), fused ? "fused" : "staged",
+                  err / size);
+    }
 }
 
 }  // namespace
