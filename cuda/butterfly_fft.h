@@ -797,7 +797,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
     Cx<Real>* out = job.spectrum_out != nullptr ? job.spectrum_out + (job.row0 + q) * n : nullptr;
     const Cx<Real>* K = job.spectrum != nullptr ? job.spectrum + rp.h * n : nullptr;
 #define SSM_CALL(R)                                                                                              \
-  ex.parallel_for(len / R, [&](int c) {                                                                          \
+  ex.parallel_for(len / R, [&](int c) SSM_INLINE_LAMBDA {                                                        \
     real_row_columns<R>(xr, xi, c, plan, fuse_last, tw, job.root_half, K, job.conj_spectrum, out);              \
   })
     SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
