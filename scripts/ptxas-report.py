@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The ptxas report of a build log, one line per kernel and architecture: registers, stack frame, spill stores and
-loads, and the demangled kernel name (without ssm::cuda namespaces).
+loads, and the demangled kernel name (without ssm::cuda namespaces); last, how many spill and how many have a stack
+frame.
 
     scripts/ptxas-report.py BUILD_LOG [NAME_FILTER]
 
@@ -42,15 +43,17 @@ def main() -> int:
             rows.append(cur)
             cur = None
     names = demangle([r["name"] for r in rows])
-    spills = 0
+    spills = stacks = 0
     print(f"{'arch':<6} {'regs':>4} {'stack':>5} {'spill st/ld':>11}  kernel")
     for r, name in zip(rows, names):
         name = re.sub(r"ssm::cuda::(\(anonymous namespace\)::)?(fft::)?", "", name)
         if pattern and not pattern.search(name):
             continue
         spills += r["spill_st"] + r["spill_ld"] > 0
+        stacks += r["stack"] > 0
         print(f"{r['arch']:<6} {r['regs']:>4} {r['stack']:>5} {r['spill_st']:>5}/{r['spill_ld']:<5}  {name[:140]}")
-    print(f"{spills} kernel(s) with register spills")
+    print(f"{spills} kernel(s) with register spills, {stacks} with a stack frame (local memory: a copied parameter, "
+          "an array indexed at run time or a call that was not inlined)")
     return 1 if spills else 0
 
 
