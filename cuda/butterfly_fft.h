@@ -523,9 +523,10 @@ struct FftJob {
   Cx<Real>* spectrum_out = nullptr;
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
-  // Convolutions and spectra (spectrum_out; the kernel gradient's transforms too) of paired or complex rows whose
-  // sub-rows end in two radix-16 stages (tc_plan): those stages (and the product) on tensor cores, bf16 operands
-  // (cuda/butterfly_fft_tc.h); the CUDA launchers honour it for bf16 storage only.
+  // Convolutions and spectra (spectrum_out; the kernel gradient's transforms too) whose sub-rows end in two radix-16
+  // stages (tc_plan): those stages (and the product) on tensor cores, bf16 operands (cuda/butterfly_fft_tc.h); with
+  // real rows the blocks run forward and inverse around the real-row step. The CUDA launchers honour it for bf16
+  // storage only.
   bool tensor_cores = false;
   bool real_rows = false;
   Cx<Real> root_half = {Real(1), Real(0)};  // exp(-i pi / N) for real_rows
@@ -741,6 +742,9 @@ SSM_HD void real_row_columns(Real* xr, Real* xi, int c, const ButterflyPlan& pla
 
 // ---- the tensor-core block (cuda/butterfly_fft_tc.h) -----------------------------------------------------------------
 constexpr int kTcBlock = 256;  // positions of one warp's block: the last two stages, radix 16 both
+// A step of the warp blocks: both forward stages (a spectrum; real rows before their spectrum step), forward stages,
+// spectrum product and inverse stages (a convolution), or both inverse stages (real rows after it).
+enum class TcStep { kForward, kConvolve, kInverse };
 
 // Whether the sub-rows of plan from stage `first` end in two radix-16 stages (the tensor-core block's).
 SSM_HD bool tc_plan(const ButterflyPlan& plan, int first) {
@@ -761,8 +765,9 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
 // stage is fused with the loads and the stores, and the last with the spectrum product. kReal: the pipeline of
 // job.real_rows (first == 0), whose spectrum step is real_row_columns (a template argument so that the kernels of
 // the paired rows do not carry its registers). kTc: the kernel of job.tensor_cores, where the last two stages (and
-// the product) run as warp blocks (ex.tc_blocks: tc_block_conv, or tc_block_forward for a spectrum, of
-// cuda/butterfly_fft_tc.h) when the job is a convolution or a spectrum and its plan ends in two radix-16 stages.
+// the product) run as warp blocks (ex.tc_blocks, a TcStep; cuda/butterfly_fft_tc.h) when the job is a convolution or
+// a spectrum and its plan ends in two radix-16 stages: with real rows forward blocks, the real-row step on the
+// spectra in the buffers, inverse blocks.
 template <bool kReal = false, bool kTc = false, typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {
@@ -772,7 +777,7 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   const RowPair rp = job_rows(job, job.row0 + q);
   Cx<Real>* work = job.work != nullptr ? job.work + q * n + off : nullptr;  // this sub-row in the work area
   bool tc = false;
-  if constexpr (kTc && !kReal)
+  if constexpr (kTc)
     tc = job.forward && (job.spectrum != nullptr || job.spectrum_out != nullptr) && tc_plan(plan, first);
   const int tail = tc ? last - 2 : last;  // the last stage before the warp blocks
   // the first stage fused with the loads and stores (not when it is the warp blocks' first)
@@ -789,10 +794,10 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
   load_subrow(ex, fuse && job.forward, r0, len, xr, xi, tw, load);
   if (job.forward)
     for (int k = fuse ? first + 1 : first; k <= (fuse_last ? last - 1 : tail); ++k) stage(std::false_type{}, k);
-  if constexpr (kTc && !kReal)
+  if constexpr (kTc)
     if (tc)
-      ex.tc_blocks(len / kTcBlock, xr, xi, job.spectrum_out != nullptr ? nullptr : job.spectrum + rp.h * n + off,
-                   job.conj_spectrum);
+      ex.tc_blocks(len / kTcBlock, kReal || job.spectrum_out != nullptr ? TcStep::kForward : TcStep::kConvolve, xr, xi,
+                   job.spectrum != nullptr ? job.spectrum + rp.h * n + off : nullptr, job.conj_spectrum);
   if constexpr (kReal) {
     Cx<Real>* out = job.spectrum_out != nullptr ? job.spectrum_out + (job.row0 + q) * n : nullptr;
     const Cx<Real>* K = job.spectrum != nullptr ? job.spectrum + rp.h * n : nullptr;
@@ -803,6 +808,8 @@ SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t 
     SSM_FFT_RADIX_SWITCH(rl, SSM_CALL)
 #undef SSM_CALL
     if (out != nullptr) return;
+    if constexpr (kTc)
+      if (tc) ex.tc_blocks(len / kTcBlock, TcStep::kInverse, xr, xi, nullptr, false);
   } else {
     if (job.spectrum_out != nullptr) {
       Cx<Real>* out = job.spectrum_out + (job.row0 + q) * n + off;
@@ -1009,7 +1016,7 @@ SSM_HD void correlate_channel(Exec& ex, const FftJob<T, Real>& job, int64_t h, i
     for (int k = fuse ? 1 : 0; k < codelet_stages; ++k)
       exec_stage<false>(ex, plan.radix[k], len, static_cast<int>(plan.m[k]), static_cast<int>(plan.P[k]), xr, xi, tw);
     if constexpr (kTc)
-      if (tc) ex.tc_blocks(len / kTcBlock, xr, xi, nullptr, false);
+      if (tc) ex.tc_blocks(len / kTcBlock, TcStep::kForward, xr, xi, nullptr, false);
     ex.parallel_for(len, [&](int t) {
       const int tn = neg[t];
       acc[t] = acc[t] + spectra_correlation4(Cx<Real>{xr[pad(t)], xi[pad(t)]}, Cx<Real>{xr[pad(tn)], xi[pad(tn)]});

@@ -81,17 +81,13 @@ __device__ fft::TwiddleTable<float> block_twiddle_table(fft::Cx<float>* storage,
   return fft::twiddle_table<float>(storage, len);
 }
 
-// BlockExec with the tensor-core blocks of a sub-row: warp w takes blocks w, w + warps, ... (fft::tc_block_conv with
-// the spectrum K, fft::tc_block_forward when K is null).
+// BlockExec with the tensor-core blocks of a sub-row: warp w takes blocks w, w + warps, ... (fft::tc_block).
 struct BlockExecTc : BlockExec {
   DeviceTcWarp warp;
-  __device__ __forceinline__ void tc_blocks(int blocks, float* xr, float* xi, const fft::Cx<float>* K, bool conj) {
-    for (int b = static_cast<int>(threadIdx.x >> 5); b < blocks; b += static_cast<int>(blockDim.x >> 5)) {
-      if (K != nullptr)
-        fft::tc_block_conv(warp, xr, xi, b * fft::kTcBlock, K + b * fft::kTcBlock, conj);
-      else
-        fft::tc_block_forward(warp, xr, xi, b * fft::kTcBlock);
-    }
+  __device__ __forceinline__ void tc_blocks(int blocks, fft::TcStep step, float* xr, float* xi,
+                                            const fft::Cx<float>* K, bool conj) {
+    for (int b = static_cast<int>(threadIdx.x >> 5); b < blocks; b += static_cast<int>(blockDim.x >> 5))
+      fft::tc_block(warp, step, xr, xi, b * fft::kTcBlock, K, conj);
     __syncthreads();
   }
 };
@@ -172,13 +168,12 @@ cudaError_t launch_fft_tiles(const fft::FftJob<T, float>& job, int first, cudaSt
 
 size_t fft_correlate_smem(int64_t n) { return static_cast<size_t>(fft::correlate_layout(n).total) * sizeof(float); }
 
-// Whether the transforms of job from stage `first` run the tensor-core kernel: asked for, bf16 storage, paired or
-// complex rows whose sub-rows end in two radix-16 stages, on a device with bf16 mma (compute capability 8.0 on).
+// Whether the transforms of job from stage `first` run the tensor-core kernel: asked for, bf16 storage, sub-rows that
+// end in two radix-16 stages, on a device with bf16 mma (compute capability 8.0 on).
 template <typename T>
 cudaError_t use_tensor_cores(const fft::FftJob<T, float>& job, int first, bool* use) {
   *use = false;
-  if (!std::is_same<T, __nv_bfloat16>::value || !job.tensor_cores || job.real_rows ||
-      !fft::tc_plan(job.plan, first))
+  if (!std::is_same<T, __nv_bfloat16>::value || !job.tensor_cores || !fft::tc_plan(job.plan, first))
     return cudaSuccess;
   int device = 0, major = 0;
   cudaError_t err = cudaGetDevice(&device);
@@ -244,7 +239,9 @@ cudaError_t fft_run(const fft::FftJob<T, float>& job, cudaStream_t stream) {
   if (job.forward && (job.spectrum != nullptr || job.spectrum_out != nullptr)) err = use_tensor_cores(job, first, &tc);
   if (err != cudaSuccess) return err;
   if constexpr (std::is_same<T, __nv_bfloat16>::value)
-    if (tc) err = launch_fft_subrows<T, false, true>(inner, first, len, stream);
+    if (tc)
+      err = job.real_rows ? launch_fft_subrows<T, true, true>(inner, first, len, stream)
+                          : launch_fft_subrows<T, false, true>(inner, first, len, stream);
   if (!tc)
     err = job.real_rows ? launch_fft_subrows<T, true>(inner, first, len, stream)
                         : launch_fft_subrows<T, false>(inner, first, len, stream);

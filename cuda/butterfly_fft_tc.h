@@ -219,6 +219,40 @@ SSM_HD void tc_first_stage(W& w) {
   });
 }
 
+// Every operand register transposed as an 8 x 8 matrix (movmatrix); with swap, registers 1 and 2 (the off-diagonal
+// blocks of an A fragment) exchanged: the A fragment of the transpose.
+template <class W>
+SSM_HD void tc_transpose(W& w, bool swap) {
+  using Lane = TcLane<typename W::H2>;
+  static_for<0, 8>([&](auto I) SSM_INLINE_LAMBDA {
+    constexpr int p = decltype(I)::value / 4, r = decltype(I)::value % 4;
+    w.transpose([&](Lane& s) -> typename W::H2& { return s.x[p][r]; });
+  });
+  if (swap)
+    w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
+      static_for<0, 2>([&](auto P) SSM_INLINE_LAMBDA {
+        constexpr int p = decltype(P)::value;
+        const auto tmp = s.x[p][1];
+        s.x[p][1] = s.x[p][2];
+        s.x[p][2] = tmp;
+      });
+    });
+}
+
+// From the A fragment of Z (entry (m, k): Z[pi m][pi k]): both inverse stages, stored to the block at base.
+template <class W>
+SSM_HD void tc_inverse(W& w, float* xr, float* xi, int base) {
+  using Lane = TcLane<typename W::H2>;
+  tc_times_f<true>(w);  // Y'[pi m][pi n] = Z conj(G)
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
+    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
+    tc_pack_a(w, s);
+  });
+  tc_transpose(w, true);  // Y'^T
+  tc_times_f<true>(w);    // entry (m, n): X'[pi n][pi m] = (Y'^T conj(G))[pi m][pi n]
+  tc_store(w, xr, xi, base);
+}
+
 // The block of 256 positions at base of the sub-row buffers (planar, padded): both forward stages, times K (the
 // spectrum at the block's positions, conjugated when conj), both inverse stages, in place.
 template <class W>
@@ -235,26 +269,7 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
     });
     tc_pack_a(w, s);
   });
-  tc_times_f<true>(w);  // Y'[pi m][pi n] = Z conj(G)
-  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
-    tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
-    tc_pack_a(w, s);
-  });
-  // Y'^T: each 8 x 8 block transposed, the off-diagonal blocks (registers 1 and 2) exchanged
-  static_for<0, 8>([&](auto I) SSM_INLINE_LAMBDA {
-    constexpr int p = decltype(I)::value / 4, r = decltype(I)::value % 4;
-    w.transpose([&](Lane& s) -> typename W::H2& { return s.x[p][r]; });
-  });
-  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
-    static_for<0, 2>([&](auto P) SSM_INLINE_LAMBDA {
-      constexpr int p = decltype(P)::value;
-      const auto tmp = s.x[p][1];
-      s.x[p][1] = s.x[p][2];
-      s.x[p][2] = tmp;
-    });
-  });
-  tc_times_f<true>(w);  // entry (m, n): X'[pi n][pi m] = (Y'^T conj(G))[pi m][pi n]
-  tc_store(w, xr, xi, base);
+  tc_inverse(w, xr, xi, base);
 }
 
 // The block of 256 positions at base: both forward stages only (a spectrum), in place.
@@ -272,6 +287,27 @@ SSM_HD void tc_block_forward(W& w, float* xr, float* xi, int base) {
   });
   tc_f_times(w);  // entry (m, n): Z[pi n][pi m] = (G Y^T)[m][n]
   tc_store(w, xr, xi, base);
+}
+
+// The block of 256 positions at base: both inverse stages only (from a spectrum), in place. Loaded as B fragments
+// (register 2 j + r: the 8 x 8 block (r, j) of Z[pi k][pi n], transposed), each register transposed is the A
+// fragment of Z.
+template <class W>
+SSM_HD void tc_block_inverse(W& w, float* xr, float* xi, int base) {
+  tc_load(w, xr, xi, base);
+  tc_transpose(w, false);
+  tc_inverse(w, xr, xi, base);
+}
+
+// What a warp block does (TcStep, butterfly_fft.h: run_subrow's ex.tc_blocks).
+template <class W>
+SSM_HD void tc_block(W& w, TcStep step, float* xr, float* xi, int base, const Cx<float>* K, bool conj) {
+  if (step == TcStep::kConvolve)
+    tc_block_conv(w, xr, xi, base, K + base, conj);
+  else if (step == TcStep::kForward)
+    tc_block_forward(w, xr, xi, base);
+  else
+    tc_block_inverse(w, xr, xi, base);
 }
 
 }  // namespace ssm::cuda::fft

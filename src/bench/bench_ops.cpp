@@ -228,10 +228,9 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
     if (dev.is_cuda() && L >= 16384)
       impls.emplace_back("unchunked", [exact] { return exact("", "1000000000000", ""); });
     // On a GPU in bf16 also "tc": SSM_BUTTERFLY_BF16=tensor_cores, the last two radix-16 stages of every sub-row and
-    // the spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h), with paired rows (real rows
-    // do not take them; the default would take real rows at L = 16K).
+    // the spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h), the default row layout.
     if (dev.is_cuda() && dt == at::kBFloat16)
-      impls.emplace_back("tc", [exact] { return exact("", "", "paired", "tensor_cores"); });
+      impls.emplace_back("tc", [exact] { return exact("", "", "", "tensor_cores"); });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
     for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {

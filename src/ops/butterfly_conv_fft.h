@@ -213,7 +213,7 @@ struct ButterflyFft {
     j.spectrum = cx(K);
     j.conj_spectrum = conj_K;
     j.scale = Real(1) / static_cast<Real>(s.n);
-    j.tensor_cores = runner.tensor_cores && !real;
+    j.tensor_cores = runner.tensor_cores;
     run(j);
   }
 

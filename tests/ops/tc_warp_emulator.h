@@ -86,8 +86,8 @@ struct EmuTcWarp {
 };
 
 // A host executor with the tensor-core blocks (cuda::fft::run_subrow<kReal, kTc = true>, correlate_channel<true>):
-// the parallel steps' items in order, the warp blocks (tc_block_conv with a spectrum K, else tc_block_forward) one
-// after the other on the emulated warp.
+// the parallel steps' items in order, the warp blocks (cuda::fft::tc_block) one after the other on the emulated warp;
+// blocks_run counts them.
 template <bool kRound>
 struct EmuTcExec {
   EmuTcWarp<kRound> warp;
@@ -97,14 +97,9 @@ struct EmuTcExec {
   void parallel_for(int count, F&& f) {
     for (int i = 0; i < count; ++i) f(i);
   }
-  void tc_blocks(int blocks, float* xr, float* xi, const cuda::fft::Cx<float>* K, bool conj) {
+  void tc_blocks(int blocks, cuda::fft::TcStep step, float* xr, float* xi, const cuda::fft::Cx<float>* K, bool conj) {
     blocks_run += blocks;
-    for (int b = 0; b < blocks; ++b) {
-      if (K != nullptr)
-        cuda::fft::tc_block_conv(warp, xr, xi, b * cuda::fft::kTcBlock, K + b * cuda::fft::kTcBlock, conj);
-      else
-        cuda::fft::tc_block_forward(warp, xr, xi, b * cuda::fft::kTcBlock);
-    }
+    for (int b = 0; b < blocks; ++b) cuda::fft::tc_block(warp, step, xr, xi, b * cuda::fft::kTcBlock, K, conj);
   }
 };
 

@@ -384,23 +384,32 @@ TEST(ButterflyConv, CudaRealRowsSmall) {
 }
 
 // bf16 convolutions with SSM_BUTTERFLY_BF16=tensor_cores: the last two radix-16 stages of each sub-row and the
-// spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h): n = 256 (the blocks are the whole
-// row), 2048 = 8 x 16 x 16 and 8192 = 2 x 16 x 16 x 16 (codelet stages before the blocks), n = 32768 with paired rows
-// (tiles around 4096-point sub-rows that end in the blocks), odd and even B, both schedules. Every output and gradient
-// against float64 (y, du and the transforms of dk run the blocks; dD the CUDA cores) within the bf16 tolerance,
-// and y and dk differ from the CUDA-core bf16 results (the blocks did run). Also under compute-sanitizer in gpu-check.
+// spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h). Paired rows: n = 256 (the blocks
+// are the whole row), 2048 = 8 x 16 x 16 and 8192 = 2 x 16 x 16 x 16 (codelet stages before the blocks), n = 32768
+// (tiles around 4096-point sub-rows that end in the blocks); real rows (forward and inverse blocks around the
+// real-row step): n / 2 = 512, 4096 and 16384 (one block on an H100); odd and even B, both schedules. Every output
+// and gradient against float64 (y, du and the transforms of dk run the blocks; dD the CUDA cores) within the bf16
+// tolerance, and y and dk differ from the CUDA-core bf16 results (the blocks did run). Also under compute-sanitizer
+// in gpu-check.
 TEST(ButterflyConv, CudaBf16TensorCores) {
   SSM_REQUIRE_CUDA();
-  const EnvScope layout("SSM_BUTTERFLY_ROWS", "paired");
-  for (const Shape& s : {Shape{2, 2, 128, 128}, Shape{3, 2, 1024, 1024}, Shape{2, 3, 4096, 4096},
-                         Shape{3, 2, 16384, 16384}}) {
+  struct Case {
+    Shape s;
+    const char* rows;
+  };
+  for (const Case& c : {Case{{2, 2, 128, 128}, "paired"}, Case{{3, 2, 1024, 1024}, "paired"},
+                        Case{{2, 3, 4096, 4096}, "paired"}, Case{{3, 2, 16384, 16384}, "paired"},
+                        Case{{3, 2, 512, 512}, "real"}, Case{{2, 2, 4096, 4096}, "real"},
+                        Case{{1, 2, 16384, 16384}, "real"}}) {
+    const Shape& s = c.s;
+    const EnvScope layout("SSM_BUTTERFLY_ROWS", c.rows);
     const Inputs in = make_conv_inputs(s, at::kDouble);
     const at::Tensor g = at::randn_like(in.u);
     const auto ref = grads(true, in, g);
     const Inputs gpu{in.u.to(at::kBFloat16).cuda(), in.k.to(at::kBFloat16).cuda(), in.D.to(at::kBFloat16).cuda(),
                      in.k_rev.to(at::kBFloat16).cuda()};
     for (const char* schedule : {"fused", "staged"}) {
-      SCOPED_TRACE(name(s) + " " + schedule);
+      SCOPED_TRACE(name(s) + " " + c.rows + " " + schedule);
       const EnvScope scope("SSM_BUTTERFLY_SCHEDULE", schedule);
       std::vector<at::Tensor> cores;
       {

@@ -583,5 +583,81 @@ TEST(ButterflyFft, TensorCoreBlocksInTheFusedCorrelation) {
     }
 }
 
+// Real rows (a real row of 2 N as a complex row of N) with the tensor-core blocks: forward blocks, the real-row step
+// on the spectra in the buffers, inverse blocks (tc_block_inverse). The spectrum (entry 0 packed) and the
+// convolution and correlation with the skip term and an odd output length, float32 on the emulated warp against the
+// codelets in float64, for plans ending in two radix-16 stages (the blocks the whole row, or after codelet stages,
+// with column 0 and self-paired columns), both schedules.
+TEST(ButterflyFft, TensorCoreBlocksWithRealRows) {
+  for (const auto& radices : std::vector<std::vector<int>>{{16, 16}, {2, 16, 16}, {3, 16, 16}, {8, 16, 16}})
+    for (const bool fused : {false, true})
+      for (const int mode : {0, 1, 2}) {  // spectrum, convolution, correlation
+        const auto plan = plan_of_radices(radices);
+        const int64_t N = plan.n, n = 2 * N, len = n - 1;
+        SCOPED_TRACE("N " + std::to_string(N) + (fused ? " fused" : " staged") + " mode " + std::to_string(mode));
+        const auto x = random_real(static_cast<size_t>(len), static_cast<unsigned>(N + 31));
+        const auto kd = random_real(static_cast<size_t>(2 * N), static_cast<unsigned>(N + 32));
+        auto run = [&](auto real, auto& ex, auto tc) {
+          using Real = decltype(real);
+          const std::vector<Real> xr(x.begin(), x.end()), D = {Real(0.75)};
+          std::vector<Cx<Real>> K(N), out(N);
+          for (int64_t i = 0; i < N; ++i) K[i] = {static_cast<Real>(kd[2 * i]), static_cast<Real>(kd[2 * i + 1])};
+          std::vector<Real> y(len, Real(0));
+          cuda::fft::FftJob<Real, Real> job;
+          job.plan = plan;
+          job.rows = 1;
+          job.real_rows = true;
+          job.fused_ends = fused;
+          job.root_half = {static_cast<Real>(std::cos(M_PI / N)), static_cast<Real>(-std::sin(M_PI / N))};
+          job.src = xr.data();
+          job.src_len = len;
+          if (mode == 0) {
+            job.spectrum_out = out.data();
+          } else {
+            job.dst = y.data();
+            job.dst_len = len;
+            job.skip = xr.data();
+            job.D = D.data();
+            job.spectrum = K.data();
+            job.conj_spectrum = mode == 2;
+            job.scale = Real(1) / static_cast<Real>(n);
+          }
+          job.tensor_cores = decltype(tc)::value;
+          SubrowBuffers<Real> sub(N);
+          if constexpr (decltype(tc)::value)
+            cuda::fft::run_subrow<true, true>(ex, job, 0, 0, sub.buf.data() + sub.lay.xr, sub.buf.data() + sub.lay.xi,
+                                              sub.table());
+          else
+            sub.run(ex, job, 0, 0);
+          std::vector<double> r;
+          if (mode == 0)
+            for (const auto& v : out) r.insert(r.end(), {static_cast<double>(v.x), static_cast<double>(v.y)});
+          else
+            r.assign(y.begin(), y.end());
+          return r;
+        };
+        SerialExec serial;
+        const auto ref = run(double{}, serial, std::false_type{});
+        auto error = [&](const std::vector<double>& got) {
+          double err = 0, size = 0;
+          for (size_t i = 0; i < ref.size(); ++i) {
+            err = std::max(err, std::abs(ref[i] - got[i]));
+            size = std::max(size, std::abs(ref[i]));
+          }
+          return err / size;
+        };
+        EmuTcExec<false> exact;
+        const double e_float = error(run(float{}, exact, std::true_type{}));
+        EXPECT_EQ(exact.blocks_run, (mode == 0 ? 1 : 2) * N / cuda::fft::kTcBlock);
+        EXPECT_LT(e_float, 2e-6) << "float operands";
+        EmuTcExec<true> ex;
+        const double e_bf16 = error(run(float{}, ex, std::true_type{}));
+        EXPECT_LT(e_bf16, 2e-2);
+        EXPECT_GT(e_bf16, 1e-4) << "bf16 operands: the rounding should show";
+        std::printf("real rows N %lld %s mode %d: float operands %.2e, bf16 %.2e\n", static_cast<long long>(N),
+                    fused ? "fused" : "staged", mode, e_float, e_bf16);
+      }
+}
+
 }  // namespace
 }  // namespace ssm::test
