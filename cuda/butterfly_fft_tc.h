@@ -1,6 +1,8 @@
-// The last two radix-16 stages of a convolution sub-row on tensor cores: a warp takes a block of 256 consecutive
-// positions through both forward stages, the spectrum product and both inverse stages in registers, with bf16
-// operands and float32 accumulation (mma.m16n8k16), one load from and one store to the sub-row buffers.
+// The last two radix-16 stages of a sub-row on tensor cores: a warp takes a block of 256 consecutive positions
+// through both forward stages, the spectrum product and both inverse stages in registers (a convolution,
+// tc_block_conv), or through the forward stages only (spectra, tc_block_forward) or the inverse stages only
+// (tc_block_inverse; real rows run forward blocks, their real-row step, inverse blocks), with bf16 operands and
+// float32 accumulation (mma.m16n8k16), one load from and one store to the sub-row buffers.
 //
 // The algebra. The last two stages (radix 16 both, m = 16 and m = 1) act on each block of 256 positions base + 16 i1
 // + i2 as a 16 x 16 matrix X[i1][i2]: stage S-2 transforms along i1 and multiplies entry (a1, i2) by the twiddle
