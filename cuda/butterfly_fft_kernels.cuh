@@ -38,7 +38,8 @@ struct BlockExec {
 
 constexpr int kFftMaxThreads = 256;
 
-// One lane of a warp for fft::tc_block_conv: its registers and the PTX instructions (bf16 operands, sm_80 and up).
+// One lane of a warp for the tensor-core blocks (fft::tc_block): its registers and the PTX instructions (bf16
+// operands, sm_80 and up).
 struct DeviceTcWarp {
   using H2 = uint32_t;
   fft::TcLane<H2> s;

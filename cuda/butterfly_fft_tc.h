@@ -129,21 +129,24 @@ SSM_HD void tc_entries(TcLane<H2>& s, const Op& op) {
     });
   });
 }
-// The accumulators (16 x 16, two n-tiles) as the A operand; then zeroed.
-template <class W>
-SSM_HD void tc_pack_a(W& w, TcLane<typename W::H2>& s) {
+// The accumulators (16 x 16, two n-tiles) packed into the operand registers, then zeroed: as the A operand (register
+// 2 j + h: n-tile j, rows g + 8 h), or with kBOfTranspose as the B fragments of the transpose (n-tile h: columns
+// g + 8 h, i.e. accumulator rows; register j: rows 8 j + 2 t .., i.e. accumulator n-tile j) -- the same packing,
+// stored at register 2 h + j instead of 2 j + h.
+template <bool kBOfTranspose = false, class W>
+SSM_HD void tc_pack(W& w, TcLane<typename W::H2>& s) {
   static_for<0, 2>([&](auto P) SSM_INLINE_LAMBDA {
     static_for<0, 2>([&](auto J) SSM_INLINE_LAMBDA {
       static_for<0, 2>([&](auto H) SSM_INLINE_LAMBDA {
         constexpr int p = decltype(P)::value, j = decltype(J)::value, h = decltype(H)::value;
-        s.x[p][2 * j + h] = w.pack(s.c[j][p][2 * h], s.c[j][p][2 * h + 1]);
+        s.x[p][kBOfTranspose ? 2 * h + j : 2 * j + h] = w.pack(s.c[j][p][2 * h], s.c[j][p][2 * h + 1]);
       });
     });
   });
   tc_zero(s);
 }
 
-// acc (n-tile j, part p) += F-fragment fi (A) times the operand's part xp (B fragments of n-tile j).
+// acc (n-tile j, part p) += part fi of G (A) times the operand's part xp (B fragments of n-tile j).
 template <class W>
 SSM_HD void tc_left(W& w, int j, int p, int fi, int xp) {
   using H2 = typename W::H2;
@@ -248,7 +251,7 @@ SSM_HD void tc_inverse(W& w, float* xr, float* xi, int base) {
   tc_times_f<true>(w);  // Y'[pi m][pi n] = Z conj(G)
   w.each([&](int, Lane& s) SSM_INLINE_LAMBDA {
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA { return cmul_conj(v, s.tw[j][q]); });
-    tc_pack_a(w, s);
+    tc_pack(w, s);
   });
   tc_transpose(w, true);  // Y'^T
   tc_times_f<true>(w);    // entry (m, n): X'[pi n][pi m] = (Y'^T conj(G))[pi m][pi n]
@@ -262,14 +265,14 @@ SSM_HD void tc_block_conv(W& w, float* xr, float* xi, int base, const Cx<float>*
   using Lane = TcLane<typename W::H2>;
   tc_load(w, xr, xi, base);
   tc_first_stage(w);
-  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA { tc_pack_a(w, s); });
+  w.each([&](int, Lane& s) SSM_INLINE_LAMBDA { tc_pack(w, s); });
   tc_times_f<false>(w);  // Z[pi m][pi n] = Y G
   w.each([&](int lane, Lane& s) SSM_INLINE_LAMBDA {
     const int g = lane >> 2, t = lane & 3;
     tc_entries(s, [&](int j, int q, Cx<float> v) SSM_INLINE_LAMBDA {
       return times_spectrum(v, K[16 * tc_perm(g + 8 * (q >> 1)) + tc_perm(8 * j + 2 * t + (q & 1))], conj);
     });
-    tc_pack_a(w, s);
+    tc_pack(w, s);
   });
   tc_inverse(w, xr, xi, base);
 }
@@ -279,14 +282,7 @@ template <class W>
 SSM_HD void tc_block_forward(W& w, float* xr, float* xi, int base) {
   tc_load(w, xr, xi, base);
   tc_first_stage(w);
-  // the accumulators of Y as the B fragments of Y^T: n-tile h (columns m = g + 8 h), register r (rows 8 r + 2 t ..)
-  w.each([&](int, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA {
-    static_for<0, 8>([&](auto I) SSM_INLINE_LAMBDA {
-      constexpr int p = decltype(I)::value / 4, h = decltype(I)::value / 2 % 2, r = decltype(I)::value % 2;
-      s.x[p][2 * h + r] = w.pack(s.c[r][p][2 * h], s.c[r][p][2 * h + 1]);
-    });
-    tc_zero(s);
-  });
+  w.each([&](int, TcLane<typename W::H2>& s) SSM_INLINE_LAMBDA { tc_pack<true>(w, s); });  // B fragments of Y^T
   tc_f_times(w);  // entry (m, n): Z[pi n][pi m] = (G Y^T)[m][n]
   tc_store(w, xr, xi, base);
 }

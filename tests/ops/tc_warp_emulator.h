@@ -89,14 +89,10 @@ struct EmuTcWarp {
 // the parallel steps' items in order, the warp blocks (cuda::fft::tc_block) one after the other on the emulated warp;
 // blocks_run counts them.
 template <bool kRound>
-struct EmuTcExec {
+struct EmuTcExec : cuda::fft::SerialExec {
   EmuTcWarp<kRound> warp;
   int64_t blocks_run = 0;
   EmuTcExec() { cuda::fft::tc_init(warp); }
-  template <class F>
-  void parallel_for(int count, F&& f) {
-    for (int i = 0; i < count; ++i) f(i);
-  }
   void tc_blocks(int blocks, cuda::fft::TcStep step, float* xr, float* xi, const cuda::fft::Cx<float>* K, bool conj) {
     blocks_run += blocks;
     for (int b = 0; b < blocks; ++b) cuda::fft::tc_block(warp, step, xr, xi, b * cuda::fft::kTcBlock, K, conj);

@@ -59,12 +59,18 @@ TEST(ButterflyFft, EveryCodeletIsTheDft) {
 #undef SSM_CHECK
 }
 
+// The twiddle table of length len (twiddle_table_size(len) entries at storage), filled, as a kernel's block does.
+template <typename Real>
+cuda::fft::TwiddleTable<Real> fill_twiddle_table(Cx<Real>* storage, int64_t len) {
+  for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
+    storage[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+  return cuda::fft::twiddle_table<Real>(storage, len);
+}
+
 TEST(ButterflyFft, TwiddleTableHoldsEveryRoot) {
   for (const int64_t len : {2, 7, 60, 2048, 1 << 21}) {
     std::vector<Cx<double>> storage(cuda::fft::twiddle_table_size(len));
-    for (int64_t i = 0; i < static_cast<int64_t>(storage.size()); ++i)
-      storage[i] = cuda::fft::twiddle_table_entry<double>(len, i);
-    const auto tw = cuda::fft::twiddle_table<double>(storage.data(), len);
+    const auto tw = fill_twiddle_table(storage.data(), len);
     for (int64_t t = 0; t < len; t += 1 + len / 1000) {
       const Cx<double> w = tw(static_cast<int>(t));
       EXPECT_LT(std::abs(cplx(w.x, w.y) - std::polar(1.0, -2.0 * M_PI * t / len)), 1e-15)
@@ -117,17 +123,15 @@ TEST(ButterflyFft, NegatedPositionHoldsMinusF) {
 using cuda::fft::ReverseExec;
 using cuda::fft::SerialExec;
 
-// The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them (run:
-// the job's row layout; run_tc: the kernel of job.tensor_cores, ex an executor with the warp blocks).
+// The buffers and twiddle table of sub-rows of length len (subrow_layout), and the sub-row pipeline on them, in the
+// job's row layout (run: the kernel without, run_tc: with job.tensor_cores, ex an executor with the warp blocks).
 template <typename Real = double>
 struct SubrowBuffers {
   int64_t len;
   cuda::fft::SubrowLayout lay = cuda::fft::subrow_layout(len);
   std::vector<Real> buf = std::vector<Real>(lay.total);
   explicit SubrowBuffers(int64_t l) : len(l) {
-    auto* table = reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw);
-    for (int64_t i = 0; i < cuda::fft::twiddle_table_size(len); ++i)
-      table[i] = cuda::fft::twiddle_table_entry<Real>(len, i);
+    fill_twiddle_table(reinterpret_cast<Cx<Real>*>(buf.data() + lay.tw), len);
   }
   cuda::fft::TwiddleTable<Real> table() const {
     return cuda::fft::twiddle_table<Real>(reinterpret_cast<const Cx<Real>*>(buf.data() + lay.tw), len);
@@ -138,7 +142,10 @@ struct SubrowBuffers {
   }
   template <class Exec>
   void run_tc(Exec& ex, const cuda::fft::FftJob<Real, Real>& job, int first, int64_t sr) {
-    cuda::fft::run_subrow<false, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, table());
+    if (job.real_rows)
+      cuda::fft::run_subrow<true, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, table());
+    else
+      cuda::fft::run_subrow<false, true>(ex, job, first, sr, buf.data() + lay.xr, buf.data() + lay.xi, table());
   }
 };
 
@@ -209,7 +216,7 @@ TEST(ButterflyFft, TiledSpectrumAndInverse) {
         const auto& z = row.z;
         const auto& u = row.u;
         std::vector<Cx<double>> work(n), X(n), row_table(cuda::fft::twiddle_table_size(n));
-        for (size_t i = 0; i < row_table.size(); ++i) row_table[i] = cuda::fft::twiddle_table_entry<double>(n, i);
+        fill_twiddle_table(row_table.data(), n);
         auto job = row.job(plan);
         job.work = work.data();
         job.row_twiddles = row_table.data();
@@ -556,10 +563,7 @@ TEST(ButterflyFft, TensorCoreBlocksInTheFusedCorrelation) {
         job.fused_ends = fused;
         const auto lay = cuda::fft::correlate_layout(n);
         std::vector<Real> smem(lay.total);
-        auto* table = reinterpret_cast<Cx<Real>*>(smem.data() + lay.row.tw);
-        for (int64_t i = 0; i < cuda::fft::twiddle_table_size(n); ++i)
-          table[i] = cuda::fft::twiddle_table_entry<Real>(n, i);
-        const auto tw = cuda::fft::twiddle_table<Real>(table, n);
+        const auto tw = fill_twiddle_table(reinterpret_cast<Cx<Real>*>(smem.data() + lay.row.tw), n);
         std::vector<cplx> GK(H * n);
         for (int64_t h = 0; h < H; ++h)
           cuda::fft::correlate_channel<decltype(tc)::value>(
@@ -625,8 +629,7 @@ TEST(ButterflyFft, TensorCoreBlocksWithRealRows) {
           job.tensor_cores = decltype(tc)::value;
           SubrowBuffers<Real> sub(N);
           if constexpr (decltype(tc)::value)
-            cuda::fft::run_subrow<true, true>(ex, job, 0, 0, sub.buf.data() + sub.lay.xr, sub.buf.data() + sub.lay.xi,
-                                              sub.table());
+            sub.run_tc(ex, job, 0, 0);
           else
             sub.run(ex, job, 0, 0);
           std::vector<double> r;
