@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How accurate would the exact butterfly convolution be with its DFT stages on bf16 tensor cores? A CPU emulation.
 
-The CUDA-core pipeline (cuda/butterfly_fft.h) computes in float32; by count (docs/benchmarks.md) the issue's aim of
+The CUDA-core pipeline (cuda/butterfly_conv/butterfly_fft.h) computes in float32; by count (docs/benchmarks.md) the issue's aim of
 50 % of copy bandwidth in bf16 would need the DFT stages as matrix products on tensor cores. This emulates such
 stages: each stage a product with the r x r DFT matrix (r = 16 where the size allows) whose operands -- the data and
 the matrix, real and imaginary parts -- are rounded to bfloat16, with float32 accumulation and float32 twiddles;

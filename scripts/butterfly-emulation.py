@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the CUDA butterfly's design without a GPU, in float64/float32 PyTorch on the CPU.
 
-1. The multi-pass index arithmetic of cuda/butterfly.cu (column passes over whole rows for the outer stages, fused
+1. The multi-pass index arithmetic of cuda/butterfly_conv/butterfly.cu (column passes over whole rows for the outer stages, fused
    sub-rows of length n / (r_0 ... r_{t-1}) for the rest, spectra in digit order) against a direct convolution.
 2. The rounding of the TF32 tensor-core stages used for bf16/fp16 inputs (operands rounded to 10-bit mantissas,
    float32 accumulation) against a float64 reference, at the shape of the GPU test.

@@ -5,7 +5,7 @@
         (default cases: 64,256,1024 then 64,256,1024,tc then 4,256,16384)
 
 LIBRARY is the built op library (build-gpu/libssm_ops.so). bfloat16 inputs, kernels of length L; ",tc" runs the case
-with SSM_BUTTERFLY_BF16=tensor_cores (the tensor-core blocks), else the default arithmetic. Each forward launches two
+with SSM_BUTTERFLY=bf16=tensor_cores (the tensor-core blocks), else the default arithmetic. Each forward launches two
 sub-row kernels (the kernel spectrum, then the convolution). scripts/gpu-check runs it under Nsight Compute (ncu) when
 the machine has it: issue-slot, pipe and shared-memory utilization of the exact pipelines' kernels, the figures that
 say whether they are bound by instruction issue (see docs/benchmarks.md).
@@ -26,7 +26,7 @@ def main() -> int:
         parts = case.split(",")
         B, H, L = (int(x) for x in parts[:3])
         tc = parts[3:] == ["tc"]
-        os.environ["SSM_BUTTERFLY_BF16"] = "tensor_cores" if tc else "cuda_cores"
+        os.environ["SSM_BUTTERFLY"] = "bf16=tensor_cores" if tc else "bf16=cuda_cores"
         u = torch.randn(B, H, L, device="cuda", dtype=torch.bfloat16)
         k = (torch.randn(H, L, device="cuda") / L).to(torch.bfloat16)
         D = torch.randn(H, device="cuda", dtype=torch.bfloat16)

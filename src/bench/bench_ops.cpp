@@ -202,44 +202,37 @@ void bench_conv(const Options& o, const at::Device& dev, const std::string& op, 
   const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
   std::vector<Impl> impls;
   if (op == "butterfly_conv") {
-    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule and row layout).
-    // "learned": the exact DFT matrices passed as factors, i.e. the dense-matrix stages a learned-butterfly layer runs
-    // (factor gradients not requested); on a GPU in float32 also with 3xTF32 tensor cores ("learned-tc",
-    // SSM_BUTTERFLY_FLOAT32=tensor_cores). On a GPU also "staged": SSM_BUTTERFLY_SCHEDULE=staged, every stage of a
-    // sub-row its own pass (the default fuses the outer stages with the loads, the spectrum product and the stores).
-    // Every impl sets all the variables it depends on (they stay set through the backward; the next impl resets);
-    // the impls outlive this block, so they hold copies of `exact`.
-    auto exact = [&](const char* schedule, const char* chunk_bytes, const char* rows, const char* bf16 = "") {
-      setenv("SSM_BUTTERFLY_SCHEDULE", schedule, 1);
-      setenv("SSM_BUTTERFLY_CHUNK_BYTES", chunk_bytes, 1);
-      setenv("SSM_BUTTERFLY_ROWS", rows, 1);
-      setenv("SSM_BUTTERFLY_BF16", bf16, 1);
+    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule and row layout: real
+    // rows where they run in one pass, else single rows). "paired": two samples' rows as one complex row (the layout
+    // that was the default until samples had to stay independent; half the transforms). "learned": the exact DFT
+    // matrices passed as factors, i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not
+    // requested); on a GPU in float32 also with 3xTF32 tensor cores ("learned-tc", float32=tensor_cores). On a GPU
+    // also "staged": schedule=staged, every stage of a sub-row its own pass (the default fuses the outer stages with
+    // the loads, the spectrum product and the stores). Every impl sets SSM_BUTTERFLY (ButterflyOptions) as a whole;
+    // it stays set through the backward, and the next impl resets it. The impls outlive this block, so they hold
+    // copies of `exact`.
+    auto exact = [&](const char* options) {
+      setenv("SSM_BUTTERFLY", options, 1);
       return ssm::butterfly_conv(u, k, D, krev);
     };
-    impls.emplace_back("butterfly", [exact] { return exact("", "", ""); });
-    if (dev.is_cuda()) impls.emplace_back("staged", [exact] { return exact("staged", "", ""); });
-    // On a GPU also the other row layout of the convolutions where both are one pass: "real" below L = 16K (one real
-    // row as a complex row of n / 2; the default pairs two rows as one complex row of n), "paired" at L = 16K (where
-    // the default takes real rows, n / 2 = 16384 fitting one block's shared memory, n not).
-    if (dev.is_cuda() && L < 16384) impls.emplace_back("real", [exact] { return exact("", "", "real"); });
-    if (dev.is_cuda() && L == 16384) impls.emplace_back("paired", [exact] { return exact("", "", "paired"); });
-    // On a GPU from L = 16K on (multi-pass plans) also "unchunked": the whole work area at once
-    // (SSM_BUTTERFLY_CHUNK_BYTES of 1 TB) instead of L2-sized chunks of rows.
-    if (dev.is_cuda() && L >= 16384)
-      impls.emplace_back("unchunked", [exact] { return exact("", "1000000000000", ""); });
-    // On a GPU in bf16 also "tc": SSM_BUTTERFLY_BF16=tensor_cores, the last two radix-16 stages of every sub-row and
-    // the spectrum product as warp-level bf16 matrix products (cuda/butterfly_fft_tc.h), the default row layout.
-    if (dev.is_cuda() && dt == at::kBFloat16)
-      impls.emplace_back("tc", [exact] { return exact("", "", "", "tensor_cores"); });
+    impls.emplace_back("butterfly", [exact] { return exact(""); });
+    impls.emplace_back("paired", [exact] { return exact("rows=paired"); });
+    if (dev.is_cuda()) impls.emplace_back("staged", [exact] { return exact("schedule=staged"); });
+    // On a GPU from L = 16K on (multi-pass plans) also "unchunked": the whole work area at once (chunk_bytes of 1 TB)
+    // instead of L2-sized chunks of rows.
+    if (dev.is_cuda() && L >= 16384) impls.emplace_back("unchunked", [exact] { return exact("chunk_bytes=1000000000000"); });
+    // On a GPU in bf16 also "tc": bf16=tensor_cores, the last two radix-16 stages of every sub-row and the spectrum
+    // product as warp-level bf16 matrix products (cuda/butterfly_conv/butterfly_fft_tc.h), the default row layout.
+    if (dev.is_cuda() && dt == at::kBFloat16) impls.emplace_back("tc", [exact] { return exact("bf16=tensor_cores"); });
     std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
     for (auto& f : factors) f = f.to(dev);
     impls.emplace_back("learned", [&, factors] {
-      setenv("SSM_BUTTERFLY_FLOAT32", "cuda_cores", 1);
+      setenv("SSM_BUTTERFLY", "float32=cuda_cores", 1);
       return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
     });
     if (dev.is_cuda() && dt == at::kFloat)
       impls.emplace_back("learned-tc", [&, factors] {
-        setenv("SSM_BUTTERFLY_FLOAT32", "tensor_cores", 1);
+        setenv("SSM_BUTTERFLY", "float32=tensor_cores", 1);
         return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
       });
   }

@@ -1,0 +1,209 @@
+"""What every op owes a PyTorch user beyond its math: the same results under dispatch modes (FlopCounterMode,
+torch.compile's tracing), one compiled graph across lengths, torch.library.opcheck with all its checks, a clear error
+for a second derivative, independence of the samples of a batch, and a library that can be loaded twice."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+LIB = os.environ.get("SSM_OPS_LIBRARY")
+if not LIB:
+    pytest.skip("SSM_OPS_LIBRARY is not set (ctest sets it)", allow_module_level=True)
+torch.ops.load_library(LIB)
+ops = torch.ops.ssm
+f64 = torch.float64
+
+
+def vandermonde_case(L=16, B=2, N=4):
+    dt = torch.exp(torch.empty(B, 1, dtype=f64).uniform_(-6.9, -2.3))
+    x = dt * torch.complex(-0.5 * torch.ones(B, N, dtype=f64), torch.pi * torch.arange(N, dtype=f64).expand(B, N))
+    v = torch.randn(B, N, dtype=torch.complex128)
+    return ops.vandermonde, (v.requires_grad_(), x.requires_grad_(), L)
+
+
+def conv_case(op, L=16, factors=False, B=2, H=3):
+    u = torch.randn(B, H, L, dtype=f64, requires_grad=True)
+    k = (torch.randn(H, L // 2 + 1, dtype=f64) / L).requires_grad_()
+    D = torch.randn(H, dtype=f64, requires_grad=True)
+    k_rev = (torch.randn(H, L // 2 + 1, dtype=f64) / L).requires_grad_()
+    args = [u, k, D, k_rev]
+    if factors:  # the exact DFT matrices as (learnable) factors: the learned-butterfly path
+        n = ops.fft_conv_size(L, k.shape[1], True)
+        F = [f.requires_grad_() for f in ops.butterfly_dft_factors(n, torch.complex128)]
+        args.append(F)
+    return getattr(ops, op), tuple(args)
+
+
+def diag_scan_case(L=16, B=2, P=3):
+    a = torch.polar(0.5 + 0.4 * torch.rand(P, dtype=f64), torch.rand(P, dtype=f64) * 6.28).requires_grad_()
+    b = torch.randn(B, L, P, dtype=torch.complex128, requires_grad=True)
+    h0 = torch.randn(B, P, dtype=torch.complex128, requires_grad=True)
+    return ops.diag_scan, (a, b, False, h0)
+
+
+CASES = {
+    "vandermonde": vandermonde_case,
+    "fft_conv": lambda: conv_case("fft_conv"),
+    "butterfly_conv": lambda: conv_case("butterfly_conv"),
+    "butterfly_conv_factors": lambda: conv_case("butterfly_conv", factors=True),
+    "diag_scan": diag_scan_case,
+}
+
+
+def leaves(args):
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.requires_grad:
+            out.append(a)
+        elif isinstance(a, list):
+            out.extend(t for t in a if t.requires_grad)
+    return out
+
+
+def run(op, args):
+    """The output and the gradients of <Re out, w> (w fixed by the seed) for every input that requires grad."""
+    y = op(*args)
+    w = torch.randn(y.shape, dtype=y.real.dtype, generator=torch.Generator().manual_seed(1))
+    loss = (y.real * w).sum() if y.is_complex() else (y * w).sum()
+    return [y.detach()] + list(torch.autograd.grad(loss, leaves(args)))
+
+
+def real_sum(t):
+    return t.real.sum() if t.is_complex() else t.sum()
+
+
+class PassThrough(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("mode", [PassThrough, lambda: FlopCounterMode(display=False)], ids=["passthrough", "flops"])
+def test_dispatch_mode_gives_eager_results(case, mode):
+    op, args = CASES[case]()
+    eager = run(op, args)
+    with mode():
+        inside = run(op, args)
+    for a, b in zip(eager, inside):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_opcheck_all_checks(case):
+    op, args = CASES[case]()
+    torch.library.opcheck(op, args)
+
+
+def _lengths_graphs(fn, make):
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = torch.compile(fn, backend="aot_eager", dynamic=True, fullgraph=True)
+    for L in (16, 23, 40):
+        args = make(L)
+        got = compiled(*args)
+        real_sum(got).backward()
+        grads = [a.grad.clone() for a in leaves(args)]
+        for a in leaves(args):
+            a.grad = None
+        want = fn(*args)
+        real_sum(want).backward()
+        torch.testing.assert_close(got, want)
+        for g, a in zip(grads, leaves(args)):
+            torch.testing.assert_close(g, a.grad)
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def test_compile_dynamic_one_graph_per_op():
+    # The length flows from a tensor's shape into each op: one graph over three lengths (a length specialized into an
+    # int argument would give three).
+    def vdm(v, x, t):
+        return ops.vandermonde(v, x, t.shape[0])
+    assert _lengths_graphs(vdm, lambda L: vandermonde_case(L)[1][:2] + (torch.zeros(L),)) == 1
+    for op in ("fft_conv", "butterfly_conv"):
+        f = getattr(ops, op)
+        assert _lengths_graphs(lambda u, k, D, kr: f(u, k, D, kr), lambda L: conv_case(op, L)[1]) == 1, op
+    assert _lengths_graphs(lambda a, b, h0: ops.diag_scan(a, b, False, h0),
+                           lambda L: (lambda c: (c[0], c[1], c[3]))(diag_scan_case(L)[1])) == 1
+
+
+def test_compile_with_factors_matches_eager_from_the_first_call():
+    op, args = CASES["butterfly_conv_factors"]()
+    torch._dynamo.reset()
+    got = torch.compile(lambda *a: op(*a), backend="aot_eager", fullgraph=True)(*args)
+    torch.testing.assert_close(got, op(*args), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_second_derivative_is_a_clear_error(case):
+    # Asking for a differentiable gradient (create_graph=True) is where the second derivative starts: it fails there,
+    # naming the op, instead of returning a gradient whose own gradient would silently be zero.
+    op, args = CASES[case]()
+    loss = real_sum(op(*args))
+    with pytest.raises(RuntimeError, match=r"ssm::\w+_backward is not differentiable: a second derivative"):
+        torch.autograd.grad(loss, leaves(args), create_graph=True)
+    # A first derivative still works afterwards, and without create_graph as before.
+    assert all(g is not None for g in torch.autograd.grad(real_sum(op(*args)), leaves(args)))
+
+
+def test_butterfly_backward_strides_match_meta():
+    op, args = CASES["butterfly_conv_factors"]()
+    grads = run(op, args)[1:]
+    for t, g in zip(leaves(args), grads):
+        assert g.is_contiguous() and g.shape == t.shape
+
+
+def test_butterfly_default_passes_gradcheck():
+    u = torch.randn(2, 3, 11, dtype=f64, requires_grad=True)
+    k = torch.randn(3, 6, dtype=f64, requires_grad=True)
+    D = torch.randn(3, dtype=f64, requires_grad=True)
+    k_rev = torch.randn(3, 6, dtype=f64, requires_grad=True)
+    assert torch.autograd.gradcheck(ops.butterfly_conv, (u, k, D, k_rev))
+
+
+@pytest.mark.parametrize("op", ["fft_conv", "butterfly_conv"])
+def test_samples_are_independent(op):
+    f = getattr(ops, op)
+    u = torch.randn(2, 3, 10)
+    k = torch.randn(3, 10) / 10
+    ref = f(u, k)
+    nan = u.clone()
+    nan[0, 1, 3] = float("nan")
+    y = f(nan, k)
+    assert y[0].isnan().any() and not y[1].isnan().any()
+    exact = ops.fft_conv(u[1:].double(), k.double())
+    for scale in (1e2, 1e4, 1e6):
+        big = u.clone()
+        big[0] *= scale
+        y1 = f(big, k)[1:]
+        torch.testing.assert_close(y1, ref[1:], rtol=0, atol=0)
+        assert ((y1.double() - exact).abs().max() / exact.abs().max()).item() < 1e-6
+
+
+def test_fft_conv_size_rejects_unrepresentable_lengths():
+    with pytest.raises(RuntimeError, match=r"argument 'L' = 4611686018427387905 is too large"):
+        ops.fft_conv_size(2**62 + 1, 1, False)
+    with pytest.raises(RuntimeError, match=r"argument 'Lk' .* too large"):
+        ops.fft_conv_size(2**58, 2**58 + 1, False)
+    assert ops.fft_conv_size(2**40, 2**40, True) >= 2**41
+
+
+def test_second_load_from_another_path_is_harmless(tmp_path):
+    copy = tmp_path / "libssm_ops_copy.so"
+    shutil.copy(LIB, copy)
+    code = (
+        "import torch\n"
+        f"torch.ops.load_library({LIB!r})\n"
+        f"torch.ops.load_library({str(copy)!r})\n"
+        "u = torch.randn(1, 2, 8); k = torch.randn(2, 3)\n"
+        "torch.testing.assert_close(torch.ops.ssm.fft_conv(u, k), torch.ops.ssm.butterfly_conv(u, k))\n"
+        "print(torch.ops.ssm.library_path())\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "already registered by" in r.stderr and str(copy) in r.stderr
+    assert r.stdout.strip().endswith(os.path.basename(LIB))
