@@ -27,7 +27,6 @@
 
 namespace ssm::cuda {
 
-constexpr int64_t kButterflyMaxFused = 16384;  // complex64 elements kept in one block's shared memory (128 KiB)
 
 // The dense factor of every stage: (r, r) shared or (H, r, r) per channel, complex64, row-major [a][i].
 struct ButterflyFactors {

@@ -34,6 +34,9 @@
 namespace ssm::cuda {
 
 constexpr int kButterflyMaxStages = 8;
+// Longest row (complex64 elements) the CUDA kernels keep in one block's shared memory (128 KiB) in one fused pass;
+// longer rows take the multi-pass scheme.
+constexpr int64_t kButterflyMaxFused = 16384;
 
 struct ButterflyPlan {
   int64_t n = 0;

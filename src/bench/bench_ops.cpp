@@ -2,7 +2,7 @@
 // Median of repeated runs after warm-up; bytes/s and flop/s from analytic counts; peak extra memory (CPU: growth of
 // the process's peak resident set; CUDA: the caching allocator's
 // peak; malloc_trim first, so that freed heap pages are not reused unseen). Prints a table and writes JSON.
-#include "bench/baselines.h"
+#include "ops/common/cases.h"
 #include "ssm/ops.h"
 
 #include <ATen/ATen.h>
@@ -157,103 +157,36 @@ void measure(const Options& o, const at::Device& dev, const std::string& op, con
   }
 }
 
-// ---- cases --------------------------------------------------------------------------------------------------------
-void bench_vandermonde(const Options& o, const at::Device& dev, int64_t B, int64_t N, int64_t L, at::ScalarType dt) {
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor dtv = at::exp(at::rand({B, 1}, f64) * std::log(100.0) + std::log(1e-3));
-  const at::Tensor A = at::complex(-0.5 * at::ones({B, N}, f64), M_PI * at::arange(N, f64).expand({B, N}));
-  at::Tensor x = (dtv * A).to(dt).to(dev).requires_grad_(true);
-  at::Tensor v = at::complex(at::randn({B, N}, f64), at::randn({B, N}, f64)).to(dt).to(dev).requires_grad_(true);
-  const double cs = dt == at::kComplexFloat ? 8 : 16;
-  const double bytes_fwd = 2 * B * N * cs + B * L * cs / 2;
-  const double bytes_fb = bytes_fwd + B * L * cs / 2 + 4 * B * N * cs;
-  const double flops_fwd = 8.0 * B * N * L, flops_fb = flops_fwd + 16.0 * B * N * L;
-  std::ostringstream shape;
-  shape << "B=" << B << " N=" << N << " L=" << L;
-  measure(o, dev, "vandermonde", dt == at::kComplexFloat ? "complex64" : "complex128", shape.str(), bytes_fwd,
-          flops_fwd, bytes_fb, flops_fb, {v, x},
-          {{"ssm", [&] { return ssm::vandermonde(v, x, L); }},
-           {"libtorch", [&] { return ssm::bench::vandermonde_materialized(v, x, L); }}});
+// ---- cases: every op's table rows marked for the benchmark (src/ops/<op>/cases.cpp) ---------------------------------
+// The options SSM_BUTTERFLY held when the program started: "ssm" runs under them; the table's other implementations
+// set their own.
+std::string initial_butterfly_options;
+bool had_butterfly_options = false;
+
+void restore_butterfly_options() {
+  if (had_butterfly_options)
+    setenv("SSM_BUTTERFLY", initial_butterfly_options.c_str(), 1);
+  else
+    unsetenv("SSM_BUTTERFLY");
 }
 
-// The FFT convolution of u (B, H, L) with kernels of length L: ssm::fft_conv (op "fft_conv"), or ssm::butterfly_conv
-// beside ssm::fft_conv (op "butterfly_conv"), each against the LibTorch rfft chain. Bytes and flops are those of
-// the real-FFT algorithm for both ops, so that their rates compare directly.
-void bench_conv(const Options& o, const at::Device& dev, const std::string& op, int64_t B, int64_t H, int64_t L,
-                bool bidir, at::ScalarType dt) {
-  const auto opt = at::TensorOptions().dtype(dt).device(dev);
-  at::Tensor u = at::randn({B, H, L}, opt).requires_grad_(true);
-  at::Tensor k = (at::randn({H, L}, opt) / L).requires_grad_(true);
-  at::Tensor D = at::randn({H}, opt).requires_grad_(true);
-  at::Tensor kr = bidir ? (at::randn({H, L}, opt) / L).requires_grad_(true) : at::Tensor();
-  const double es = static_cast<double>(c10::elementSize(dt));
-  const double n = static_cast<double>(ssm::fft_conv_size(L, L, bidir));
-  const double rows = static_cast<double>(B * H);
-  const double kbytes = H * L * (bidir ? 2.0 : 1.0) * es + H * es;
-  const double bytes_fwd = 2 * rows * L * es + kbytes;
-  const double bytes_fb = bytes_fwd + 3 * rows * L * es + kbytes;
-  const double fft = 2.5 * n * std::log2(n);
-  const double flops_fwd = rows * (2 * fft + 3 * n + 2.0 * L);
-  const double flops_fb = flops_fwd + rows * (3 * fft + 6 * n + 4.0 * L);
-  std::ostringstream shape;
-  shape << "B=" << B << " H=" << H << " L=" << L << (bidir ? " bidir" : "");
-  std::vector<at::Tensor> in = {u, k, D};
-  if (bidir) in.push_back(kr);
-  const std::optional<at::Tensor> krev = bidir ? std::optional<at::Tensor>(kr) : std::nullopt;
-  std::vector<Impl> impls;
-  if (op == "butterfly_conv") {
-    // "butterfly": no factors (exact DFT stages as codelets, the device's default schedule and row layout: real
-    // rows where they run in one pass, else single rows). "paired": two samples' rows as one complex row (the layout
-    // that was the default until samples had to stay independent; half the transforms). "learned": the exact DFT
-    // matrices passed as factors, i.e. the dense-matrix stages a learned-butterfly layer runs (factor gradients not
-    // requested); on a GPU in float32 also with 3xTF32 tensor cores ("learned-tc", float32=tensor_cores). On a GPU
-    // also "staged": schedule=staged, every stage of a sub-row its own pass (the default fuses the outer stages with
-    // the loads, the spectrum product and the stores). Every impl sets SSM_BUTTERFLY (ButterflyOptions) as a whole;
-    // it stays set through the backward, and the next impl resets it. The impls outlive this block, so they hold
-    // copies of `exact`.
-    auto exact = [&](const char* options) {
-      setenv("SSM_BUTTERFLY", options, 1);
-      return ssm::butterfly_conv(u, k, D, krev);
-    };
-    impls.emplace_back("butterfly", [exact] { return exact(""); });
-    impls.emplace_back("paired", [exact] { return exact("rows=paired"); });
-    if (dev.is_cuda()) impls.emplace_back("staged", [exact] { return exact("schedule=staged"); });
-    // On a GPU from L = 16K on (multi-pass plans) also "unchunked": the whole work area at once (chunk_bytes of 1 TB)
-    // instead of L2-sized chunks of rows.
-    if (dev.is_cuda() && L >= 16384) impls.emplace_back("unchunked", [exact] { return exact("chunk_bytes=1000000000000"); });
-    // On a GPU in bf16 also "tc": bf16=tensor_cores, the last two radix-16 stages of every sub-row and the spectrum
-    // product as warp-level bf16 matrix products (cuda/butterfly_conv/butterfly_fft_tc.h), the default row layout.
-    if (dev.is_cuda() && dt == at::kBFloat16) impls.emplace_back("tc", [exact] { return exact("bf16=tensor_cores"); });
-    std::vector<at::Tensor> factors = ssm::butterfly_dft_factors(static_cast<int64_t>(n), at::kComplexFloat);
-    for (auto& f : factors) f = f.to(dev);
-    impls.emplace_back("learned", [&, factors] {
-      setenv("SSM_BUTTERFLY", "float32=cuda_cores", 1);
-      return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
-    });
-    if (dev.is_cuda() && dt == at::kFloat)
-      impls.emplace_back("learned-tc", [&, factors] {
-        setenv("SSM_BUTTERFLY", "float32=tensor_cores", 1);
-        return ssm::butterfly_conv(u, k, D, krev, at::TensorList(factors));
-      });
-  }
-  impls.emplace_back(op == "butterfly_conv" ? "fft_conv" : "ssm", [&] { return ssm::fft_conv(u, k, D, krev); });
-  impls.emplace_back("libtorch", [&] { return ssm::bench::fft_conv_chain(u, k, D, krev); });
-  measure(o, dev, op, std::string(c10::toString(dt)), shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, in,
-          impls);
-}
-
-void bench_diag_scan(const Options& o, const at::Device& dev, int64_t B, int64_t L, int64_t P) {
-  const auto f32 = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor a = at::polar(0.9f + 0.09f * at::rand({P}, f32), at::rand({P}, f32) * 6.2831853f).to(dev).requires_grad_(true);
-  at::Tensor b = at::complex(at::randn({B, L, P}, f32), at::randn({B, L, P}, f32)).to(dev).requires_grad_(true);
-  const double n = static_cast<double>(B * L * P), cs = 8;
-  const double bytes_fwd = 2 * n * cs, bytes_fb = bytes_fwd + 3 * n * cs;  // backward: read g and x, write db
-  const double flops_fwd = 8 * n, flops_fb = flops_fwd + 16 * n;
-  std::ostringstream shape;
-  shape << "B=" << B << " L=" << L << " P=" << P;
-  measure(o, dev, "diag_scan", "complex64", shape.str(), bytes_fwd, flops_fwd, bytes_fb, flops_fb, {a, b},
-          {{"ssm", [&] { return ssm::diag_scan(a, b); }},
-           {"libtorch", [&] { return ssm::bench::diag_scan_loop(a, b); }}});
+void bench_case(const Options& o, const at::Device& dev, const ssm::cases::OpTable& t, const ssm::cases::Case& c) {
+  const at::ScalarType dtype = ssm::cases::dtype_of(c.choice("dtype", "float32"));
+  std::vector<at::Tensor> in = t.inputs(c, dtype, dev), grad_in;
+  for (auto& x : in)
+    if (x.defined() && (at::isFloatingType(x.scalar_type()) || at::isComplexType(x.scalar_type()))) {
+      x.requires_grad_(true);
+      grad_in.push_back(x);
+    }
+  std::vector<Impl> impls = {{"ssm", [&t, &c, in] {
+                                restore_butterfly_options();
+                                return t.run(c, in);
+                              }}};
+  for (auto& impl : t.impls(c, in)) impls.push_back(std::move(impl));
+  const auto n = t.counts(c, dtype);
+  measure(o, dev, t.op, ssm::cases::dtype_name(dtype), c.label, n.bytes_fwd, n.flops_fwd, n.bytes_fb, n.flops_fb,
+          grad_in, impls);
+  restore_butterfly_options();
 }
 
 void write_json(const Options& o) {
@@ -278,11 +211,10 @@ void write_json(const Options& o) {
 
 void usage() {
   std::puts(
-      "usage: ssm bench [--device cpu|cuda|all] [--op vandermonde|fft_conv|butterfly_conv|diag_scan] [--json FILE]\n"
-      "                 [--repeats N] [--quick]\n"
-      "Times ssm::vandermonde, ssm::fft_conv, ssm::butterfly_conv (beside ssm::fft_conv) and ssm::diag_scan, forward\n"
-      "and forward+backward, against the LibTorch code a user would otherwise write (materialized exp(x l) sum;\n"
-      "rfft/multiply/irfft/crop/add chain; per-step loop).\n"
+      "usage: ssm bench [--device cpu|cuda|all] [--op OP] [--json FILE] [--repeats N] [--quick] [--list-ops]\n"
+      "Times every op's benchmark cases (its case table, src/ops/<op>/cases.cpp), forward and forward+backward,\n"
+      "against the LibTorch code a user would otherwise write (materialized exp(x l) sum; rfft/multiply/irfft/crop/add\n"
+      "chain; per-step loop) and the op's variants. --quick: the first case of each op.\n"
       "Columns: median ms; GB/s (analytic bytes) and its share of the device's measured copy bandwidth; GFLOP/s\n"
       "(analytic flops); peak extra MiB (outputs and gradients included); speedup over the LibTorch baseline.");
 }
@@ -307,6 +239,10 @@ int main(int argc, char** argv) {
     else if (a == "--json") o.json = value();
     else if (a == "--repeats") o.repeats = std::stoi(value());
     else if (a == "--quick") o.quick = true;
+    else if (a == "--list-ops") {
+      for (const auto& t : ssm::cases::tables()) std::printf("%s\n", t.op.c_str());
+      return 0;
+    }
     else if (a == "--help" || a == "-h") { usage(); return 0; }
     else { std::fprintf(stderr, "ssm-bench: unknown argument '%s'\n", a.c_str()); usage(); return 2; }
   }
@@ -314,11 +250,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssm-bench: --device must be cpu, cuda or all, got '%s'\n", o.device.c_str());
     return 2;
   }
-  if (!o.only.empty() && o.only != "vandermonde" && o.only != "fft_conv" && o.only != "butterfly_conv" &&
-      o.only != "diag_scan") {
-    std::fprintf(stderr, "ssm bench: --op must be vandermonde, fft_conv, butterfly_conv or diag_scan, got '%s'\n",
-                 o.only.c_str());
+  std::string ops;
+  bool known = o.only.empty();
+  for (const auto& t : ssm::cases::tables()) {
+    ops += (ops.empty() ? "" : ", ") + t.op;
+    known = known || t.op == o.only;
+  }
+  if (!known) {
+    std::fprintf(stderr, "ssm bench: --op must be one of %s, got '%s'\n", ops.c_str(), o.only.c_str());
     return 2;
+  }
+  if (const char* v = std::getenv("SSM_BUTTERFLY")) {
+    had_butterfly_options = true;
+    initial_butterfly_options = v;
   }
   // Keep freed blocks of up to 32 MiB in the heap for reuse, as in a long-running training process; otherwise every
   // large CPU allocation is a fresh mmap whose page faults (measured: ~6 ms for 16 MiB here) swamp millisecond ops.
@@ -347,33 +291,13 @@ int main(int argc, char** argv) {
       std::printf("# %s: measured copy bandwidth %.1f GB/s\n", dev.str().c_str(), copy_bandwidth * 1e-9);
       device_copy_bw.emplace_back(dev.str(), copy_bandwidth);
     }
-    if (o.only.empty() || o.only == "vandermonde") {
-      bench_vandermonde(o, dev, 256, 32, 4096, at::kComplexFloat);
-      if (!o.quick) bench_vandermonde(o, dev, 64, 64, gpu ? 65536 : 16384, at::kComplexFloat);
-    }
-    if (o.only.empty() || o.only == "fft_conv") {
-      bench_conv(o, dev, "fft_conv", 16, 256, 4096, false, at::kFloat);
-      if (!o.quick) bench_conv(o, dev, "fft_conv", 16, 256, 4096, true, at::kFloat);
-      if (gpu) {
-        bench_conv(o, dev, "fft_conv", 16, 256, 16384, false, at::kFloat);
-        bench_conv(o, dev, "fft_conv", 16, 256, 4096, false, at::kBFloat16);
+    for (const auto& t : ssm::cases::tables()) {
+      if (!o.only.empty() && t.op != o.only) continue;
+      for (const auto& c : t.cases) {
+        if (!(c.uses & (ssm::cases::kBench | (gpu ? ssm::cases::kBenchCuda : ssm::cases::kBenchCpu)))) continue;
+        bench_case(o, dev, t, c);
+        if (o.quick) break;
       }
-    }
-    if (o.only.empty() || o.only == "butterfly_conv") {
-      // About 4M (CPU) or 64M (GPU) elements of u per case, L = 1K .. 64K (CPU) or 1K .. 1M (GPU).
-      const int64_t elements = gpu ? (int64_t{1} << 26) : (int64_t{1} << 22);
-      const int64_t max_log2 = o.quick ? 10 : (gpu ? 20 : 16);
-      for (const auto dt : gpu ? std::vector<at::ScalarType>{at::kFloat, at::kBFloat16}
-                               : std::vector<at::ScalarType>{at::kFloat})
-        for (int64_t lg = 10; lg <= max_log2; lg += 2) {
-          const int64_t L = int64_t{1} << lg, rows = std::max<int64_t>(1, elements / L);
-          const int64_t H = std::min<int64_t>(rows, 256), B = std::max<int64_t>(1, rows / H);
-          bench_conv(o, dev, "butterfly_conv", B, H, L, false, dt);
-        }
-    }
-    if (o.only.empty() || o.only == "diag_scan") {
-      if (gpu) bench_diag_scan(o, dev, 8, 16384, 256);
-      else bench_diag_scan(o, dev, 8, 4096, 64);
     }
   }
   write_json(o);

@@ -34,6 +34,10 @@
 
 namespace ssm::ops {
 
+// Longest sub-row the CPU runs in one piece (planar float32: 270 KB, in a core's L2); longer rows take tile passes
+// around independent sub-rows, as on the GPU from cuda::kButterflyMaxFused on. Real rows need n / 2 at most this.
+constexpr int64_t kButterflyCpuSubrowMax = 32768;
+
 inline cuda::ButterflyPlan butterfly_plan(int64_t n, const std::vector<ButterflyStage>& stages) {
   cuda::ButterflyPlan plan;
   TORCH_CHECK(static_cast<int>(stages.size()) <= cuda::kButterflyMaxStages, "ssm::butterfly_conv: n = ", n, " needs ",

@@ -29,9 +29,6 @@ namespace {
 using cuda::fft::Cx;
 using cuda::fft::FftJob;
 
-// Longest sub-row run in one piece (planar float32: 270 KB, in a core's L2); longer rows take tile passes around
-// independent sub-rows, as on the GPU from 32768 on (ButterflyConv.LongSequencesUpTo2To20 runs them here).
-constexpr int64_t kSubrowMax = 32768;
 
 // A thread block's parallel step as a loop; its own type for the SIMD overloads of exec_stage and exec_tile_stage.
 struct CpuExec : cuda::fft::SerialExec {};
@@ -196,12 +193,12 @@ cuda::fft::TwiddleTable<Real> task_table(std::vector<Real>& buf, int64_t tw, int
   return cuda::fft::twiddle_table<Real>(table, len);
 }
 
-// Runs a pipeline: tile passes for the outer stages when n > kSubrowMax, sub-rows in between.
+// Runs a pipeline: tile passes for the outer stages when n > kButterflyCpuSubrowMax, sub-rows in between.
 template <typename Real>
 void run(const FftJob<Real, Real>& job) {
   if (job.rows == 0) return;
   const auto& plan = job.plan;
-  const int first = cuda::fft::first_subrow_stage(plan, kSubrowMax);
+  const int first = cuda::fft::first_subrow_stage(plan, kButterflyCpuSubrowMax);
   TORCH_INTERNAL_ASSERT(first == 0 || (job.work != nullptr && job.row_twiddles != nullptr),
                         "butterfly pipeline without its work area");
   TORCH_INTERNAL_ASSERT(first == 0 || !job.real_rows, "butterfly real rows need a plan of one sub-row");
@@ -237,13 +234,13 @@ struct CpuRunner {
     static_assert(std::is_same<X, Real>::value, "the CPU pipelines store what they compute in");
     run(job);
   }
-  bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0; }
+  bool needs_work(const cuda::ButterflyPlan& plan) const { return cuda::fft::first_subrow_stage(plan, kButterflyCpuSubrowMax) > 0; }
   // Work rows of a multi-pass pipeline per chunk: 8 MiB, within the last-level cache.
   int64_t cache_bytes() const { return int64_t{8} << 20; }
   void fill_twiddles(Cx<Real>* table, int64_t n) const { fill_table(table, n); }
   // Tasks (split, h): at least two per thread when there are few channels (batch splits, summed afterwards).
   int64_t correlation_splits(const cuda::ButterflyPlan& plan, int64_t B, int64_t H) const {
-    if (cuda::fft::first_subrow_stage(plan, kSubrowMax) > 0 || B == 0 || H == 0) return 0;
+    if (cuda::fft::first_subrow_stage(plan, kButterflyCpuSubrowMax) > 0 || B == 0 || H == 0) return 0;
     return std::clamp<int64_t>((2 * at::get_num_threads() + H - 1) / H, 1, B);
   }
   template <typename X>

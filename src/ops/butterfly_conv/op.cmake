@@ -1,5 +1,6 @@
 # The exact-DFT kernels: one translation unit per storage type (float, bf16, f16), compiled in parallel.
 ssm_op_sources(
+  CASES ${CMAKE_CURRENT_LIST_DIR}/cases.cpp
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/butterfly_conv.cpp ${CMAKE_CURRENT_LIST_DIR}/options.cpp
           ${CMAKE_CURRENT_LIST_DIR}/learned.cpp ${CMAKE_CURRENT_LIST_DIR}/exact_cpu.cpp
   CUDA_SOURCES ${CMAKE_CURRENT_LIST_DIR}/butterfly_conv_cuda.cpp

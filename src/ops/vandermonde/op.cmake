@@ -1,4 +1,5 @@
 ssm_op_sources(
+  CASES ${CMAKE_CURRENT_LIST_DIR}/cases.cpp
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/vandermonde.cpp ${CMAKE_CURRENT_LIST_DIR}/vandermonde_cpu.cpp
           ${CMAKE_CURRENT_LIST_DIR}/cpu/vandermonde_kernel_default.cpp
   CUDA_SOURCES ${CMAKE_CURRENT_LIST_DIR}/vandermonde_cuda.cpp

@@ -8,6 +8,10 @@
 
 namespace ssm::ops {
 
+// l-chunk one CPU task computes: large enough to amortize N direct exponentials, small enough to spread short
+// batches (the case table tests L around it).
+constexpr int64_t kVandermondeCpuChunk = 1024;
+
 // Sizes of a checked vandermonde call; I = int64_t, or c10::SymInt in the Meta kernels.
 template <class I = int64_t>
 struct VandermondeSizes {

@@ -15,13 +15,11 @@
 namespace ssm::ops {
 namespace {
 
-// l-chunk one task computes: large enough to amortize N direct exponentials, small enough to spread short batches.
-constexpr int64_t kChunk = 1024;
 
 // Chunks per row so that B * chunks gives every thread several tasks, without more chunks than the row has.
 int64_t chunks_per_row(int64_t B, int64_t L) {
   const int64_t tasks_wanted = 4 * static_cast<int64_t>(at::get_num_threads());
-  const int64_t max_chunks = (L + kChunk - 1) / kChunk;
+  const int64_t max_chunks = (L + kVandermondeCpuChunk - 1) / kVandermondeCpuChunk;
   return std::clamp<int64_t>((tasks_wanted + B - 1) / B, 1, max_chunks);
 }
 

@@ -40,34 +40,6 @@ TEST(ButterflyRadices, ProductsOfSmallRadicesSmallestFirst) {
   expect_error([] { ssm::butterfly_radices(1); }, {"n must be >= 2"});
 }
 
-class ButterflyConvForward : public ::testing::TestWithParam<Shape> {};
-
-TEST_P(ButterflyConvForward, MatchesDirectConvolutionAndFftConv) {
-  const Shape s = GetParam();
-  for (const auto dtype : {at::kDouble, at::kFloat}) {
-    SCOPED_TRACE(dtype == at::kDouble ? "float64" : "float32");
-    const Inputs in = make_conv_inputs(s, dtype);
-    const double tol = dtype == at::kDouble ? 1e-10 : 2e-5;
-    for (const bool with_D : {false, true})
-      for (const bool bidir : {false, true}) {
-        SCOPED_TRACE(std::string(with_D ? "D " : "") + (bidir ? "k_rev" : "causal"));
-        const std::optional<at::Tensor> D = with_D ? std::optional(in.D) : std::nullopt;
-        const std::optional<at::Tensor> kr = bidir ? std::optional(in.k_rev) : std::nullopt;
-        const at::Tensor y = ssm::butterfly_conv(in.u, in.k, D, kr);
-        ASSERT_EQ(y.sizes(), in.u.sizes());
-        ASSERT_EQ(y.scalar_type(), dtype);
-        EXPECT_LT(rel_error(y, fft_conv_reference(in.u, in.k, D, kr)), tol);
-        EXPECT_LT(rel_error(y, ssm::fft_conv(in.u, in.k, D, kr)), tol);
-      }
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, ButterflyConvForward,
-                         ::testing::Values(Shape{1, 1, 1, 1}, Shape{2, 3, 7, 3}, Shape{1, 5, 100, 1},
-                                           Shape{3, 4, 257, 200}, Shape{2, 2, 1000, 1000}, Shape{1, 2, 4096, 4096},
-                                           Shape{2, 33, 129, 65}, Shape{1, 3, 2731, 1500}),
-                         [](const auto& info) { return name(info.param); });
-
 // Gradients of <y, g> against fft_conv's (checked against finite differences in test_fft_conv).
 std::vector<at::Tensor> grads(bool butterfly, const Inputs& in, const at::Tensor& g) {
   std::vector<at::Tensor> t;
@@ -102,19 +74,6 @@ TEST(ButterflyConv, BackwardMatchesFftConvFloat32) {
     const auto a = grads(true, in, g), b = grads(false, in64, g.to(at::kDouble));
     const char* what[] = {"y", "du", "dk", "dD", "dk_rev"};
     for (int i = 0; i < 5; ++i) EXPECT_LT(rel_error(a[i], b[i]), 2e-5) << what[i];
-  }
-}
-
-TEST(ButterflyConv, GradientsMatchFiniteDifferences) {
-  for (const Shape s : {Shape{2, 3, 9, 4}, Shape{1, 1, 1, 1}, Shape{2, 2, 17, 17}}) {
-    SCOPED_TRACE(name(s));
-    Inputs in = make_conv_inputs(s, at::kDouble);
-    for (auto* t : {&in.u, &in.k, &in.D, &in.k_rev}) t->requires_grad_(true);
-    expect_gradients_match(
-        [](const std::vector<at::Tensor>& a) { return ssm::butterfly_conv(a[0], a[1], a[2], a[3]); },
-        {in.u, in.k, in.D, in.k_rev});
-    expect_gradients_match([](const std::vector<at::Tensor>& a) { return ssm::butterfly_conv(a[0], a[1]); },
-                           {in.u, in.k});
   }
 }
 

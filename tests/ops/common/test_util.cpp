@@ -1,5 +1,7 @@
 #include "ops/common/test_util.h"
 
+#include "ops/fft_conv/conv_cases.h"
+
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 
@@ -30,39 +32,14 @@ ConvInputs make_conv_inputs(const ConvShape& s, at::ScalarType dtype, at::Device
 }
 
 at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64_t L) {
-  const at::Tensor v64 = v.detach().cpu().to(at::kComplexDouble);                                   // (B, N)
-  const at::Tensor x64 = x.detach().cpu().to(at::kComplexDouble);                                   // (B, N)
-  const at::Tensor l = at::arange(L, at::TensorOptions().dtype(at::kDouble)).to(at::kComplexDouble);  // (L)
-  const at::Tensor powers = at::exp(x64.unsqueeze(-1) * l);                                          // (B, N, L)
-  return 2 * at::real((v64.unsqueeze(-1) * powers).sum(1));                                         // (B, L)
+  cases::Case c;
+  c.size["L"] = L;
+  return cases::table("vandermonde").reference(c, {v, x});
 }
 
 at::Tensor fft_conv_reference(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D,
                               const std::optional<at::Tensor>& k_rev) {
-  const at::Tensor u64 = u.detach().cpu().to(at::kDouble).contiguous();  // (B, H, L)
-  const at::Tensor k64 = k.detach().cpu().to(at::kDouble).contiguous();  // (H, Lk)
-  const int64_t B = u.size(0), H = u.size(1), L = u.size(2), Lk = k.size(1);
-  at::Tensor y = at::zeros({B, H, L}, u64.options());
-  const double* up = u64.data_ptr<double>();
-  const double* kp = k64.data_ptr<double>();
-  at::Tensor kr64 = k_rev && k_rev->defined() ? k_rev->detach().cpu().to(at::kDouble).contiguous() : at::Tensor();
-  at::Tensor D64 = D && D->defined() ? D->detach().cpu().to(at::kDouble).contiguous() : at::Tensor();
-  double* yp = y.data_ptr<double>();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {
-      const double* ur = up + (b * H + h) * L;
-      double* yr = yp + (b * H + h) * L;
-      for (int64_t l = 0; l < L; ++l) {
-        double acc = 0;
-        for (int64_t j = std::max<int64_t>(0, l - Lk + 1); j <= l; ++j) acc += kp[h * Lk + (l - j)] * ur[j];
-        if (kr64.defined())
-          for (int64_t j = l + 1; j < std::min(L, l + 1 + Lk); ++j)
-            acc += kr64.data_ptr<double>()[h * Lk + (j - l - 1)] * ur[j];
-        if (D64.defined()) acc += D64.data_ptr<double>()[h] * ur[l];
-        yr[l] = acc;
-      }
-    }
-  return y;
+  return cases::conv_reference(cases::Case{}, {u, k, D.value_or(at::Tensor()), k_rev.value_or(at::Tensor())});
 }
 
 void expect_gradients_match(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,

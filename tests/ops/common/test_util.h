@@ -23,6 +23,7 @@ bool cuda_available();
 // max |a - ref| / max |ref| (a and ref compared in float64).
 double rel_error(const at::Tensor& a, const at::Tensor& ref);
 
+// The float64 references of the case tables (src/ops/<op>/cases.cpp), for the ops' own tests.
 // The materialized float64 reference: out[b, l] = 2 Re sum_n v[b,n] exp(x[b,n] l), in complex128.
 at::Tensor vandermonde_reference(const at::Tensor& v, const at::Tensor& x, int64_t L);
 // The direct O(L^2) float64 convolution, loop by loop.

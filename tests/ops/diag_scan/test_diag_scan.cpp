@@ -1,5 +1,6 @@
-// ssm::diag_scan: against a float64 sequential loop over shapes, directions, time-invariant and time-varying a,
-// with and without h0; gradients by finite differences; CPU against CUDA; bad inputs.
+// ssm::diag_scan beyond its case table (src/ops/diag_scan/cases.cpp, run by tests/ops/common/test_cases.cpp):
+// non-contiguous inputs, bad inputs.
+#include "ops/common/cases.h"
 #include "ops/common/test_util.h"
 #include "ssm/ops.h"
 
@@ -31,58 +32,11 @@ at::Tensor make_b(const Case& c, at::ScalarType dt) {
   return at::complex(at::randn({c.B, c.L, c.P}, f64), at::randn({c.B, c.L, c.P}, f64)).to(dt);
 }
 
-// The sequential float64 / complex128 loop.
+// The sequential float64 / complex128 loop of the case table.
 at::Tensor scan_reference(const at::Tensor& a, const at::Tensor& b, bool reverse, const std::optional<at::Tensor>& h0) {
-  const auto wide = at::isComplexType(b.scalar_type()) ? at::kComplexDouble : at::kDouble;
-  const at::Tensor A = a.detach().cpu().to(wide), Bv = b.detach().cpu().to(wide);
-  const int64_t L = b.size(1);
-  at::Tensor x = at::empty_like(Bv);
-  at::Tensor state = h0 ? h0->detach().cpu().to(wide) : at::zeros({b.size(0), b.size(2)}, Bv.options());
-  for (int64_t s = 0; s < L; ++s) {
-    const int64_t l = reverse ? L - 1 - s : s;
-    const at::Tensor al = A.dim() == 3 ? A.select(1, l) : A.unsqueeze(0);
-    state = al * state + Bv.select(1, l);
-    x.select(1, l).copy_(state);
-  }
-  return x;
-}
-
-class DiagScanForward : public ::testing::TestWithParam<Case> {};
-
-TEST_P(DiagScanForward, MatchesSequentialLoop) {
-  const Case c = GetParam();
-  for (const auto dt : {at::kComplexFloat, at::kComplexDouble, at::kFloat, at::kDouble}) {
-    SCOPED_TRACE(std::string(c10::toString(dt)));
-    const at::Tensor a = make_a(c, dt), b = make_b(c, dt), h0 = make_b({c.B, 1, c.P, false}, dt).squeeze(1);
-    const bool single = dt == at::kComplexFloat || dt == at::kFloat;
-    const double tol = single ? 1e-5 : 1e-12;
-    for (const bool reverse : {false, true}) {
-      EXPECT_LT(rel_error(ssm::diag_scan(a, b, reverse), scan_reference(a, b, reverse, std::nullopt)), tol);
-      EXPECT_LT(rel_error(ssm::diag_scan(a, b, reverse, h0), scan_reference(a, b, reverse, h0)), tol);
-    }
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, DiagScanForward,
-                         ::testing::Values(Case{1, 1, 1, false}, Case{2, 7, 3, false}, Case{2, 7, 3, true},
-                                           Case{3, 1000, 17, false}, Case{1, 4099, 64, true}, Case{5, 33, 130, false}),
-                         [](const auto& info) { return name(info.param); });
-
-TEST(DiagScan, GradientsMatchFiniteDifferences) {
-  for (const Case c : {Case{2, 6, 3, false}, Case{2, 5, 2, true}, Case{1, 1, 1, false}}) {
-    for (const auto dt : {at::kComplexDouble, at::kDouble}) {
-      for (const bool reverse : {false, true}) {
-        SCOPED_TRACE(name(c) + (reverse ? " reverse " : " ") + c10::toString(dt));
-        at::Tensor a = make_a(c, dt).requires_grad_(true), b = make_b(c, dt).requires_grad_(true);
-        at::Tensor h0 = make_b({c.B, 1, c.P, false}, dt).squeeze(1).requires_grad_(true);
-        expect_gradients_match(
-            [&](const std::vector<at::Tensor>& in) { return ssm::diag_scan(in[0], in[1], reverse, in[2]); },
-            {a, b, h0});
-        expect_gradients_match([&](const std::vector<at::Tensor>& in) { return ssm::diag_scan(in[0], in[1], reverse); },
-                               {a, b});
-      }
-    }
-  }
+  cases::Case c;
+  c.option["reverse"] = reverse ? "1" : "0";
+  return cases::table("diag_scan").reference(c, {a, b, h0.value_or(at::Tensor())});
 }
 
 TEST(DiagScan, NonContiguousInputs) {
@@ -91,31 +45,6 @@ TEST(DiagScan, NonContiguousInputs) {
   const at::Tensor bt = b.transpose(0, 1).contiguous().transpose(0, 1);
   ASSERT_FALSE(bt.is_contiguous());
   EXPECT_LT(rel_error(ssm::diag_scan(a, bt), scan_reference(a, b, false, std::nullopt)), 1e-12);
-}
-
-TEST(DiagScan, CpuMatchesCuda) {
-  SSM_REQUIRE_CUDA();
-  for (const Case c : {Case{1, 1, 1, false}, Case{2, 7, 3, true}, Case{8, 16384, 256, false}, Case{3, 1000, 17, true},
-                       Case{2, 4099, 300, false}}) {
-    for (const auto dt : {at::kComplexFloat, at::kComplexDouble, at::kFloat}) {
-      for (const bool reverse : {false, true}) {
-        SCOPED_TRACE(name(c) + (reverse ? " reverse " : " ") + c10::toString(dt));
-        const at::Tensor a = make_a(c, dt), b = make_b(c, dt), h0 = make_b({c.B, 1, c.P, false}, dt).squeeze(1);
-        const double tol = (dt == at::kComplexDouble) ? 1e-12 : 1e-5;
-        std::vector<at::Tensor> cpu = {a.clone().requires_grad_(true), b.clone().requires_grad_(true),
-                                       h0.clone().requires_grad_(true)};
-        std::vector<at::Tensor> gpu = {a.cuda().requires_grad_(true), b.cuda().requires_grad_(true),
-                                       h0.cuda().requires_grad_(true)};
-        const at::Tensor xc = ssm::diag_scan(cpu[0], cpu[1], reverse, cpu[2]);
-        const at::Tensor xg = ssm::diag_scan(gpu[0], gpu[1], reverse, gpu[2]);
-        EXPECT_LT(rel_error(xg, scan_reference(a, b, reverse, h0)), tol);
-        const at::Tensor g = make_b(c, dt);
-        xc.backward(g);
-        xg.backward(g.cuda());
-        for (int i = 0; i < 3; ++i) EXPECT_LT(rel_error(gpu[i].grad(), cpu[i].grad()), 10 * tol) << "input " << i;
-      }
-    }
-  }
 }
 
 TEST(DiagScan, BadInputsNameTheArgument) {
