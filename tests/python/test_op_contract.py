@@ -1,6 +1,7 @@
 """What every op owes a PyTorch user beyond its math: the same results under dispatch modes (FlopCounterMode,
-torch.compile's tracing), one compiled graph across lengths, torch.library.opcheck with all its checks, a clear error
-for a second derivative, independence of the samples of a batch, and a library that can be loaded twice."""
+torch.compile's tracing) and a clear error for a second derivative on every Python row of the case tables; one compiled
+graph across lengths; independence of the samples of a batch; a library that can be loaded twice. (opcheck and
+gradcheck of the table rows: test_op_tables.py.)"""
 import os
 import shutil
 import subprocess
@@ -12,11 +13,24 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 LIB = os.environ.get("SSM_OPS_LIBRARY")
-if not LIB:
-    pytest.skip("SSM_OPS_LIBRARY is not set (ctest sets it)", allow_module_level=True)
+CASES_LIB = os.environ.get("SSM_CASES_LIBRARY")
+if not LIB or not CASES_LIB:
+    pytest.skip("SSM_OPS_LIBRARY / SSM_CASES_LIBRARY are not set (ctest sets them)", allow_module_level=True)
 torch.ops.load_library(LIB)
+torch.ops.load_library(CASES_LIB)
 ops = torch.ops.ssm
 f64 = torch.float64
+sys.path.insert(0, os.path.dirname(__file__))
+from test_op_tables import ROWS, DTYPES, case_args  # noqa: E402  the case tables' Python rows
+
+
+def table_case(op, case):
+    """A table row as (op, args) in float64 (complex128 for complex ops)."""
+    dtype = torch.float64 if "float64" in DTYPES[op]["dtypes"] else torch.complex128
+    return getattr(ops, op), tuple(case_args(op, case, dtype))
+
+
+TABLE_IDS = [f"{op}-{c['label']}" for op, c in ROWS]
 
 
 def vandermonde_case(L=16, B=2, N=4):
@@ -82,21 +96,15 @@ class PassThrough(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("row", ROWS, ids=TABLE_IDS)
 @pytest.mark.parametrize("mode", [PassThrough, lambda: FlopCounterMode(display=False)], ids=["passthrough", "flops"])
-def test_dispatch_mode_gives_eager_results(case, mode):
-    op, args = CASES[case]()
+def test_dispatch_mode_gives_eager_results(row, mode):
+    op, args = table_case(*row)
     eager = run(op, args)
     with mode():
         inside = run(op, args)
     for a, b in zip(eager, inside):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_opcheck_all_checks(case):
-    op, args = CASES[case]()
-    torch.library.opcheck(op, args)
 
 
 def _lengths_graphs(fn, make):
@@ -138,11 +146,11 @@ def test_compile_with_factors_matches_eager_from_the_first_call():
     torch.testing.assert_close(got, op(*args), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_second_derivative_is_a_clear_error(case):
+@pytest.mark.parametrize("row", ROWS, ids=TABLE_IDS)
+def test_second_derivative_is_a_clear_error(row):
     # Asking for a differentiable gradient (create_graph=True) is where the second derivative starts: it fails there,
     # naming the op, instead of returning a gradient whose own gradient would silently be zero.
-    op, args = CASES[case]()
+    op, args = table_case(*row)
     loss = real_sum(op(*args))
     with pytest.raises(RuntimeError, match=r"ssm::\w+_backward is not differentiable: a second derivative"):
         torch.autograd.grad(loss, leaves(args), create_graph=True)
