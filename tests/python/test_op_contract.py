@@ -12,16 +12,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-LIB = os.environ.get("SSM_OPS_LIBRARY")
-CASES_LIB = os.environ.get("SSM_CASES_LIBRARY")
-if not LIB or not CASES_LIB:
-    pytest.skip("SSM_OPS_LIBRARY / SSM_CASES_LIBRARY are not set (ctest sets them)", allow_module_level=True)
-torch.ops.load_library(LIB)
-torch.ops.load_library(CASES_LIB)
+sys.path.insert(0, os.path.dirname(__file__))
+# The libraries (skipped without them) and the case tables' Python rows.
+from test_op_tables import DTYPES, LIB, ROWS, case_args  # noqa: E402
+
 ops = torch.ops.ssm
 f64 = torch.float64
-sys.path.insert(0, os.path.dirname(__file__))
-from test_op_tables import ROWS, DTYPES, case_args  # noqa: E402  the case tables' Python rows
 
 
 def table_case(op, case):
