@@ -1,9 +1,10 @@
-// FlashButterfly on CUDA: the FFT convolution as butterfly stages of small DFT matrices (see src/ops/butterfly_conv/butterfly_conv.h
-// for the algebra). Params and launchers only; the LibTorch glue is src/ops/butterfly_conv/butterfly_conv_cuda.cpp. Two kinds:
-// the exact-DFT pipelines (codelets, butterfly_fft.h; no factors) and the dense-factor pipelines (learned factors).
+// FlashButterfly on CUDA: the FFT convolution as butterfly stages of small DFT matrices (see
+// src/ops/butterfly_conv/butterfly_conv.h for the algebra). Params and launchers only; the LibTorch glue is
+// src/ops/butterfly_conv/butterfly_conv_cuda.cpp. Two kinds: the exact-DFT pipelines (codelets, butterfly_fft.h; no
+// factors) and the dense-factor pipelines (learned factors).
 //
 // Size classes (both kinds):
-//  - n <= kButterflyMaxFused: one fused kernel per row (per pair of rows for the exact pipelines). The row is read
+//  - n <= kButterflyMaxFused: one fused kernel per row (per pair of rows with rows=paired). The row is read
 //    once (real, any storage dtype, zero padded), transformed, multiplied by the kernel spectrum, transformed back
 //    and written once (real part, scale, + D skip), with the row held in shared memory from load to store.
 //  - larger n (up to 2^21): the outer stages run through a complex64 work area in global memory (the first reads

@@ -1,12 +1,15 @@
-// The exact-DFT butterfly pipeline as host-device code: the stages of butterfly_conv with the exact r x r DFT
-// matrices, each applied by an in-register FFT codelet (compile-time constants, no matrix loads), on data laid out as
-// in butterfly.h (stage k views a row as (P_k, r_k, m_k); spectra in digit-reversed order). The same functions run in
-// the CUDA kernels (cuda/butterfly_conv/butterfly_fft_kernels.cuh: a thread block per sub-row, steps separated by barriers) and on
-// the CPU (src/ops/butterfly_conv/exact_cpu.cpp: the steps as loops), so every CPU test of butterfly_conv without factors
-// also checks the GPU pipeline's index arithmetic, codelets, twiddles, row pairing and multi-pass scheme.
+// The exact-DFT butterfly pipeline as host-device code: the stages of butterfly_conv with the exact r x r DFT matrices,
+// each applied by an in-register FFT codelet (compile-time constants, no matrix loads), on data laid out as in
+// butterfly.h (stage k views a row as (P_k, r_k, m_k); spectra in digit-reversed order). The same functions run in the
+// CUDA kernels (cuda/butterfly_conv/butterfly_fft_kernels.cuh: a thread block per sub-row, steps separated by barriers)
+// and on the CPU (src/ops/butterfly_conv/exact_cpu.cpp: the steps as loops), so every CPU test of butterfly_conv
+// without factors also checks the GPU pipeline's index arithmetic, codelets, twiddles, row layouts and multi-pass
+// scheme.
 //
-// Two real rows of the same channel are convolved as one complex row (x = u_0 + i u_1): the kernel is real, so
-// Re and Im of F^-1(K F x) are the two convolutions. This halves the transforms of every convolution pipeline.
+// Row layouts (ops::ButterflyOptions::rows): one real row as a complex row of n / 2 (FftJob::real_rows), one real row
+// per complex row of n, or, opt-in, two real rows of a channel as one complex row (x = u_0 + i u_1; the kernel is
+// real, so Re and Im of F^-1(K F x) are the two convolutions: half the transforms, but the two samples' rounding
+// mixes).
 //
 // Plain C++17 without CUDA headers when not compiled by nvcc.
 #pragma once
@@ -527,9 +530,9 @@ struct FftJob {
   Real scale = Real(1);
   bool fused_ends = false;  // sub-rows of two or more stages: the outer stages fused (see first_column_forward)
   // Convolutions and spectra (spectrum_out; the kernel gradient's transforms too) whose sub-rows end in two radix-16
-  // stages (tc_plan): those stages (and the product) on tensor cores, bf16 operands (cuda/butterfly_conv/butterfly_fft_tc.h); with
-  // real rows the blocks run forward and inverse around the real-row step. The CUDA launchers honour it for bf16
-  // storage only.
+  // stages (tc_plan): those stages (and the product) on tensor cores, bf16 operands
+  // (cuda/butterfly_conv/butterfly_fft_tc.h); with real rows the blocks run forward and inverse around the real-row
+  // step. The CUDA launchers honour it for bf16 storage only.
   bool tensor_cores = false;
   bool real_rows = false;
   Cx<Real> root_half = {Real(1), Real(0)};  // exp(-i pi / N) for real_rows
@@ -743,7 +746,7 @@ SSM_HD void real_row_columns(Real* xr, Real* xi, int c, const ButterflyPlan& pla
   }
 }
 
-// ---- the tensor-core block (cuda/butterfly_conv/butterfly_fft_tc.h) -----------------------------------------------------------------
+// ---- the tensor-core block (cuda/butterfly_conv/butterfly_fft_tc.h) -------------------------------------------------
 constexpr int kTcBlock = 256;  // positions of one warp's block: the last two stages, radix 16 both
 // A step of the warp blocks: both forward stages (a spectrum; real rows before their spectrum step), forward stages,
 // spectrum product and inverse stages (a convolution), or both inverse stages (real rows after it).
@@ -762,15 +765,15 @@ SSM_HD int first_subrow_stage(const ButterflyPlan& plan, int64_t max_len) {
   return first;
 }
 
-// The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages
-// [first, stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row
-// comes from and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first
-// stage is fused with the loads and the stores, and the last with the spectrum product. kReal: the pipeline of
-// job.real_rows (first == 0), whose spectrum step is real_row_columns (a template argument so that the kernels of
-// the paired rows do not carry its registers). kTc: the kernel of job.tensor_cores, where the last two stages (and
-// the product) run as warp blocks (ex.tc_blocks, a TcStep; cuda/butterfly_conv/butterfly_fft_tc.h) when the job is a convolution or
-// a spectrum and its plan ends in two radix-16 stages: with real rows forward blocks, the real-row step on the
-// spectra in the buffers, inverse blocks.
+// The pipeline on sub-row sr (row sr / P[first], part sr % P[first]) of length len = n / P[first]: stages [first,
+// stages) in the planar buffers xr, xi (subrow_layout), as parallel steps of ex. With first > 0 the sub-row comes from
+// and goes to the work area (the tile passes around it do the rest). With job.fused_ends, the first stage is fused with
+// the loads and the stores, and the last with the spectrum product. kReal: the pipeline of job.real_rows (first == 0),
+// whose spectrum step is real_row_columns (a template argument so that the kernels of the paired rows do not carry its
+// registers). kTc: the kernel of job.tensor_cores, where the last two stages (and the product) run as warp blocks
+// (ex.tc_blocks, a TcStep; cuda/butterfly_conv/butterfly_fft_tc.h) when the job is a convolution or a spectrum and its
+// plan ends in two radix-16 stages: with real rows forward blocks, the real-row step on the spectra in the buffers,
+// inverse blocks.
 template <bool kReal = false, bool kTc = false, typename T, typename Real, class Exec>
 SSM_HD void run_subrow(Exec& ex, const FftJob<T, Real>& job, int first, int64_t sr, Real* xr, Real* xi,
                        const TwiddleTable<Real>& tw) {

@@ -1,5 +1,5 @@
-// Public C++ API of ssm::butterfly_conv (libssm_ops): calls the op through the PyTorch dispatcher, so CPU, CUDA and autograd
-// are chosen exactly as for torch.ops.ssm.butterfly_conv in Python.
+// Public C++ API of ssm::butterfly_conv (libssm_ops): calls the op through the PyTorch dispatcher, so CPU, CUDA and
+// autograd are chosen exactly as for torch.ops.ssm.butterfly_conv in Python.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -18,8 +18,9 @@ namespace ssm {
 // matrices of the forward transforms of u and k (the learned-butterfly extension; twiddles and the inverse stay
 // exact):  y = Re(F^-1 (Ft(u) * Ft(k)))[:L] + D u,  with Ft the butterfly product over `factors`.
 // Differentiable in u, k, D, k_rev and every factor. Devices and dtypes as fft_conv.
-// Without factors every stage's exact DFT matrix is applied by an in-register FFT codelet and two rows of the same
-// channel share one complex transform (CPU and CUDA run the same code); with factors the stages are dense complex
+// Without factors every stage's exact DFT matrix is applied by an in-register FFT codelet, each real row on its own
+// (as one complex row of n / 2 where that plan runs in one pass; no output depends on another sample), CPU and CUDA
+// running the same code; variants through SSM_BUTTERFLY (README, "Options"); with factors the stages are dense complex
 // matrix products (TF32 tensor cores on CUDA for bfloat16/float16).
 at::Tensor butterfly_conv(const at::Tensor& u, const at::Tensor& k, const std::optional<at::Tensor>& D = std::nullopt,
                           const std::optional<at::Tensor>& k_rev = std::nullopt,

@@ -60,8 +60,8 @@ ButterflyConvGrads butterfly_conv_backward_cuda(const at::Tensor& grad_y, const 
                                                 const OptTensorList& factors, std::array<bool, 5> output_mask);
 #endif
 
-// Without factors on the CPU: the exact-DFT pipeline shared with the CUDA kernels (cuda/butterfly_conv/butterfly_fft.h), on checked
-// sizes; float32 or float64.
+// Without factors on the CPU: the exact-DFT pipeline shared with the CUDA kernels
+// (cuda/butterfly_conv/butterfly_fft.h), on checked sizes; float32 or float64.
 at::Tensor butterfly_conv_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& u, const at::Tensor& k,
                                   const OptTensor& D, const OptTensor& k_rev);
 ButterflyConvGrads butterfly_conv_backward_fft_cpu(const ButterflyConvSizes& sizes, const at::Tensor& grad_y,

@@ -1,8 +1,8 @@
-// CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of cuda/butterfly_conv/butterfly.cu
-// (learned factors) and cuda/butterfly_conv/butterfly_fft*.cu (exact DFT).
-// Without factors (the exact DFT): the codelet pipelines of cuda/butterfly_conv/butterfly_fft.h, orchestrated as on the CPU
-// (src/ops/butterfly_conv/exact.h): kernel spectrum, then one pipeline over pairs of rows of u that reads u once and
-// writes y once when n <= 16384; du the same on dy with the conjugated spectrum; dk from the batch-reduced spectrum
+// CUDA glue of ssm::butterfly_conv: checks, buffers from the caching allocator, the pipelines of
+// cuda/butterfly_conv/butterfly.cu (learned factors) and cuda/butterfly_conv/butterfly_fft*.cu (exact DFT). Without
+// factors (the exact DFT): the codelet pipelines of cuda/butterfly_conv/butterfly_fft.h, orchestrated as on the CPU
+// (src/ops/butterfly_conv/exact.h): kernel spectrum, then one pipeline over the rows of u that reads u once and writes
+// y once when n <= 16384; du the same on dy with the conjugated spectrum; dk from the batch-reduced spectrum
 // correlation. With learned factors: the forward runs the dense-matrix fused kernels (TF32 tensor cores for bf16/fp16
 // or on request for float32), the backward (which must also produce the factors' gradients) the LibTorch-operator
 // implementation (cuBLAS batched products).
@@ -41,7 +41,6 @@ struct Setup {
   bool float32_tensor_cores = false;  // SSM_BUTTERFLY=float32=tensor_cores
 };
 
-
 cuda::ButterflyFactors factor_set(const std::vector<at::Tensor>& F, bool per_channel) {
   cuda::ButterflyFactors f;
   for (size_t i = 0; i < F.size(); ++i) f.F[i] = reinterpret_cast<const float2*>(F[i].const_data_ptr());
@@ -55,15 +54,7 @@ Setup prepare(ButterflyConvSizes sizes, const at::Tensor& u, const at::Tensor& k
   Setup st;
   st.s = std::move(sizes);
   const auto& s = st.s;
-  TORCH_CHECK(static_cast<int>(s.stages.size()) <= cuda::kButterflyMaxStages, kOp, ": n = ", s.n, " needs ",
-              s.stages.size(), " butterfly stages; CUDA supports ", cuda::kButterflyMaxStages);
-  st.plan.n = s.n;
-  st.plan.stages = static_cast<int>(s.stages.size());
-  for (int i = 0; i < st.plan.stages; ++i) {
-    st.plan.radix[i] = static_cast<int>(s.stages[i].r);
-    st.plan.P[i] = s.stages[i].P;
-    st.plan.m[i] = s.stages[i].m;
-  }
+  st.plan = butterfly_plan(s.n, s.stages);
   st.shape = {s.B, s.H, s.L, s.Lk, s.n};
   st.float32_tensor_cores = butterfly_options().float32_tensor_cores;
   st.dt = conv_dtype(u.scalar_type(), kOp);
@@ -138,7 +129,7 @@ void convolve(const Setup& st, const at::Tensor& x, const at::Tensor& spec,
   check_cuda(cuda::butterfly_run(p, at::cuda::getCurrentCUDAStream()), kOp, "convolution pipeline");
 }
 
-// ---- without factors: the exact-DFT pipelines (codelet stages, paired rows), orchestrated as on the CPU -------------
+// ---- without factors: the exact-DFT pipelines (codelet stages), orchestrated as on the CPU --------------------------
 struct CudaRunner {
   cudaStream_t stream;
   bool fused_ends(const ButterflyOptions& o) const { return o.schedule != ButterflyOptions::Schedule::kStaged; }

@@ -1,6 +1,6 @@
-// ssm::butterfly_conv without factors: the orchestration of the exact-DFT pipelines (cuda/butterfly_conv/butterfly_fft.h), shared
-// by the CPU backend (src/ops/butterfly_conv/exact_cpu.cpp) and the CUDA glue (src/ops/butterfly_conv/butterfly_conv_cuda.cpp), which
-// differ only in the Runner that executes a pipeline:
+// ssm::butterfly_conv without factors: the orchestration of the exact-DFT pipelines
+// (cuda/butterfly_conv/butterfly_fft.h), shared by the CPU backend (src/ops/butterfly_conv/exact_cpu.cpp) and the CUDA
+// glue (src/ops/butterfly_conv/butterfly_conv_cuda.cpp), which differ only in the Runner that executes a pipeline:
 //   forward : K = spectrum of the circular kernel (H rows); y = convolution pipeline over the B H rows of u (real rows
 //             of n / 2, single rows of n, or paired rows of n: ButterflyOptions::rows);
 //   backward: du = the same pipeline on dy with conj(K); dk = Re F^-1 (sum_b F(dy_b) conj(F(u_b))) / n, u and dy

@@ -1,6 +1,6 @@
 // ssm::butterfly_conv without factors on the CPU: the exact-DFT pipeline of cuda/butterfly_conv/butterfly_fft.h -- the code the
 // CUDA kernels run, here with each parallel step of a thread block as a loop -- parallel over sub-rows and columns.
-// The orchestration mirrors src/ops/butterfly_conv/butterfly_conv_cuda.cpp: the kernel spectrum, one paired convolution pipeline
+// The orchestration mirrors src/ops/butterfly_conv/butterfly_conv_cuda.cpp: the kernel spectrum, one convolution pipeline
 // for y (and for du with the conjugated spectrum), and for dk the batch-reduced correlation of the spectra of dy and u
 // transformed back.
 #include "ops/butterfly_conv/exact.h"

@@ -47,9 +47,10 @@ class __attribute__((visibility("hidden"))) LibraryInit {
 }  // namespace detail
 
 // The dispatch state in which a backend kernel (every CPU and CUDA entry point) makes its own ATen calls: a thread's
-// default key sets (BackendSelect included, autocast excluded), with autograd and ADInplaceOrView excluded. A kernel is entered with its caller's thread-local key sets, and
-// under a TorchDispatchMode (FlopCounterMode, torch.compile's tracing) those exclude the Conjugate, Negative and
-// ZeroTensor fallbacks: a lazy conj() or neg view inside the kernel would then be read as if unconjugated.
+// default key sets (BackendSelect included, autocast excluded), with autograd and ADInplaceOrView excluded. A kernel
+// is entered with its caller's thread-local key sets, and under a TorchDispatchMode (FlopCounterMode, torch.compile's
+// tracing) those exclude the Conjugate, Negative and ZeroTensor fallbacks: a lazy conj() or neg view inside the
+// kernel would then be read as if unconjugated.
 class KernelDispatchScope {
  public:
   KernelDispatchScope()
