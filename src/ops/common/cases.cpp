@@ -99,6 +99,7 @@ at::ScalarType dtype_of(const std::string& name) {
 
 at::Tensor wide(const at::Tensor& t) {
   if (!t.defined()) return t;
+  if (!at::isFloatingType(t.scalar_type()) && !at::isComplexType(t.scalar_type())) return t.detach().cpu();
   return t.detach().cpu().to(at::isComplexType(t.scalar_type()) ? at::kComplexDouble : at::kDouble);
 }
 

@@ -76,7 +76,7 @@ struct Registrar {
 // Helpers the tables share.
 std::string dtype_name(at::ScalarType t);
 at::ScalarType dtype_of(const std::string& name);  // "float32", "bfloat16", ... (an error if unknown)
-// t widened to float64 (or complex128) on the CPU; undefined stays undefined.
+// t widened to float64 (or complex128) on the CPU; integer tensors only move to the CPU; undefined stays undefined.
 at::Tensor wide(const at::Tensor& t);
 // max |a - ref| / max |ref|, compared in float64 (max |ref| of 0 counts as 1).
 double rel_error(const at::Tensor& a, const at::Tensor& ref);

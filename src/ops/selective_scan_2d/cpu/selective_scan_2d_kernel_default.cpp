@@ -1,0 +1,23 @@
+// Baseline x86-64 build of the 2-D selective-scan kernels, and the run-time choice between the instruction sets.
+#define SSM_ISA isa_default
+#include "ops/selective_scan_2d/cpu/selective_scan_2d_kernel_impl.h"
+
+namespace ssm::cpu {
+
+int64_t selective_scan_2d_scratch(int64_t V, int64_t T, int64_t N) {
+  return (4 * V * T * N + 16 * N) * kScan2dLanes;
+}
+
+template <typename T>
+Scan2dKernels<T> selective_scan_2d_kernels() {
+#if defined(SSM_CPU_AVX2)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return {&isa_avx2::scan2d_fwd<T>, &isa_avx2::scan2d_bwd<T>, "avx2"};
+#endif
+  return {&isa_default::scan2d_fwd<T>, &isa_default::scan2d_bwd<T>, "default"};
+}
+
+template Scan2dKernels<float> selective_scan_2d_kernels<float>();
+template Scan2dKernels<double> selective_scan_2d_kernels<double>();
+
+}  // namespace ssm::cpu

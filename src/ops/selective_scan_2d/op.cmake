@@ -1,0 +1,14 @@
+ssm_op_sources(
+  CASES ${CMAKE_CURRENT_LIST_DIR}/cases.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/selective_scan_2d.cpp ${CMAKE_CURRENT_LIST_DIR}/selective_scan_2d_cpu.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_default.cpp)
+# -fno-trapping-math: see src/ops/selective_scan/op.cmake (what lets GCC vectorize vexp's selects).
+set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_default.cpp PROPERTIES
+  COMPILE_OPTIONS "-fno-trapping-math")
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  ssm_op_sources(SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx2.cpp)
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx2.cpp PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-fno-trapping-math")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_default.cpp PROPERTIES
+    COMPILE_DEFINITIONS SSM_CPU_AVX2=1)
+endif()
