@@ -56,6 +56,24 @@ def diag_scan_case(L=16, B=2, P=3):
     return ops.diag_scan, (a, b, False, h0)
 
 
+def selective_scan_case(L=16, B=2, D=3, N=4):
+    u = torch.randn(B, D, L, dtype=f64, requires_grad=True)
+    delta = torch.randn(B, D, L, dtype=f64, requires_grad=True)
+    A = (-torch.rand(D, N, dtype=f64) - 0.5).requires_grad_()
+    Bm = torch.randn(B, N, L, dtype=f64, requires_grad=True)
+    C = torch.randn(B, N, L, dtype=f64, requires_grad=True)
+    h0 = torch.randn(B, D, N, dtype=f64, requires_grad=True)
+    return u, delta, A, Bm, C, h0
+
+
+def scan_2d_case(T=16, B=2, V=3, D=2, N=3):
+    act = [torch.randn(B, V, T, D, dtype=f64, requires_grad=True)]
+    act += [(0.01 + 0.4 * torch.rand(B, V, T, D, dtype=f64)).requires_grad_() for _ in range(2)]
+    As = [(-torch.rand(D, N, dtype=f64) - 0.5).requires_grad_() for _ in range(4)]
+    BC = [torch.randn(B, V, T, N, dtype=f64, requires_grad=True) for _ in range(4)]
+    return tuple(act + As + BC)
+
+
 CASES = {
     "vandermonde": vandermonde_case,
     "fft_conv": lambda: conv_case("fft_conv"),
@@ -75,16 +93,25 @@ def leaves(args):
     return out
 
 
+def outputs(y):
+    """An op's outputs as a list (selective_scan returns two)."""
+    return list(y) if isinstance(y, (tuple, list)) else [y]
+
+
 def run(op, args):
-    """The output and the gradients of <Re out, w> (w fixed by the seed) for every input that requires grad."""
-    y = op(*args)
-    w = torch.randn(y.shape, dtype=y.real.dtype, generator=torch.Generator().manual_seed(1))
-    loss = (y.real * w).sum() if y.is_complex() else (y * w).sum()
-    return [y.detach()] + list(torch.autograd.grad(loss, leaves(args)))
+    """The outputs and the gradients of sum_k <Re out_k, w_k> (w fixed by the seed) for every input that requires
+    grad."""
+    ys = outputs(op(*args))
+    gen = torch.Generator().manual_seed(1)
+    loss = 0
+    for y in ys:
+        w = torch.randn(y.shape, dtype=y.real.dtype, generator=gen)
+        loss = loss + ((y.real * w).sum() if y.is_complex() else (y * w).sum())
+    return [y.detach() for y in ys] + list(torch.autograd.grad(loss, leaves(args)))
 
 
 def real_sum(t):
-    return t.real.sum() if t.is_complex() else t.sum()
+    return sum((y.real.sum() if y.is_complex() else y.sum()) for y in outputs(t))
 
 
 class PassThrough(TorchDispatchMode):
@@ -116,7 +143,8 @@ def _lengths_graphs(fn, make):
             a.grad = None
         want = fn(*args)
         real_sum(want).backward()
-        torch.testing.assert_close(got, want)
+        for g_out, w_out in zip(outputs(got), outputs(want)):
+            torch.testing.assert_close(g_out, w_out)
         for g, a in zip(grads, leaves(args)):
             torch.testing.assert_close(g, a.grad)
     return torch._dynamo.utils.counters["stats"]["unique_graphs"]
@@ -133,6 +161,9 @@ def test_compile_dynamic_one_graph_per_op():
         assert _lengths_graphs(lambda u, k, D, kr: f(u, k, D, kr), lambda L: conv_case(op, L)[1]) == 1, op
     assert _lengths_graphs(lambda a, b, h0: ops.diag_scan(a, b, False, h0),
                            lambda L: (lambda c: (c[0], c[1], c[3]))(diag_scan_case(L)[1])) == 1
+    assert _lengths_graphs(lambda u, d, A, B, C, h0: ops.selective_scan(u, d, A, B, C, None, None, None, True, h0),
+                           selective_scan_case) == 1
+    assert _lengths_graphs(lambda *a: ops.selective_scan_2d(*a, None, 2, True), scan_2d_case) == 1
 
 
 def test_compile_with_factors_matches_eager_from_the_first_call():

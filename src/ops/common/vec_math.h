@@ -10,17 +10,20 @@
 
 namespace ssm::cpu {
 
-// exp(x) for float or double, to within ~2 ulp over the whole range: x = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite
-// split of ln2), exp(r) by its Taylor polynomial (degree 7 for float: truncation 5e-9; degree 13 for double: 4e-18),
-// times 2^k built in the exponent bits. Below the smallest normal result it returns 0 (flush, as the kernels run with
-// denormals flushed anyway), above the largest finite one +inf; NaN stays NaN.
+// exp(x) for float or double, to within ~2 ulp where the result is a normal number: x = k ln2 + r with |r| <= ln2 / 2
+// (Cody-Waite split of ln2), exp(r) by its Taylor polynomial (degree 7 for float: truncation 5e-9; degree 13 for
+// double: 4e-18), times 2^k built in the exponent bits. The few operations of the range limits are what it saves over
+// a libm call: below the smallest normal result it returns that result (1.2e-38 for float; the kernels flush
+// denormals anyway); between 127 ln2 (1023 ln2 for double) and the overflow point (float: 88.03 .. 88.72) it returns exp(88.03) = 1.7e38
+// instead of up to 3.4e38; above the overflow point +inf; NaN stays NaN.
 template <typename T>
 inline T vexp(T x) {
   if constexpr (sizeof(T) == 4) {
     constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187045e-6f;
-    constexpr float kLo = -87.33654f, kHi = 88.72283f;
-    const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
-    const float k = __builtin_rintf(xc * kLog2e);
+    constexpr float kLo = -87.33654f, kTop = 88.02969f, kHi = 88.72283f;
+    // NaN passes the clamps (comparisons with NaN are false) and makes p NaN, so the result is NaN.
+    const float xc = x < kLo ? kLo : (x > kTop ? kTop : x);
+    const float k = __builtin_rintf(xc * kLog2e);  // in [-126, 127]
     const float r = (xc - k * kLn2Hi) - k * kLn2Lo;
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
@@ -30,22 +33,17 @@ inline T vexp(T x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    // 2^k for k in [-126, 128]: k = 128 (x near kHi) is formed as 2^127 * 2.
-    const int32_t ki = static_cast<int32_t>(k);
-    const int32_t k1 = ki > 127 ? 127 : ki;
-    const int32_t bits = (k1 + 127) << 23;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;
     float s;
     std::memcpy(&s, &bits, sizeof(s));
-    float v = p * s * (ki > 127 ? 2.0f : 1.0f);
-    v = x < kLo ? 0.0f : v;
-    v = x > kHi ? std::numeric_limits<float>::infinity() : v;
-    return x != x ? x : v;
+    const float v = p * s;
+    return x > kHi ? std::numeric_limits<float>::infinity() : v;
   } else {
     constexpr double kLog2e = 1.4426950408889634074, kLn2Hi = 0.693147180369123816490,
                      kLn2Lo = 1.90821492927058770002e-10;
-    constexpr double kLo = -708.3964185322641, kHi = 709.782712893384;
-    const double xc = x < kLo ? kLo : (x > kHi ? kHi : x);
-    const double k = __builtin_rint(xc * kLog2e);
+    constexpr double kLo = -708.3964185322641, kTop = 709.0895657128241, kHi = 709.782712893384;
+    const double xc = x < kLo ? kLo : (x > kTop ? kTop : x);
+    const double k = __builtin_rint(xc * kLog2e);  // in [-1022, 1023]
     const double r = (xc - k * kLn2Hi) - k * kLn2Lo;
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
@@ -61,15 +59,11 @@ inline T vexp(T x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    const int64_t ki = static_cast<int64_t>(k);
-    const int64_t k1 = ki > 1023 ? 1023 : ki;
-    const int64_t bits = (k1 + 1023) << 52;
+    const uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(k) + 1023) << 52;
     double s;
     std::memcpy(&s, &bits, sizeof(s));
-    double v = p * s * (ki > 1023 ? 2.0 : 1.0);
-    v = x < kLo ? 0.0 : v;
-    v = x > kHi ? std::numeric_limits<double>::infinity() : v;
-    return x != x ? x : v;
+    const double v = p * s;
+    return x > kHi ? std::numeric_limits<double>::infinity() : v;
   }
 }
 
