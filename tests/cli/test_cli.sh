@@ -46,7 +46,7 @@ expect nonzero "--out DIR is required" -- data listops --train 5
 expect nonzero "needs a non-negative integer" -- data listops --out "$tmp/lo" --train many
 expect 0 "wrote 30 / 5 / 5 ListOps" -- data listops --out "$tmp/lo" --train 30 --val 5 --test 5 --min-length 10 --max-length 40
 expect nonzero "must be cpu, cuda or all" -- bench --device tpu
-expect nonzero "--op must be one of butterfly_conv, diag_scan, fft_conv, vandermonde" -- bench --op fftconv
+expect nonzero "--op must be one of butterfly_conv, diag_scan, fft_conv, selective_scan, selective_scan_2d, vandermonde" -- bench --op fftconv
 expect 0 "butterfly_conv +cpu +float32 +B16_H256_L1024_Lk1024_D_float32 +fwd\+bwd +paired" -- bench --op butterfly_conv --quick --repeats 1 --json "$tmp/b.json"
 expect 0 "usage: ssm init ptd" -- init --help
 expect 0 "kappa\(V\)" -- init ptd --n 8 --iterations 20 --cache "$tmp/cache"

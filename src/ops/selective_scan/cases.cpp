@@ -150,6 +150,11 @@ OpTable make() {
   t.cases.push_back(shape(2, 12, 513, 8, "grouped", 3, "Dzbshl", kReference | kCuda));
   t.cases.push_back(shape(2, 24, 200, 5, "fixed", 1, "Dzl", kReference | kCuda));
   t.cases.push_back(shape(2, 64, 4100, 16, "varying", 1, "Dzbshl", kCuda));
+  // The CUDA kernel's state layouts: W = 16 lanes (N <= 16), 32 lanes with 1, 2, 4 and 8 states each.
+  t.cases.push_back(shape(3, 6, 200, 24, "varying", 1, "Dzbsh", kCuda));
+  t.cases.push_back(shape(2, 8, 150, 40, "grouped", 2, "Dzbsl", kCuda));
+  t.cases.push_back(shape(2, 4, 100, 128, "fixed", 1, "Dh", kCuda));
+  t.cases.push_back(shape(2, 3, 70, 256, "varying", 1, "zbsl", kCuda));
   // The CPU target of the selective-scans issue. (GPU rows, the Mamba paper's shapes in bfloat16 and float32 --
   // (8, 2048, 2048, 16), (4, 1024, 16384, 16) -- join the table with the CUDA kernels: until then CUDA tensors run
   // on the CPU kernels, and timing that on the GPU machine would measure nothing but the copies and its CPU.)

@@ -2,7 +2,8 @@ ssm_op_sources(
   CASES ${CMAKE_CURRENT_LIST_DIR}/cases.cpp
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/selective_scan.cpp ${CMAKE_CURRENT_LIST_DIR}/selective_scan_cpu.cpp
           ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_kernel_default.cpp
-  CUDA_SOURCES ${CMAKE_CURRENT_LIST_DIR}/selective_scan_cuda.cpp)
+  CUDA_SOURCES ${CMAKE_CURRENT_LIST_DIR}/selective_scan_cuda.cpp
+  KERNELS ${PROJECT_SOURCE_DIR}/cuda/selective_scan/selective_scan.cu)
 # -fno-trapping-math: the kernels' selects on floats (vexp's range limits, ops/common/vec_math.h) may then be evaluated
 # on every lane, which is what lets GCC vectorize them (results are unchanged; no code here reads FP exception flags).
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_kernel_default.cpp PROPERTIES

@@ -114,6 +114,24 @@ TEST(SelectiveScan, NonContiguousInputs) {
   EXPECT_LT(rel_error(l2, last), 1e-14);
 }
 
+TEST(SelectiveScan, CudaReadsTimeContiguousViewsInPlace) {
+  SSM_REQUIRE_CUDA();
+  // Views whose time dimension is contiguous (slices of wider tensors) go to the kernel with their strides.
+  const Inputs wide = make(3, 10, 50, 16, at::kFloat);
+  auto part = [](const at::Tensor& t, int64_t dim) { return t.cuda().narrow(dim, 2, 6); };
+  Inputs x{part(wide.u, 1),  part(wide.delta, 1), part(wide.A, 0).contiguous(), wide.B.cuda(), wide.C.cuda(),
+           part(wide.D, 0).contiguous(), part(wide.z, 1), part(wide.bias, 0).contiguous(),
+           part(wide.h0, 1).contiguous()};
+  ASSERT_FALSE(x.u.is_contiguous());
+  ASSERT_EQ(x.u.stride(-1), 1);
+  auto [out, last] = scan(x);
+  Inputs c = x;
+  for (auto* t : {&c.u, &c.delta, &c.z}) *t = t->contiguous();
+  auto [out2, last2] = scan(c);
+  EXPECT_LT(rel_error(out.cpu(), out2.cpu()), 1e-6);
+  EXPECT_LT(rel_error(last.cpu(), last2.cpu()), 1e-6);
+}
+
 TEST(SelectiveScan, BadInputsNameTheArgument) {
   const Inputs x = make(2, 4, 6, 3, at::kFloat);
   auto call = [&](const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
