@@ -105,6 +105,11 @@ OpTable make() {
   t.cases.push_back(shape(3, 5, 50, 4, 5, 1, true, true, kReference | kCuda));
   t.cases.push_back(shape(2, 21, 336, 16, 16, 24, true, true, kCuda));
   t.cases.push_back(shape(4, 7, 720, 32, 16, 1, false, true, kCuda));
+  // The CUDA kernel's lane layouts (16 lanes; 32 lanes with 1, 2, 4 states) and N past them (the CPU copies).
+  t.cases.push_back(shape(2, 3, 30, 5, 24, 2, true, true, kCuda));
+  t.cases.push_back(shape(2, 4, 20, 3, 40, 1, false, true, kCuda));
+  t.cases.push_back(shape(1, 2, 15, 2, 100, 3, true, false, kCuda));
+  t.cases.push_back(shape(1, 2, 10, 2, 200, 1, false, true, kCuda));
   // The CPU target of the selective-scans issue. (GPU rows at forecasting shapes -- (32, 7, 720, 256, 16) and ECL's
   // (16, 321, 96, 64, 16), bfloat16 and float32 -- join the table with the CUDA kernels, as in selective_scan.)
   t.cases.push_back(shape(16, 7, 720, 64, 16, 1, false, true, kBenchCpu));
