@@ -8,7 +8,10 @@ ssm_op_sources(
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_default.cpp PROPERTIES
   COMPILE_OPTIONS "-fno-trapping-math")
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-  ssm_op_sources(SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx2.cpp)
+  ssm_op_sources(SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx2.cpp
+                        ${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx512.cpp)
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx512.cpp PROPERTIES
+    COMPILE_OPTIONS "-mavx512f;-mavx512dq;-mavx512vl;-mavx512bw;-mfma;-mprefer-vector-width=512;-fno-trapping-math")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_avx2.cpp PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-fno-trapping-math")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/selective_scan_2d_kernel_default.cpp PROPERTIES

@@ -1,8 +1,8 @@
 // CPU kernels of ssm::selective_scan, free of torch headers. One call runs one task: batch row b, B/C group g, and a
 // block of channels [d_begin, d_end) of that group, over the whole sequence, chunk by chunk (kSelectiveScanChunk
 // steps); the loops over the state n are written for the compiler to vectorize (vexp, ops/common/vec_math.h). The
-// file is compiled twice (baseline x86-64 and AVX2+FMA: selective_scan_kernel_{default,avx2}.cpp) and the glue picks
-// one at run time.
+// file is compiled three times (baseline x86-64, AVX2+FMA, AVX-512: selective_scan_kernel_{default,avx2,avx512}.cpp)
+// and the glue picks one at run time.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +74,7 @@ SelectiveScanKernels<T> selective_scan_kernels();
   }
 SSM_SELECTIVE_SCAN_DECLARE(isa_default)
 SSM_SELECTIVE_SCAN_DECLARE(isa_avx2)
+SSM_SELECTIVE_SCAN_DECLARE(isa_avx512)
 #undef SSM_SELECTIVE_SCAN_DECLARE
 
 }  // namespace ssm::cpu

@@ -11,6 +11,9 @@ int64_t selective_scan_scratch(int64_t N, int64_t d_count) {
 template <typename T>
 SelectiveScanKernels<T> selective_scan_kernels() {
 #if defined(SSM_CPU_AVX2)
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  if (avx512) return {&isa_avx512::selective_scan_fwd<T>, &isa_avx512::selective_scan_bwd<T>, "avx512"};
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (avx2) return {&isa_avx2::selective_scan_fwd<T>, &isa_avx2::selective_scan_bwd<T>, "avx2"};
 #endif

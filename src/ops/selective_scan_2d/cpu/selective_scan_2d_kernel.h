@@ -1,16 +1,16 @@
 // CPU kernels of ssm::selective_scan_2d, free of torch headers. One call runs one batch row b and a block of
 // kScan2dLanes consecutive channels over the whole (V, T) grid, vectorized across the channels (contiguous in x, dt1,
 // dt2 and y; B and C are scalars per state there, so no sum across lanes is needed for y); vexp from
-// ops/common/vec_math.h. Compiled twice (baseline x86-64 and AVX2+FMA: selective_scan_2d_kernel_{default,avx2}.cpp)
-// and chosen at run time.
+// ops/common/vec_math.h. Compiled three times (baseline x86-64, AVX2+FMA, AVX-512:
+// selective_scan_2d_kernel_{default,avx2,avx512}.cpp) and chosen at run time.
 #pragma once
 
 #include <cstdint>
 
 namespace ssm::cpu {
 
-// Channels per kernel call (one AVX2 vector of float32; the last block of a row is padded).
-constexpr int64_t kScan2dLanes = 8;
+// Channels per kernel call (one AVX-512 vector of float32, two AVX2 ones; the last block of a row is padded).
+constexpr int64_t kScan2dLanes = 16;
 
 // Contiguous tensors: x, dt1, dt2, y: (batch, V, T, dim); A1..A4: (dim, N); B1, B2, C1, C2: (batch, V, T, N);
 // D: (dim) or null.
@@ -62,6 +62,7 @@ Scan2dKernels<T> selective_scan_2d_kernels();
   }
 SSM_SCAN2D_DECLARE(isa_default)
 SSM_SCAN2D_DECLARE(isa_avx2)
+SSM_SCAN2D_DECLARE(isa_avx512)
 #undef SSM_SCAN2D_DECLARE
 
 }  // namespace ssm::cpu
