@@ -1,5 +1,6 @@
 // CPU glue of ssm::selective_scan_2d: checks, contiguous inputs, buffers, and the (batch row, channel block) tasks that run
-// the kernels of cpu/selective_scan_2d_kernel.h in parallel, each with its own state buffers (4 V T N 8 elements).
+// the kernels of cpu/selective_scan_2d_kernel.h in parallel, each with its own state buffers (forward: a ring of
+// lag + 1 time steps; backward: 8 V T N 16 elements).
 #include "ops/selective_scan_2d/cpu/selective_scan_2d_kernel.h"
 #include "ops/selective_scan_2d/selective_scan_2d.h"
 
@@ -49,11 +50,11 @@ int64_t channels_per_task(const Scan2dSizes<>& s) {
 
 // f(b, d0, block, scratch) for every row b and lane block d0 in parallel, tasks of `per` channels.
 template <typename T, typename F>
-void for_tasks(const Scan2dSizes<>& s, int64_t per, F f) {
+void for_tasks(const Scan2dSizes<>& s, int64_t per, int64_t scratch_size, F f) {
   const int64_t blocks = (s.dim + per - 1) / per;
   at::parallel_for(0, s.batch * blocks, 1, [&](int64_t begin, int64_t end) {
     const FlushDenormals no_denormals;  // see ops/common/library.h
-    std::vector<T> scratch(cpu::selective_scan_2d_scratch(s.V, s.T, s.N));
+    std::vector<T> scratch(scratch_size);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / blocks, block = task % blocks;
       for (int64_t d0 = block * per; d0 < std::min(s.dim, (block + 1) * per); d0 += cpu::kScan2dLanes)
@@ -73,7 +74,8 @@ at::Tensor selective_scan_2d_cpu_impl(const Scan2dInputs& in_raw) {
     const auto args = kernel_args<scalar_t>(in, s);
     const auto fwd = cpu::selective_scan_2d_kernels<scalar_t>().fwd;
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
-    for_tasks<scalar_t>(s, channels_per_task(s), [&](int64_t b, int64_t d, int64_t, scalar_t* scratch) {
+    const int64_t scratch_size = cpu::selective_scan_2d_scratch(s.V, s.T, s.N, in.lag, false);
+    for_tasks<scalar_t>(s, channels_per_task(s), scratch_size, [&](int64_t b, int64_t d, int64_t, scalar_t* scratch) {
       fwd(args, yp, b, d, scratch);
     });
   });
@@ -104,7 +106,8 @@ Scan2dGrads selective_scan_2d_backward_cpu_impl(const at::Tensor& grad_y, const 
                                          mptr<scalar_t>(dB2), mptr<scalar_t>(dC1), mptr<scalar_t>(dC2),
                                          mptr<scalar_t>(dD)};
     const auto bwd = cpu::selective_scan_2d_kernels<scalar_t>().bwd;
-    for_tasks<scalar_t>(s, per, [&](int64_t b, int64_t d, int64_t block, scalar_t* scratch) {
+    const int64_t scratch_size = cpu::selective_scan_2d_scratch(s.V, s.T, s.N, in.lag, true);
+    for_tasks<scalar_t>(s, per, scratch_size, [&](int64_t b, int64_t d, int64_t block, scalar_t* scratch) {
       bwd(args, o, b, d, block, scratch);
     });
   });

@@ -30,9 +30,10 @@ struct Scan2dBwdArgs {
   T *dx, *ddt1, *ddt2, *dA1, *dA2, *dA3, *dA4, *dB1, *dB2, *dC1, *dC2, *dD;
 };
 
-// scratch: selective_scan_2d_scratch(V, T, N) elements (the states of one channel block over the grid, and their
-// adjoints: 4 V T N kScan2dLanes, plus a few (N, lanes) tiles).
-int64_t selective_scan_2d_scratch(int64_t V, int64_t T, int64_t N);
+// scratch: selective_scan_2d_scratch(V, T, N, lag, backward) elements. Forward: a ring of min(lag + 1, T) time steps
+// of states, 2 slots V N kScan2dLanes; backward: every state of the channel block over the grid, its adjoints and
+// coefficients, 8 V T N kScan2dLanes; both plus a few (N, lanes) tiles.
+int64_t selective_scan_2d_scratch(int64_t V, int64_t T, int64_t N, int64_t lag, bool backward);
 
 // Forward of channels [d0, d0 + kScan2dLanes) (clipped to dim) of row b: writes y[b, :, :, d].
 template <typename T>

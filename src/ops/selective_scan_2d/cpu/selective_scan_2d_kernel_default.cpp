@@ -4,8 +4,9 @@
 
 namespace ssm::cpu {
 
-int64_t selective_scan_2d_scratch(int64_t V, int64_t T, int64_t N) {
-  return (4 * V * T * N + 16 * N) * kScan2dLanes;
+int64_t selective_scan_2d_scratch(int64_t V, int64_t T, int64_t N, int64_t lag, bool backward) {
+  const int64_t slots = lag + 1 < T ? lag + 1 : T;
+  return ((backward ? 8 * V * T * N : 2 * slots * V * N) + 16 * N) * kScan2dLanes;
 }
 
 template <typename T>

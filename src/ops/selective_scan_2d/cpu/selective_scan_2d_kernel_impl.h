@@ -11,7 +11,8 @@
 // each cell pushes a1 p1, a2 p1 to (i, t-s) and a3 p2, a4 p2 to (i-1, t), so that it needs only its own a's.
 //
 // Vectorized across W = kScan2dLanes channels: every state buffer is (T, V, N, W), the per-cell loads of x, dt1, dt2
-// are contiguous, and B, C are scalars broadcast across the lanes. Lanes past dim carry x = dt = 0: their states stay
+// are contiguous, and B, C are scalars broadcast across the lanes. The backward's recomputation also keeps the four
+// coefficients a1..a4 of every cell, so that the adjoint pass computes no exp. Lanes past dim carry x = dt = 0: their states stay
 // 0 (exp(0) = 1 times 0) and they add nothing to the sums over channels.
 #include "ops/common/vec_math.h"
 #include "ops/selective_scan_2d/cpu/selective_scan_2d_kernel.h"
@@ -55,13 +56,14 @@ inline void load_lanes(const T* src, int64_t lanes, T* __restrict__ out) {
 
 // One cell forward over all states: h1, h2 ((N, W)) from the time predecessor (h1p, h2p) and the variate predecessor
 // (h1q, h2q); y (W) = sum_n C1 h1 + C2 h2.
-template <typename T>
+template <bool StoreE, typename T>
 __attribute__((noinline)) void cell_fwd(const Block<T>& k, const T* __restrict__ B1, const T* __restrict__ B2,
                                         const T* __restrict__ C1, const T* __restrict__ C2,
                                         const T* __restrict__ h1p, const T* __restrict__ h2p,
                                         const T* __restrict__ h1q, const T* __restrict__ h2q, T* __restrict__ h1,
                                         T* __restrict__ h2, const T* __restrict__ d1, const T* __restrict__ d2,
-                                        const T* __restrict__ xv, T* __restrict__ y, int64_t N) {
+                                        const T* __restrict__ xv, T* __restrict__ y, T* __restrict__ E,
+                                        int64_t N) {
   alignas(64) T acc[W] = {};
   alignas(64) T bx1[W], bx2[W];
   for (int64_t w = 0; w < W; ++w) {
@@ -72,10 +74,18 @@ __attribute__((noinline)) void cell_fwd(const Block<T>& k, const T* __restrict__
     const T b1 = B1[n], b2 = B2[n], c1 = C1[n], c2 = C2[n];
     const T *A1 = k.A1 + n * W, *A2 = k.A2 + n * W, *A3 = k.A3 + n * W, *A4 = k.A4 + n * W;
     const int64_t o = n * W;
+    T* __restrict__ En = StoreE ? E + n * 4 * W : nullptr;
 #pragma omp simd
     for (int64_t w = 0; w < W; ++w) {
-      const T v1 = vexp(d1[w] * A1[w]) * h1p[o + w] + vexp(d1[w] * A2[w]) * h2p[o + w] + bx1[w] * b1;
-      const T v2 = vexp(d2[w] * A3[w]) * h1q[o + w] + vexp(d2[w] * A4[w]) * h2q[o + w] + bx2[w] * b2;
+      const T a1 = vexp(d1[w] * A1[w]), a2 = vexp(d1[w] * A2[w]), a3 = vexp(d2[w] * A3[w]), a4 = vexp(d2[w] * A4[w]);
+      if constexpr (StoreE) {
+        En[w] = a1;
+        En[W + w] = a2;
+        En[2 * W + w] = a3;
+        En[3 * W + w] = a4;
+      }
+      const T v1 = a1 * h1p[o + w] + a2 * h2p[o + w] + bx1[w] * b1;
+      const T v2 = a3 * h1q[o + w] + a4 * h2q[o + w] + bx2[w] * b2;
       h1[o + w] = v1;
       h2[o + w] = v2;
       acc[w] += c1 * v1 + c2 * v2;
@@ -104,7 +114,7 @@ __attribute__((noinline)) void cell_bwd(const Block<T>& k, const T* __restrict__
                                         T* __restrict__ dA, T* __restrict__ dB1, T* __restrict__ dB2,
                                         T* __restrict__ dC1, T* __restrict__ dC2, const T* __restrict__ d1,
                                         const T* __restrict__ d2, const T* __restrict__ xv, const T* __restrict__ g,
-                                        CellOut<T>& out, int64_t N) {
+                                        const T* __restrict__ E, CellOut<T>& out, int64_t N) {
   alignas(64) T ddt1[W] = {}, ddt2[W] = {}, dxs[W] = {}, d1x[W], d2x[W];
   for (int64_t w = 0; w < W; ++w) {
     d1x[w] = d1[w] * xv[w];
@@ -119,10 +129,10 @@ __attribute__((noinline)) void cell_bwd(const Block<T>& k, const T* __restrict__
     const T *A1 = k.A1 + n * W, *A2 = k.A2 + n * W, *A3 = k.A3 + n * W, *A4 = k.A4 + n * W;
     const int64_t o = n * W;
     T sb1 = 0, sb2 = 0, sc1 = 0, sc2 = 0;
+    const T* __restrict__ En = E + n * 4 * W;  // the coefficients the recomputation stored
 #pragma omp simd reduction(+ : sb1, sb2, sc1, sc2)
     for (int64_t w = 0; w < W; ++w) {
-      const T a1 = vexp(d1[w] * A1[w]), a2 = vexp(d1[w] * A2[w]);
-      const T a3 = vexp(d2[w] * A3[w]), a4 = vexp(d2[w] * A4[w]);
+      const T a1 = En[w], a2 = En[W + w], a3 = En[2 * W + w], a4 = En[3 * W + w];
       const T p1 = P1h[o + w] + g[w] * c1, p2 = P2h[o + w] + g[w] * c2;
       sc1 += g[w] * h1[o + w];
       sc2 += g[w] * h2[o + w];
@@ -162,7 +172,7 @@ __attribute__((noinline)) void cell_bwd(const Block<T>& k, const T* __restrict__
 // ring of time steps t mod slots, small enough to stay in cache).
 template <typename T>
 void states(const Scan2dArgs<T>& a, const Block<T>& k, int64_t b, T* H1, T* H2, const T* zeros, T* y,
-            int64_t slots) {
+            int64_t slots, T* E) {
   const int64_t V = a.V, TT = a.T_, N = a.N, dim = a.dim, s = a.lag, NW = N * W;
   alignas(64) T xv[W], d1[W], d2[W], yv[W];
   for (int64_t t = 0; t < TT; ++t)
@@ -172,9 +182,17 @@ void states(const Scan2dArgs<T>& a, const Block<T>& k, int64_t b, T* H1, T* H2, 
       load_lanes(a.dt1 + at, k.lanes, d1);
       load_lanes(a.dt2 + at, k.lanes, d2);
       const int64_t here = (t % slots * V + i) * NW, tp = ((t - s) % slots * V + i) * NW, qp = here - NW;
-      cell_fwd(k, a.B1 + cell * N, a.B2 + cell * N, a.C1 + cell * N, a.C2 + cell * N, t >= s ? H1 + tp : zeros,
-               t >= s ? H2 + tp : zeros, i > 0 ? H1 + qp : zeros, i > 0 ? H2 + qp : zeros, H1 + here, H2 + here, d1,
-               d2, xv, yv, N);
+      const T* h1p = t >= s ? H1 + tp : zeros;
+      const T* h2p = t >= s ? H2 + tp : zeros;
+      const T* h1q = i > 0 ? H1 + qp : zeros;
+      const T* h2q = i > 0 ? H2 + qp : zeros;
+      const T *B1 = a.B1 + cell * N, *B2 = a.B2 + cell * N, *C1 = a.C1 + cell * N, *C2 = a.C2 + cell * N;
+      if (E)
+        cell_fwd<true>(k, B1, B2, C1, C2, h1p, h2p, h1q, h2q, H1 + here, H2 + here, d1, d2, xv, yv,
+                       E + (t * V + i) * 4 * NW, N);
+      else
+        cell_fwd<false>(k, B1, B2, C1, C2, h1p, h2p, h1q, h2q, H1 + here, H2 + here, d1, d2, xv, yv,
+                        static_cast<T*>(nullptr), N);
       if (y)
         for (int64_t w = 0; w < k.lanes; ++w) y[at + w] = yv[w] + k.D[w] * xv[w];
     }
@@ -184,14 +202,14 @@ void states(const Scan2dArgs<T>& a, const Block<T>& k, int64_t b, T* H1, T* H2, 
 
 template <typename T>
 void scan2d_fwd(const Scan2dArgs<T>& a, T* y, int64_t b, int64_t d0, T* scratch) {
-  const int64_t cells = a.V * a.T_ * a.N * W;
+  const int64_t slots = std::min(a.lag + 1, a.T_), ring = slots * a.V * a.N * W;
   T* H1 = scratch;
-  T* H2 = H1 + cells;
-  T* tiles = scratch + 4 * cells;  // 4 (N, W) tiles of A, then zeros (N, W)
+  T* H2 = H1 + ring;
+  T* tiles = H2 + ring;  // 4 (N, W) tiles of A, then zeros (N, W)
   T* zeros = tiles + 4 * a.N * W;
   std::fill(zeros, zeros + a.N * W, T(0));
   const Block<T> k = load_block(a, d0, tiles);
-  states(a, k, b, H1, H2, zeros, y, std::min(a.lag + 1, a.T_));
+  states(a, k, b, H1, H2, zeros, y, slots, static_cast<T*>(nullptr));
 }
 
 template <typename T>
@@ -201,13 +219,14 @@ void scan2d_bwd(const Scan2dArgs<T>& a, const Scan2dBwdArgs<T>& o, int64_t b, in
   T* H2 = H1 + cells;
   T* P1 = H2 + cells;
   T* P2 = P1 + cells;
-  T* tiles = P2 + cells;          // 4 (N, W): A1..A4
+  T* E = P2 + cells;              // (T, V, N, 4, W): a1..a4 of every cell
+  T* tiles = E + 4 * cells;       // 4 (N, W): A1..A4
   T* zeros = tiles + 4 * NW;      // (N, W)
   T* dA = zeros + NW;             // 4 (N, W): dA1..dA4
   std::fill(zeros, zeros + NW, T(0));
   std::fill(dA, dA + 4 * NW, T(0));
   const Block<T> k = load_block(a, d0, tiles);
-  states(a, k, b, H1, H2, zeros, static_cast<T*>(nullptr), TT);
+  states(a, k, b, H1, H2, zeros, static_cast<T*>(nullptr), TT, E);
   std::fill(P1, P1 + 2 * cells, T(0));  // P1 and P2
   const int64_t part = block * a.batch * V * TT * N;  // the task's partial rows of dB, dC
   alignas(64) T xv[W], d1[W], d2[W], g[W];
@@ -236,7 +255,7 @@ void scan2d_bwd(const Scan2dArgs<T>& a, const Scan2dBwdArgs<T>& o, int64_t b, in
       T* P2q = has_q ? P2 + qp : nullptr;
 #define SSM_CELL_BWD(pt, pq)                                                                                      \
   cell_bwd<pt, pq>(k, B1, B2, C1, C2, h1p, h2p, h1q, h2q, H1 + here, H2 + here, P1 + here, P2 + here, P1t, P2t, P1q, \
-                   P2q, dA, dB1, dB2, dC1, dC2, d1, d2, xv, g, out, N)
+                   P2q, dA, dB1, dB2, dC1, dC2, d1, d2, xv, g, E + (t * V + i) * 4 * NW, out, N)
       if (has_t && has_q) SSM_CELL_BWD(true, true);
       else if (has_t) SSM_CELL_BWD(true, false);
       else if (has_q) SSM_CELL_BWD(false, true);
