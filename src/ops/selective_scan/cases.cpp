@@ -155,10 +155,17 @@ OpTable make() {
   t.cases.push_back(shape(2, 8, 150, 40, "grouped", 2, "Dzbsl", kCuda));
   t.cases.push_back(shape(2, 4, 100, 128, "fixed", 1, "Dh", kCuda));
   t.cases.push_back(shape(2, 3, 70, 256, "varying", 1, "zbsl", kCuda));
-  // The CPU target of the selective-scans issue. (GPU rows, the Mamba paper's shapes in bfloat16 and float32 --
-  // (8, 2048, 2048, 16), (4, 1024, 16384, 16) -- join the table with the CUDA kernels: until then CUDA tensors run
-  // on the CPU kernels, and timing that on the GPU machine would measure nothing but the copies and its CPU.)
+  // The CPU target of the selective-scans issue, and the Mamba paper's GPU shapes in bfloat16 and float32.
   t.cases.push_back(shape(8, 256, 1024, 16, "varying", 1, "Dzbs", kBenchCpu));
+  for (const char* dt : {"bfloat16", "float32"}) {
+    Case a = shape(8, 2048, 2048, 16, "varying", 1, "Dzbs", kBenchCuda);
+    Case b = shape(4, 1024, 16384, 16, "varying", 1, "Dzbs", kBenchCuda);
+    for (Case* x : {&a, &b}) {
+      x->option["dtype"] = dt;
+      x->label += std::string("_") + dt;
+      t.cases.push_back(*x);
+    }
+  }
   t.cpu_dtypes = {at::kDouble, at::kFloat};
   t.cuda_dtypes = {at::kFloat, at::kBFloat16, at::kHalf};
   t.inputs = inputs;
