@@ -1,5 +1,6 @@
 // Forward selective scan (see selective_scan.h).
 #include "common/common.cuh"
+#include "common/warp.cuh"
 #include "selective_scan/selective_scan.h"
 
 namespace ssm::cuda {
@@ -8,20 +9,13 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int64_t kCheckpointEvery = 64;  // = ssm::ops::kSelectiveScanCheckpointEvery
 
-template <int W>
-__device__ __forceinline__ float group_sum(float v, unsigned mask) {
-#pragma unroll
-  for (int o = W / 2; o > 0; o /= 2) v += __shfl_xor_sync(mask, v, o, W);
-  return v;
-}
-
 template <typename T, int W, int KN>
 __global__ void __launch_bounds__(kThreads) selective_scan_fwd_kernel(SelectiveScanParams p) {
   constexpr int kGroups = kThreads / W;
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / W;
   if (ch >= p.batch * p.dim) return;  // whole groups leave together: the shuffles below stay within a group
   const int lane = threadIdx.x % W;
-  const unsigned mask = W == 32 ? 0xffffffffu : (((1u << W) - 1u) << ((threadIdx.x % 32) / W * W));
+  const unsigned mask = group_mask<W>();
   const int64_t b = ch / p.dim, d = ch % p.dim, g = d / (p.dim / p.G);
   const int64_t len = p.lengths ? p.lengths[b] : p.L;
   const T* u = static_cast<const T*>(p.u) + b * p.u_sb + d * p.u_sd;
@@ -98,8 +92,8 @@ cudaError_t dispatch_n(const SelectiveScanParams& p, cudaStream_t stream) {
 }
 
 // ---- backward -------------------------------------------------------------------------------------------------------
-constexpr int kSub = 8;                               // steps per sub-chunk (registers)
-constexpr int kSubs = kCheckpointEvery / kSub;        // sub-chunks per chunk
+constexpr int kSub = 8;                         // steps per sub-chunk (registers)
+constexpr int kSubs = kCheckpointEvery / kSub;  // sub-chunks per chunk
 
 template <typename T, int W, int KN>
 __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveScanParams p, SelectiveScanBwdParams q) {
@@ -107,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / W;
   if (ch >= p.batch * p.dim) return;
   const int lane = threadIdx.x % W;
-  const unsigned mask = W == 32 ? 0xffffffffu : (((1u << W) - 1u) << ((threadIdx.x % 32) / W * W));
+  const unsigned mask = group_mask<W>();
   const int64_t b = ch / p.dim, d = ch % p.dim, g = d / (p.dim / p.G);
   const int64_t len = p.lengths ? p.lengths[b] : p.L;
   const T* u = static_cast<const T*>(p.u) + b * p.u_sb + d * p.u_sd;
@@ -214,10 +208,14 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
           const float a = expf(dt * A[k]);
           const float qn = qs[k] + gt * cv;
           const float dc = gt * xs[i + 1][k], db = qn * dt * uv;
-          if (dCt[k]) atomicAdd(dCt[k] + t, dc);
-          else dCf[k] += dc;
-          if (dBt[k]) atomicAdd(dBt[k] + t, db);
-          else dBf[k] += db;
+          if (dCt[k])
+            atomicAdd(dCt[k] + t, dc);
+          else
+            dCf[k] += dc;
+          if (dBt[k])
+            atomicAdd(dBt[k] + t, db);
+          else
+            dBf[k] += db;
           dus += qn * bv;
           const float ax = a * xs[i][k];
           ddt += qn * (A[k] * ax + bv * uv);
@@ -274,9 +272,12 @@ bool selective_scan_fwd_supported(int64_t N) { return N >= 1 && N <= 256; }
 cudaError_t selective_scan_fwd(const SelectiveScanParams& p, ScanStorage storage, cudaStream_t stream) {
   if (!selective_scan_fwd_supported(p.N)) return cudaErrorInvalidValue;
   switch (storage) {
-    case ScanStorage::kFloat32: return dispatch_n<float>(p, stream);
-    case ScanStorage::kBFloat16: return dispatch_n<__nv_bfloat16>(p, stream);
-    case ScanStorage::kFloat16: return dispatch_n<__half>(p, stream);
+    case ScanStorage::kFloat32:
+      return dispatch_n<float>(p, stream);
+    case ScanStorage::kBFloat16:
+      return dispatch_n<__nv_bfloat16>(p, stream);
+    case ScanStorage::kFloat16:
+      return dispatch_n<__half>(p, stream);
   }
   return cudaErrorInvalidValue;
 }
@@ -291,9 +292,12 @@ cudaError_t selective_scan_bwd(const SelectiveScanParams& p, const SelectiveScan
                                cudaStream_t stream) {
   if (!selective_scan_bwd_supported(p.N)) return cudaErrorInvalidValue;
   switch (storage) {
-    case ScanStorage::kFloat32: return dispatch_bwd<float>(p, q, stream);
-    case ScanStorage::kBFloat16: return dispatch_bwd<__nv_bfloat16>(p, q, stream);
-    case ScanStorage::kFloat16: return dispatch_bwd<__half>(p, q, stream);
+    case ScanStorage::kFloat32:
+      return dispatch_bwd<float>(p, q, stream);
+    case ScanStorage::kBFloat16:
+      return dispatch_bwd<__nv_bfloat16>(p, q, stream);
+    case ScanStorage::kFloat16:
+      return dispatch_bwd<__half>(p, q, stream);
   }
   return cudaErrorInvalidValue;
 }

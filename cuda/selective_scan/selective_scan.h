@@ -43,13 +43,13 @@ cudaError_t selective_scan_fwd(const SelectiveScanParams& p, ScanStorage storage
 // with the adjoint q = dL/dx. Sums over channels (dB, dC input-dependent) and over batch rows (dA, dD, ddelta_bias,
 // fixed dB / dC) are float32 atomic additions into zeroed buffers.
 struct SelectiveScanBwdParams {
-  const void* grad_out;    // storage dtype, (batch, dim, L) contiguous, or null (zero)
-  const float* grad_last;  // (batch, dim, N) contiguous, or null
+  const void* grad_out;      // storage dtype, (batch, dim, L) contiguous, or null (zero)
+  const float* grad_last;    // (batch, dim, N) contiguous, or null
   const float* checkpoints;  // (batch, dim, chunks, N)
-  void *du, *ddelta, *dz;  // storage dtype, (batch, dim, L) contiguous, zeroed (padding keeps 0); dz null without z
-  float *dA, *dD, *dbias;  // (dim, N), (dim), (dim): zeroed; dD, dbias null when absent
-  float *dB, *dC;          // (batch, G, N, L) contiguous or (dim, N): zeroed
-  float* dh0;              // (batch, dim, N) or null
+  void *du, *ddelta, *dz;    // storage dtype, (batch, dim, L) contiguous, zeroed (padding keeps 0); dz null without z
+  float *dA, *dD, *dbias;    // (dim, N), (dim), (dim): zeroed; dD, dbias null when absent
+  float *dB, *dC;            // (batch, G, N, L) contiguous or (dim, N): zeroed
+  float* dh0;                // (batch, dim, N) or null
 };
 bool selective_scan_bwd_supported(int64_t N);
 cudaError_t selective_scan_bwd(const SelectiveScanParams& p, const SelectiveScanBwdParams& g, ScanStorage storage,

@@ -1,5 +1,6 @@
 // Forward 2-D selective scan (see selective_scan_2d.h).
 #include "common/common.cuh"
+#include "common/warp.cuh"
 #include "selective_scan_2d/selective_scan_2d.h"
 
 namespace ssm::cuda {
@@ -7,20 +8,13 @@ namespace {
 
 constexpr int kThreads = 128;
 
-template <int W>
-__device__ __forceinline__ float group_sum(float v, unsigned mask) {
-#pragma unroll
-  for (int o = W / 2; o > 0; o /= 2) v += __shfl_xor_sync(mask, v, o, W);
-  return v;
-}
-
 template <typename T, int W, int KN>
 __global__ void __launch_bounds__(kThreads) scan2d_fwd_kernel(Scan2dParams p) {
   constexpr int kGroups = kThreads / W;
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / W;
   if (ch >= p.batch * p.dim) return;  // whole groups leave together
   const int lane = threadIdx.x % W;
-  const unsigned mask = W == 32 ? 0xffffffffu : (((1u << W) - 1u) << ((threadIdx.x % 32) / W * W));
+  const unsigned mask = group_mask<W>();
   const int64_t b = ch / p.dim, d = ch % p.dim, N = p.N, V = p.V;
   const T* x = static_cast<const T*>(p.x);
   const T* dt1 = static_cast<const T*>(p.dt1);
@@ -102,9 +96,12 @@ int64_t scan2d_workspace_floats(int64_t batch, int64_t dim, int64_t V, int64_t N
 cudaError_t scan2d_fwd(const Scan2dParams& p, Scan2dStorage storage, cudaStream_t stream) {
   if (!scan2d_fwd_supported(p.N)) return cudaErrorInvalidValue;
   switch (storage) {
-    case Scan2dStorage::kFloat32: return dispatch_n<float>(p, stream);
-    case Scan2dStorage::kBFloat16: return dispatch_n<__nv_bfloat16>(p, stream);
-    case Scan2dStorage::kFloat16: return dispatch_n<__half>(p, stream);
+    case Scan2dStorage::kFloat32:
+      return dispatch_n<float>(p, stream);
+    case Scan2dStorage::kBFloat16:
+      return dispatch_n<__nv_bfloat16>(p, stream);
+    case Scan2dStorage::kFloat16:
+      return dispatch_n<__half>(p, stream);
   }
   return cudaErrorInvalidValue;
 }

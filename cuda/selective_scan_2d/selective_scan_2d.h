@@ -2,10 +2,10 @@
 // src/ops/selective_scan_2d/selective_scan_2d_cuda.cpp). Plain CUDA C++, no torch headers.
 //
 // Layout: W lanes of a warp per channel (b, d) (W = 16 for N <= 16, else 32), each lane holding the states
-// n = lane + k W (k < ceil(N / W) <= 4: N <= 128, where no variant spills); the grid runs serially per channel, t outer and variates inner, the variate
-// predecessor's states in registers and the time predecessors' in a workspace ring of min(lag + 1, T) time steps
-// per channel; y is a shuffle sum over the lanes. (The planned parallel formulation, a scan over the variates per time
-// step, replaces the serial variate loop.)
+// n = lane + k W (k < ceil(N / W) <= 4: N <= 128, where no variant spills); the grid runs serially per channel, t outer
+// and variates inner, the variate predecessor's states in registers and the time predecessors' in a workspace ring of
+// min(lag + 1, T) time steps per channel; y is a shuffle sum over the lanes. (The planned parallel formulation, a scan
+// over the variates per time step, replaces the serial variate loop.)
 #pragma once
 
 #include <cuda_runtime_api.h>

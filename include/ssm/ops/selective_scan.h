@@ -19,13 +19,10 @@ namespace ssm {
 // dtypes: u, delta, z, B, C one dtype (float32 or float64 on the CPU; float32, bfloat16 or float16 on CUDA); A, D,
 // delta_bias, h0 the state dtype (float64 for float64 inputs, else float32). Returns (out (u's dtype, (batch, dim, L)),
 // last_state (state dtype, (batch, dim, N))). Differentiable in every tensor input and through both outputs.
-std::tuple<at::Tensor, at::Tensor> selective_scan(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
-                                                  const at::Tensor& B, const at::Tensor& C,
-                                                  const std::optional<at::Tensor>& D = std::nullopt,
-                                                  const std::optional<at::Tensor>& z = std::nullopt,
-                                                  const std::optional<at::Tensor>& delta_bias = std::nullopt,
-                                                  bool delta_softplus = false,
-                                                  const std::optional<at::Tensor>& h0 = std::nullopt,
-                                                  const std::optional<at::Tensor>& lengths = std::nullopt);
+std::tuple<at::Tensor, at::Tensor> selective_scan(
+    const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+    const std::optional<at::Tensor>& D = std::nullopt, const std::optional<at::Tensor>& z = std::nullopt,
+    const std::optional<at::Tensor>& delta_bias = std::nullopt, bool delta_softplus = false,
+    const std::optional<at::Tensor>& h0 = std::nullopt, const std::optional<at::Tensor>& lengths = std::nullopt);
 
 }  // namespace ssm

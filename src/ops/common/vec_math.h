@@ -14,8 +14,8 @@ namespace ssm::cpu {
 // (Cody-Waite split of ln2), exp(r) by its Taylor polynomial (degree 7 for float: truncation 5e-9; degree 13 for
 // double: 4e-18), times 2^k built in the exponent bits. The few operations of the range limits are what it saves over
 // a libm call: below the smallest normal result it returns that result (1.2e-38 for float; the kernels flush
-// denormals anyway); between 127 ln2 (1023 ln2 for double) and the overflow point (float: 88.03 .. 88.72) it returns exp(88.03) = 1.7e38
-// instead of up to 3.4e38; above the overflow point +inf; NaN stays NaN.
+// denormals anyway); between 127 ln2 (1023 ln2 for double) and the overflow point (float: 88.03 .. 88.72) it returns
+// exp(88.03) = 1.7e38 instead of up to 3.4e38; above the overflow point +inf; NaN stays NaN.
 template <typename T>
 inline T vexp(T x) {
   if constexpr (sizeof(T) == 4) {
@@ -68,8 +68,8 @@ inline T vexp(T x) {
 }
 
 // log1p(y) for y >= 0 (and y > -1), to within a few ulp: log(u) for u = 1 + y from its exponent and the series
-// log(m) = 2 atanh((m - 1) / (m + 1)) on m in [sqrt(1/2), sqrt(2)), plus the rounding of u corrected, (y - (u - 1)) / u,
-// so that tiny y keep full relative precision. +inf stays +inf; NaN stays NaN.
+// log(m) = 2 atanh((m - 1) / (m + 1)) on m in [sqrt(1/2), sqrt(2)), plus the rounding of u corrected, (y - (u - 1)) /
+// u, so that tiny y keep full relative precision. +inf stays +inf; NaN stays NaN.
 template <typename T>
 inline T vlog1p(T y) {
   using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;

@@ -2,7 +2,6 @@
 // and concatenated (last_state in out's place when out is narrower), so that the generic tests check both and the
 // gradient tests take a loss on both.
 #include "ops/common/cases.h"
-
 #include "ssm/ops/selective_scan.h"
 
 #include <ATen/ATen.h>
@@ -18,10 +17,12 @@ Case shape(int64_t batch, int64_t dim, int64_t L, int64_t N, const std::string& 
            unsigned uses) {
   Case c;
   c.label = "b" + std::to_string(batch) + "_d" + std::to_string(dim) + "_L" + std::to_string(L) + "_N" +
-            std::to_string(N) + "_" + bc + (bc == "grouped" ? std::to_string(G) : "") + (opts.empty() ? "" : "_" + opts);
+            std::to_string(N) + "_" + bc + (bc == "grouped" ? std::to_string(G) : "") +
+            (opts.empty() ? "" : "_" + opts);
   c.size = {{"batch", batch}, {"dim", dim}, {"L", L}, {"N", N}, {"G", G}};
   c.option = {{"bc", bc}};
-  for (const char k : std::string("Dzbshl")) c.option[std::string(1, k)] = opts.find(k) != std::string::npos ? "1" : "0";
+  for (const char k : std::string("Dzbshl"))
+    c.option[std::string(1, k)] = opts.find(k) != std::string::npos ? "1" : "0";
   c.uses = uses;
   return c;
 }
@@ -42,8 +43,8 @@ std::vector<at::Tensor> inputs(const Case& c, at::ScalarType dt, at::Device devi
   const at::ScalarType sd = dt == at::kDouble ? at::kDouble : at::kFloat;
   const bool softplus = c.flag("s");
   at::Tensor u = at::randn({batch, dim, L}, f64);
-  at::Tensor delta = softplus ? at::randn({batch, dim, L}, f64) * 0.5 - 2.0
-                              : 0.01 + 0.49 * at::rand({batch, dim, L}, f64);
+  at::Tensor delta =
+      softplus ? at::randn({batch, dim, L}, f64) * 0.5 - 2.0 : 0.01 + 0.49 * at::rand({batch, dim, L}, f64);
   at::Tensor A = -(at::arange(1, N + 1, f64).unsqueeze(0) * (0.5 + at::rand({dim, 1}, f64)));
   at::Tensor B = bc_tensor(c, f64), C = bc_tensor(c, f64);
   auto act = [&](const at::Tensor& t) { return t.to(dt).to(device); };
@@ -181,12 +182,13 @@ OpTable make() {
   };
   t.counts = [](const Case& c, at::ScalarType dt) {
     const double batch = c.at("batch"), dim = c.at("dim"), L = c.at("L"), N = c.at("N");
-    const double es = c10::elementSize(dt), act = batch * dim * L, bc = c.choice("bc") == "fixed" ? dim * N : batch * c.at("G") * N * L;
+    const double es = c10::elementSize(dt), act = batch * dim * L,
+                 bc = c.choice("bc") == "fixed" ? dim * N : batch * c.at("G") * N * L;
     Counts k;
     // Forward: read u, delta, z, B, C; write out. Backward: also read dout, write du, ddelta, dz, dB, dC.
     k.bytes_fwd = es * (4 * act + 2 * bc);
     k.bytes_fb = k.bytes_fwd + es * (5 * act + 4 * bc);
-    k.flops_fwd = act * N * 6;   // exp counted as one: a x + dtu B, C x
+    k.flops_fwd = act * N * 6;  // exp counted as one: a x + dtu B, C x
     k.flops_fb = k.flops_fwd + act * N * 20;
     return k;
   };
@@ -194,7 +196,9 @@ OpTable make() {
     return std::vector<Impl>{{"libtorch", [c, in] { return mamba_reference_loop(c, in); }}};
   };
   t.python_args = [](const Case& c) {
-    auto arg = [&](const char* k, const char* name) { return c.flag(k) ? std::string("\"") + name + "\"" : std::string("null"); };
+    auto arg = [&](const char* k, const char* name) {
+      return c.flag(k) ? std::string("\"") + name + "\"" : std::string("null");
+    };
     return std::string("[\"t0\", \"t1\", \"t2\", \"t3\", \"t4\", ") + arg("D", "t5") + ", " + arg("z", "t6") + ", " +
            arg("b", "t7") + ", " + (c.flag("s") ? "true" : "false") + ", " + arg("h", "t8") + ", " + arg("l", "t9") +
            "]";

@@ -4,7 +4,6 @@
 // Three ops: selective_scan (the public one: out, last_state), selective_scan_fwd (the same plus the chunk
 // checkpoints that the backward needs; called by the autograd kernel below autograd) and selective_scan_backward.
 #include "ops/selective_scan/selective_scan.h"
-
 #include "ssm/ops/selective_scan.h"
 
 #include <ATen/ops/empty.h>
@@ -21,8 +20,17 @@ SelectiveScanInputs selective_scan_inputs(const at::Tensor& u, const at::Tensor&
                                           const at::Tensor& B, const at::Tensor& C, const OptTensor& D,
                                           const OptTensor& z, const OptTensor& delta_bias, bool delta_softplus,
                                           const OptTensor& h0, const OptTensor& lengths) {
-  return {u,     delta, A, B, C, D.value_or(at::Tensor()), z.value_or(at::Tensor()), delta_bias.value_or(at::Tensor()),
-          delta_softplus, h0.value_or(at::Tensor()), lengths.value_or(at::Tensor())};
+  return {u,
+          delta,
+          A,
+          B,
+          C,
+          D.value_or(at::Tensor()),
+          z.value_or(at::Tensor()),
+          delta_bias.value_or(at::Tensor()),
+          delta_softplus,
+          h0.value_or(at::Tensor()),
+          lengths.value_or(at::Tensor())};
 }
 
 namespace {
@@ -74,8 +82,8 @@ SelectiveScanSizes<I> check_selective_scan(const char* op, const SelectiveScanIn
   check_same_as(op, "delta", in.delta, "u", u);
   if (in.z.defined()) check_same_as(op, "z", in.z, "u", u);
   const at::ScalarType sd = dt == at::kDouble ? at::kDouble : at::kFloat;
-  TORCH_CHECK(in.A.dim() == 2 && dim_size<I>(in.A, 0) == dim, op, ": argument 'A' must have shape (dim, N) with dim = ",
-              dim, ", got ", shape_str(in.A));
+  TORCH_CHECK(in.A.dim() == 2 && dim_size<I>(in.A, 0) == dim, op,
+              ": argument 'A' must have shape (dim, N) with dim = ", dim, ", got ", shape_str(in.A));
   const I N = dim_size<I>(in.A, 1);
   TORCH_CHECK(N >= 1, op, ": argument 'A' must have N >= 1, got shape ", shape_str(in.A));
   check_param<I>(op, "A", in.A, {dim, N}, "(dim, N)", sd, u);
@@ -168,8 +176,8 @@ SelectiveScanFwd fwd_meta(const SelectiveScanInputs& in, bool want_checkpoints) 
 SelectiveScanGrads bwd_meta(const at::Tensor& grad_out, const at::Tensor& grad_last, const SelectiveScanInputs& in,
                             const at::Tensor& checkpoints) {
   check_selective_scan<c10::SymInt>("ssm::selective_scan_backward", in);
-  return {like(in.u), like(in.delta), like(in.A), like(in.B), like(in.C), like(in.D), like(in.z), like(in.delta_bias),
-          like(in.h0)};
+  return {like(in.u), like(in.delta), like(in.A),          like(in.B), like(in.C),
+          like(in.D), like(in.z),     like(in.delta_bias), like(in.h0)};
 }
 
 class SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFunction> {
@@ -213,13 +221,10 @@ std::tuple<at::Tensor, at::Tensor> selective_scan_autograd(const at::Tensor& u, 
 }  // namespace ssm::ops
 
 namespace ssm {
-std::tuple<at::Tensor, at::Tensor> selective_scan(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
-                                                  const at::Tensor& B, const at::Tensor& C,
-                                                  const std::optional<at::Tensor>& D,
-                                                  const std::optional<at::Tensor>& z,
-                                                  const std::optional<at::Tensor>& delta_bias, bool delta_softplus,
-                                                  const std::optional<at::Tensor>& h0,
-                                                  const std::optional<at::Tensor>& lengths) {
+std::tuple<at::Tensor, at::Tensor> selective_scan(
+    const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+    const std::optional<at::Tensor>& D, const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& delta_bias,
+    bool delta_softplus, const std::optional<at::Tensor>& h0, const std::optional<at::Tensor>& lengths) {
   return ops::public_handle().call(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, lengths);
 }
 }  // namespace ssm

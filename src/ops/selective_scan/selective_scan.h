@@ -61,8 +61,8 @@ std::tuple<at::Tensor, at::Tensor> selective_scan_entry(const at::Tensor& u, con
                                                         const OptTensor& D, const OptTensor& z,
                                                         const OptTensor& delta_bias, bool delta_softplus,
                                                         const OptTensor& h0, const OptTensor& lengths) {
-  auto [out, last, unused] = Fwd(selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, lengths),
-                                 false);
+  auto [out, last, unused] =
+      Fwd(selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, lengths), false);
   return {out, last};
 }
 template <SelectiveScanFwd (*Fwd)(const SelectiveScanInputs&, bool)>

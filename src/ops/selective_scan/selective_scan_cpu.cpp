@@ -1,5 +1,6 @@
 // CPU glue of ssm::selective_scan: checks, contiguous inputs, buffers, and the tasks (batch row, B/C group, block of
 // channels) that run the kernels of cpu/selective_scan_kernel.h in parallel.
+#include "ops/common/tensors.h"
 #include "ops/selective_scan/cpu/selective_scan_kernel.h"
 #include "ops/selective_scan/selective_scan.h"
 
@@ -18,15 +19,6 @@ static_assert(cpu::kSelectiveScanChunk == kSelectiveScanCheckpointEvery, "CPU ch
 
 at::Tensor contig(const at::Tensor& t) { return t.defined() ? t.contiguous() : t; }
 
-template <typename T>
-const T* ptr(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-template <typename T>
-T* mptr(const at::Tensor& t) {
-  return t.defined() ? t.mutable_data_ptr<T>() : nullptr;
-}
-
 struct Plan {
   int64_t dpg, blocks, block_size;  // channels per group, blocks per group, channels per block
 };
@@ -42,15 +34,30 @@ Plan plan(const SelectiveScanSizes<>& s) {
 
 template <typename T>
 cpu::SelectiveScanArgs<T> kernel_args(const SelectiveScanInputs& in, const SelectiveScanSizes<>& s) {
-  return {ptr<T>(in.u), ptr<T>(in.delta), ptr<T>(in.A), ptr<T>(in.B), ptr<T>(in.C), ptr<T>(in.D), ptr<T>(in.z),
-          ptr<T>(in.delta_bias), ptr<T>(in.h0), ptr<int64_t>(in.lengths), s.batch, s.dim, s.L, s.N, s.G,
-          s.b_fixed, s.c_fixed, in.delta_softplus, s.chunks};
+  return {data_or_null<T>(in.u),
+          data_or_null<T>(in.delta),
+          data_or_null<T>(in.A),
+          data_or_null<T>(in.B),
+          data_or_null<T>(in.C),
+          data_or_null<T>(in.D),
+          data_or_null<T>(in.z),
+          data_or_null<T>(in.delta_bias),
+          data_or_null<T>(in.h0),
+          data_or_null<int64_t>(in.lengths),
+          s.batch,
+          s.dim,
+          s.L,
+          s.N,
+          s.G,
+          s.b_fixed,
+          s.c_fixed,
+          in.delta_softplus,
+          s.chunks};
 }
 
 SelectiveScanInputs contiguous_inputs(const SelectiveScanInputs& in) {
-  return {contig(in.u),     contig(in.delta), contig(in.A),  contig(in.B),
-          contig(in.C),     contig(in.D),     contig(in.z),  contig(in.delta_bias),
-          in.delta_softplus, contig(in.h0),   contig(in.lengths)};
+  return {contig(in.u), contig(in.delta),      contig(in.A),      contig(in.B),  contig(in.C),      contig(in.D),
+          contig(in.z), contig(in.delta_bias), in.delta_softplus, contig(in.h0), contig(in.lengths)};
 }
 
 // Runs f(b, g, d_begin, d_end, block, scratch) for every task in parallel.
@@ -83,8 +90,9 @@ SelectiveScanFwd selective_scan_fwd_cpu(const SelectiveScanInputs& in_raw, bool 
   const Plan p = plan(s);
   AT_DISPATCH_FLOATING_TYPES(in.u.scalar_type(), "ssm::selective_scan", [&] {
     const auto args = kernel_args<scalar_t>(in, s);
-    const cpu::SelectiveScanFwdOut<scalar_t> o{mptr<scalar_t>(out), mptr<scalar_t>(last),
-                                               mptr<scalar_t>(checkpoints)};
+    const cpu::SelectiveScanFwdOut<scalar_t> o{mutable_data_or_null<scalar_t>(out),
+                                               mutable_data_or_null<scalar_t>(last),
+                                               mutable_data_or_null<scalar_t>(checkpoints)};
     const auto fwd = cpu::selective_scan_kernels<scalar_t>().fwd;
     for_tasks<scalar_t>(s, p, [&](int64_t b, int64_t g, int64_t d0, int64_t d1, int64_t, scalar_t* scratch) {
       fwd(args, o, b, g, d0, d1, scratch);
@@ -125,12 +133,13 @@ SelectiveScanGrads selective_scan_bwd_cpu(const at::Tensor& grad_out, const at::
   at::Tensor dh0 = in.h0.defined() ? at::empty({s.batch, s.dim, s.N}, so) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(in.u.scalar_type(), "ssm::selective_scan_backward", [&] {
     const auto args = kernel_args<scalar_t>(in, s);
-    const cpu::SelectiveScanBwdArgs<scalar_t> o{ptr<scalar_t>(g_out), ptr<scalar_t>(g_last),
-                                                ptr<scalar_t>(checkpoints), mptr<scalar_t>(du),
-                                                mptr<scalar_t>(ddelta), mptr<scalar_t>(dA),
-                                                mptr<scalar_t>(dB), mptr<scalar_t>(dC),
-                                                mptr<scalar_t>(dD), mptr<scalar_t>(dz),
-                                                mptr<scalar_t>(dbias), mptr<scalar_t>(dh0)};
+    const cpu::SelectiveScanBwdArgs<scalar_t> o{
+        data_or_null<scalar_t>(g_out),          data_or_null<scalar_t>(g_last),
+        data_or_null<scalar_t>(checkpoints),    mutable_data_or_null<scalar_t>(du),
+        mutable_data_or_null<scalar_t>(ddelta), mutable_data_or_null<scalar_t>(dA),
+        mutable_data_or_null<scalar_t>(dB),     mutable_data_or_null<scalar_t>(dC),
+        mutable_data_or_null<scalar_t>(dD),     mutable_data_or_null<scalar_t>(dz),
+        mutable_data_or_null<scalar_t>(dbias),  mutable_data_or_null<scalar_t>(dh0)};
     const auto bwd = cpu::selective_scan_kernels<scalar_t>().bwd;
     for_tasks<scalar_t>(s, p, [&](int64_t b, int64_t g, int64_t d0, int64_t d1, int64_t block, scalar_t* scratch) {
       bwd(args, o, b, g, d0, d1, block, scratch);

@@ -2,11 +2,11 @@
 // whose time dimension is contiguous are read in place through their strides). Beyond those N the op runs its CPU
 // kernels on copies of the inputs (bfloat16 and float16 widened to float32, the state dtype) and returns the results
 // on the inputs' device in their dtypes, with a one-time warning: correct, slow (README, "The ops").
+#include "ops/common/tensors.h"
 #include "ops/selective_scan/selective_scan.h"
 #include "selective_scan/selective_scan.h"
 
 #include <ATen/cuda/CUDAContext.h>
-
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -17,19 +17,12 @@
 namespace ssm::ops {
 namespace {
 
-at::Tensor to_cpu(const at::Tensor& t) {
-  if (!t.defined()) return t;
-  const bool narrow = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return narrow ? t.to(at::kCPU, at::kFloat) : t.cpu();
-}
-at::Tensor back(const at::Tensor& t, const at::Tensor& like) {
-  return t.defined() ? t.to(like.device(), like.scalar_type()) : t;
-}
+at::Tensor to_cpu(const at::Tensor& t) { return cpu_copy(t); }
+at::Tensor back(const at::Tensor& t, const at::Tensor& like) { return like_device_and_dtype(t, like); }
 
 SelectiveScanInputs cpu_inputs(const SelectiveScanInputs& in) {
-  return {to_cpu(in.u), to_cpu(in.delta), to_cpu(in.A),          to_cpu(in.B),  to_cpu(in.C),
-          to_cpu(in.D), to_cpu(in.z),     to_cpu(in.delta_bias), in.delta_softplus, to_cpu(in.h0),
-          to_cpu(in.lengths)};
+  return {to_cpu(in.u), to_cpu(in.delta),      to_cpu(in.A),      to_cpu(in.B),  to_cpu(in.C),      to_cpu(in.D),
+          to_cpu(in.z), to_cpu(in.delta_bias), in.delta_softplus, to_cpu(in.h0), to_cpu(in.lengths)};
 }
 
 void warn_fallback(const char* what) {
@@ -37,16 +30,18 @@ void warn_fallback(const char* what) {
                   " yet; it is computed by the CPU kernels on copies of the CUDA tensors (correct, slow)");
 }
 
-at::Tensor time_contiguous(const at::Tensor& t) {
-  return !t.defined() || t.stride(-1) == 1 ? t : t.contiguous();
-}
+at::Tensor time_contiguous(const at::Tensor& t) { return !t.defined() || t.stride(-1) == 1 ? t : t.contiguous(); }
 
 cuda::ScanStorage storage_of(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return cuda::ScanStorage::kFloat32;
-    case at::kBFloat16: return cuda::ScanStorage::kBFloat16;
-    case at::kHalf: return cuda::ScanStorage::kFloat16;
-    default: break;
+    case at::kFloat:
+      return cuda::ScanStorage::kFloat32;
+    case at::kBFloat16:
+      return cuda::ScanStorage::kBFloat16;
+    case at::kHalf:
+      return cuda::ScanStorage::kFloat16;
+    default:
+      break;
   }
   TORCH_CHECK(false, "ssm::selective_scan: no CUDA kernel for dtype ", t);
 }
@@ -207,8 +202,8 @@ SelectiveScanGrads selective_scan_bwd_cuda(const at::Tensor& grad_out, const at:
   warn_fallback("the backward at N > 64");
   auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
       selective_scan_bwd_cpu(to_cpu(grad_out), to_cpu(grad_last), cpu_inputs(in), to_cpu(checkpoints));
-  return {back(du, in.u), back(ddelta, in.delta), back(dA, in.A),          back(dB, in.B), back(dC, in.C),
-          back(dD, in.D), back(dz, in.z),         back(dbias, in.delta_bias), back(dh0, in.h0)};
+  return {back(du, in.u), back(ddelta, in.delta),     back(dA, in.A),  back(dB, in.B), back(dC, in.C), back(dD, in.D),
+          back(dz, in.z), back(dbias, in.delta_bias), back(dh0, in.h0)};
 }
 
 }  // namespace ssm::ops

@@ -1,6 +1,5 @@
 // The case table of ssm::selective_scan_2d (src/ops/common/cases.h).
 #include "ops/common/cases.h"
-
 #include "ssm/ops/selective_scan_2d.h"
 
 #include <ATen/ATen.h>

@@ -1,7 +1,6 @@
 // ssm::selective_scan_2d: schema, argument checks, Meta kernels, autograd and the C++ API. Backends:
 // selective_scan_2d_cpu.cpp (kernels in cpu/), selective_scan_2d_cuda.cpp (kernels in cuda/selective_scan_2d/).
 #include "ops/selective_scan_2d/selective_scan_2d.h"
-
 #include "ssm/ops/selective_scan_2d.h"
 
 #include <ATen/ops/empty_like.h>
@@ -40,16 +39,17 @@ Scan2dSizes<I> check_selective_scan_2d(const char* op, const Scan2dInputs& in) {
     check_defined(op, name, *t);
     TORCH_CHECK(t->dim() == 2 && dim_size<I>(*t, 0) == dim && dim_size<I>(*t, 1) == N, op, ": argument '", name,
                 "' must have shape (dim, N) = (", dim, ", ", N, "), got ", shape_str(*t));
-    TORCH_CHECK(t->scalar_type() == sd, op, ": argument '", name, "' must be ", sd == at::kDouble ? "float64" : "float32",
-                " (the state dtype for ", dt, " inputs), got ", t->scalar_type());
+    TORCH_CHECK(t->scalar_type() == sd, op, ": argument '", name, "' must be ",
+                sd == at::kDouble ? "float64" : "float32", " (the state dtype for ", dt, " inputs), got ",
+                t->scalar_type());
     check_same_device(op, name, *t, "x", x);
   }
   const std::array<std::pair<const char*, const at::Tensor*>, 4> BCs{
       {{"B1", &in.B1}, {"B2", &in.B2}, {"C1", &in.C1}, {"C2", &in.C2}}};
   for (const auto& [name, t] : BCs) {
     check_defined(op, name, *t);
-    TORCH_CHECK(t->dim() == 4 && dim_size<I>(*t, 0) == batch && dim_size<I>(*t, 1) == V &&
-                    dim_size<I>(*t, 2) == T && dim_size<I>(*t, 3) == N,
+    TORCH_CHECK(t->dim() == 4 && dim_size<I>(*t, 0) == batch && dim_size<I>(*t, 1) == V && dim_size<I>(*t, 2) == T &&
+                    dim_size<I>(*t, 3) == N,
                 op, ": argument '", name, "' must have shape (batch, V, T, N) = (", batch, ", ", V, ", ", T, ", ", N,
                 "), got ", shape_str(*t));
     check_same_dtype(op, name, *t, "x", x);
@@ -69,13 +69,13 @@ template Scan2dSizes<int64_t> check_selective_scan_2d(const char*, const Scan2dI
 
 namespace {
 
-using FwdSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                          const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                          const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&, int64_t, bool);
+using FwdSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                          const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                          const at::Tensor&, const OptTensor&, int64_t, bool);
 using BwdSig = Scan2dGrads(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const OptTensor&, int64_t, bool);
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
+                           int64_t, bool);
 
 const c10::TypedOperatorHandle<FwdSig>& handle() {
   static const auto h = find_op<FwdSig>("ssm::selective_scan_2d");
@@ -155,6 +155,5 @@ SSM_LIBRARY_IMPL(Meta, m) {
 }
 SSM_LIBRARY_IMPL(Autograd, m) {
   m.impl("selective_scan_2d", &ssm::ops::scan2d_autograd);
-  m.impl("selective_scan_2d_backward",
-         torch::CppFunction::makeFromBoxedFunction<&ssm::ops::no_second_derivative>());
+  m.impl("selective_scan_2d_backward", torch::CppFunction::makeFromBoxedFunction<&ssm::ops::no_second_derivative>());
 }

@@ -1,6 +1,7 @@
-// CPU glue of ssm::selective_scan_2d: checks, contiguous inputs, buffers, and the (batch row, channel block) tasks that run
-// the kernels of cpu/selective_scan_2d_kernel.h in parallel, each with its own state buffers (forward: a ring of
+// CPU glue of ssm::selective_scan_2d: checks, contiguous inputs, buffers, and the (batch row, channel block) tasks that
+// run the kernels of cpu/selective_scan_2d_kernel.h in parallel, each with its own state buffers (forward: a ring of
 // lag + 1 time steps; backward: 8 V T N 16 elements).
+#include "ops/common/tensors.h"
 #include "ops/selective_scan_2d/cpu/selective_scan_2d_kernel.h"
 #include "ops/selective_scan_2d/selective_scan_2d.h"
 
@@ -15,15 +16,6 @@
 namespace ssm::ops {
 namespace {
 
-template <typename T>
-const T* ptr(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-template <typename T>
-T* mptr(const at::Tensor& t) {
-  return t.defined() ? t.mutable_data_ptr<T>() : nullptr;
-}
-
 Scan2dInputs contiguous_inputs(const Scan2dInputs& in) {
   auto c = [](const at::Tensor& t) { return t.defined() ? t.contiguous() : t; };
   return {c(in.x),  c(in.dt1), c(in.dt2), c(in.A1), c(in.A2), c(in.A3), c(in.A4),
@@ -32,9 +24,24 @@ Scan2dInputs contiguous_inputs(const Scan2dInputs& in) {
 
 template <typename T>
 cpu::Scan2dArgs<T> kernel_args(const Scan2dInputs& in, const Scan2dSizes<>& s) {
-  return {ptr<T>(in.x),  ptr<T>(in.dt1), ptr<T>(in.dt2), ptr<T>(in.A1), ptr<T>(in.A2), ptr<T>(in.A3),
-          ptr<T>(in.A4), ptr<T>(in.B1),  ptr<T>(in.B2),  ptr<T>(in.C1), ptr<T>(in.C2), ptr<T>(in.D),
-          s.batch,       s.V,            s.T,            s.dim,         s.N,           in.lag,
+  return {data_or_null<T>(in.x),
+          data_or_null<T>(in.dt1),
+          data_or_null<T>(in.dt2),
+          data_or_null<T>(in.A1),
+          data_or_null<T>(in.A2),
+          data_or_null<T>(in.A3),
+          data_or_null<T>(in.A4),
+          data_or_null<T>(in.B1),
+          data_or_null<T>(in.B2),
+          data_or_null<T>(in.C1),
+          data_or_null<T>(in.C2),
+          data_or_null<T>(in.D),
+          s.batch,
+          s.V,
+          s.T,
+          s.dim,
+          s.N,
+          in.lag,
           in.reverse_variates};
 }
 
@@ -43,8 +50,8 @@ cpu::Scan2dArgs<T> kernel_args(const Scan2dInputs& in, const Scan2dSizes<>& s) {
 int64_t channels_per_task(const Scan2dSizes<>& s) {
   constexpr int64_t W = cpu::kScan2dLanes;
   const int64_t threads = at::get_num_threads(), lane_blocks = (s.dim + W - 1) / W;
-  const int64_t blocks = std::clamp<int64_t>((4 * threads + s.batch - 1) / std::max<int64_t>(s.batch, 1), 1,
-                                             lane_blocks);
+  const int64_t blocks =
+      std::clamp<int64_t>((4 * threads + s.batch - 1) / std::max<int64_t>(s.batch, 1), 1, lane_blocks);
   return (lane_blocks + blocks - 1) / blocks * W;
 }
 
@@ -75,9 +82,8 @@ at::Tensor selective_scan_2d_cpu_impl(const Scan2dInputs& in_raw) {
     const auto fwd = cpu::selective_scan_2d_kernels<scalar_t>().fwd;
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     const int64_t scratch_size = cpu::selective_scan_2d_scratch(s.V, s.T, s.N, in.lag, false);
-    for_tasks<scalar_t>(s, channels_per_task(s), scratch_size, [&](int64_t b, int64_t d, int64_t, scalar_t* scratch) {
-      fwd(args, yp, b, d, scratch);
-    });
+    for_tasks<scalar_t>(s, channels_per_task(s), scratch_size,
+                        [&](int64_t b, int64_t d, int64_t, scalar_t* scratch) { fwd(args, yp, b, d, scratch); });
   });
   return y;
 }
@@ -100,11 +106,19 @@ Scan2dGrads selective_scan_2d_backward_cpu_impl(const at::Tensor& grad_y, const 
   at::Tensor dD = in.D.defined() ? at::empty({s.batch, s.dim}, so) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "ssm::selective_scan_2d_backward", [&] {
     const auto args = kernel_args<scalar_t>(in, s);
-    const cpu::Scan2dBwdArgs<scalar_t> o{ptr<scalar_t>(g),    mptr<scalar_t>(dx),  mptr<scalar_t>(ddt1),
-                                         mptr<scalar_t>(ddt2), mptr<scalar_t>(dA1), mptr<scalar_t>(dA2),
-                                         mptr<scalar_t>(dA3), mptr<scalar_t>(dA4), mptr<scalar_t>(dB1),
-                                         mptr<scalar_t>(dB2), mptr<scalar_t>(dC1), mptr<scalar_t>(dC2),
-                                         mptr<scalar_t>(dD)};
+    const cpu::Scan2dBwdArgs<scalar_t> o{data_or_null<scalar_t>(g),
+                                         mutable_data_or_null<scalar_t>(dx),
+                                         mutable_data_or_null<scalar_t>(ddt1),
+                                         mutable_data_or_null<scalar_t>(ddt2),
+                                         mutable_data_or_null<scalar_t>(dA1),
+                                         mutable_data_or_null<scalar_t>(dA2),
+                                         mutable_data_or_null<scalar_t>(dA3),
+                                         mutable_data_or_null<scalar_t>(dA4),
+                                         mutable_data_or_null<scalar_t>(dB1),
+                                         mutable_data_or_null<scalar_t>(dB2),
+                                         mutable_data_or_null<scalar_t>(dC1),
+                                         mutable_data_or_null<scalar_t>(dC2),
+                                         mutable_data_or_null<scalar_t>(dD)};
     const auto bwd = cpu::selective_scan_2d_kernels<scalar_t>().bwd;
     const int64_t scratch_size = cpu::selective_scan_2d_scratch(s.V, s.T, s.N, in.lag, true);
     for_tasks<scalar_t>(s, per, scratch_size, [&](int64_t b, int64_t d, int64_t block, scalar_t* scratch) {

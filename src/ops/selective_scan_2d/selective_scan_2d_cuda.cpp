@@ -2,12 +2,12 @@
 // CUDA kernel yet: it runs the CPU kernels on copies of the inputs (bfloat16 and float16 widened to float32) and
 // returns the gradients on the inputs' device in their dtypes, with a one-time warning: correct, slow (README,
 // "The ops").
+#include "ops/common/tensors.h"
 #include "ops/selective_scan_2d/selective_scan_2d.h"
 #include "selective_scan_2d/selective_scan_2d.h"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
-
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/util/Exception.h>
 
@@ -16,18 +16,13 @@
 namespace ssm::ops {
 namespace {
 
-at::Tensor to_cpu(const at::Tensor& t) {
-  if (!t.defined()) return t;
-  const bool narrow = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return narrow ? t.to(at::kCPU, at::kFloat) : t.cpu();
-}
-at::Tensor back(const at::Tensor& t, const at::Tensor& like) {
-  return t.defined() ? t.to(like.device(), like.scalar_type()) : t;
-}
+at::Tensor to_cpu(const at::Tensor& t) { return cpu_copy(t); }
+at::Tensor back(const at::Tensor& t, const at::Tensor& like) { return like_device_and_dtype(t, like); }
 
 Scan2dInputs cpu_inputs(const Scan2dInputs& in) {
-  return {to_cpu(in.x),  to_cpu(in.dt1), to_cpu(in.dt2), to_cpu(in.A1), to_cpu(in.A2), to_cpu(in.A3), to_cpu(in.A4),
-          to_cpu(in.B1), to_cpu(in.B2),  to_cpu(in.C1),  to_cpu(in.C2), to_cpu(in.D),  in.lag,        in.reverse_variates};
+  return {to_cpu(in.x),  to_cpu(in.dt1), to_cpu(in.dt2), to_cpu(in.A1),      to_cpu(in.A2),
+          to_cpu(in.A3), to_cpu(in.A4),  to_cpu(in.B1),  to_cpu(in.B2),      to_cpu(in.C1),
+          to_cpu(in.C2), to_cpu(in.D),   in.lag,         in.reverse_variates};
 }
 
 void warn_fallback(const char* what) {
@@ -37,10 +32,14 @@ void warn_fallback(const char* what) {
 
 cuda::Scan2dStorage storage_of(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return cuda::Scan2dStorage::kFloat32;
-    case at::kBFloat16: return cuda::Scan2dStorage::kBFloat16;
-    case at::kHalf: return cuda::Scan2dStorage::kFloat16;
-    default: break;
+    case at::kFloat:
+      return cuda::Scan2dStorage::kFloat32;
+    case at::kBFloat16:
+      return cuda::Scan2dStorage::kBFloat16;
+    case at::kHalf:
+      return cuda::Scan2dStorage::kFloat16;
+    default:
+      break;
   }
   TORCH_CHECK(false, "ssm::selective_scan_2d: no CUDA kernel for dtype ", t);
 }
@@ -51,8 +50,8 @@ at::Tensor fwd_kernel(const Scan2dInputs& in, const Scan2dSizes<>& s) {
                    C2 = c(in.C2), A1 = c(in.A1), A2 = c(in.A2), A3 = c(in.A3), A4 = c(in.A4), D = c(in.D);
   at::Tensor y = at::empty({s.batch, s.V, s.T, s.dim}, x.options());
   const int64_t slots = std::min(in.lag + 1, s.T);
-  at::Tensor ws = at::empty({cuda::scan2d_workspace_floats(s.batch, s.dim, s.V, s.N, slots)},
-                            x.options().dtype(at::kFloat));
+  at::Tensor ws =
+      at::empty({cuda::scan2d_workspace_floats(s.batch, s.dim, s.V, s.N, slots)}, x.options().dtype(at::kFloat));
   cuda::Scan2dParams p{};
   p.x = x.const_data_ptr();
   p.dt1 = dt1.const_data_ptr();

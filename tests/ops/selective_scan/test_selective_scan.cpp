@@ -66,8 +66,8 @@ TEST(SelectiveScan, PaddedBatchGivesTheUnpaddedSequences) {
     EXPECT_LT(rel_error(out[b].narrow(-1, 0, lens[b]), o1[0]), 1e-12);
     if (lens[b] < L) EXPECT_EQ(out[b].narrow(-1, lens[b], L - lens[b]).abs().max().item<double>(), 0.0);
     EXPECT_LT(rel_error(last[b], l1[0]), 1e-12);
-    const auto g1 = torch::autograd::grad(
-        {(o1 * w[b].narrow(-1, 0, lens[b])).sum() + (l1 * wl[b]).sum()}, {r.u, r.delta, r.B, r.C, r.z, r.h0, r.D});
+    const auto g1 = torch::autograd::grad({(o1 * w[b].narrow(-1, 0, lens[b])).sum() + (l1 * wl[b]).sum()},
+                                          {r.u, r.delta, r.B, r.C, r.z, r.h0, r.D});
     for (int i = 0; i < 5; ++i) {  // per-step inputs: the valid part equals, the padding gets zero gradient
       EXPECT_LT(rel_error(grads[i][b].narrow(-1, 0, lens[b]), g1[i][0]), 1e-11) << "input " << i;
       if (lens[b] < L) EXPECT_EQ(grads[i][b].narrow(-1, lens[b], L - lens[b]).abs().max().item<double>(), 0.0);
@@ -119,8 +119,14 @@ TEST(SelectiveScan, CudaReadsTimeContiguousViewsInPlace) {
   // Views whose time dimension is contiguous (slices of wider tensors) go to the kernel with their strides.
   const Inputs wide = make(3, 10, 50, 16, at::kFloat);
   auto part = [](const at::Tensor& t, int64_t dim) { return t.cuda().narrow(dim, 2, 6); };
-  Inputs x{part(wide.u, 1),  part(wide.delta, 1), part(wide.A, 0).contiguous(), wide.B.cuda(), wide.C.cuda(),
-           part(wide.D, 0).contiguous(), part(wide.z, 1), part(wide.bias, 0).contiguous(),
+  Inputs x{part(wide.u, 1),
+           part(wide.delta, 1),
+           part(wide.A, 0).contiguous(),
+           wide.B.cuda(),
+           wide.C.cuda(),
+           part(wide.D, 0).contiguous(),
+           part(wide.z, 1),
+           part(wide.bias, 0).contiguous(),
            part(wide.h0, 1).contiguous()};
   ASSERT_FALSE(x.u.is_contiguous());
   ASSERT_EQ(x.u.stride(-1), 1);
@@ -134,23 +140,26 @@ TEST(SelectiveScan, CudaReadsTimeContiguousViewsInPlace) {
 
 TEST(SelectiveScan, BadInputsNameTheArgument) {
   const Inputs x = make(2, 4, 6, 3, at::kFloat);
-  auto call = [&](const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
-                  const at::Tensor& C, const std::optional<at::Tensor>& D = std::nullopt,
-                  const std::optional<at::Tensor>& z = std::nullopt,
-                  const std::optional<at::Tensor>& bias = std::nullopt,
-                  const std::optional<at::Tensor>& h0 = std::nullopt,
-                  const std::optional<at::Tensor>& lengths = std::nullopt) {
-    return ssm::selective_scan(u, delta, A, B, C, D, z, bias, false, h0, lengths);
-  };
+  auto call =
+      [&](const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B, const at::Tensor& C,
+          const std::optional<at::Tensor>& D = std::nullopt, const std::optional<at::Tensor>& z = std::nullopt,
+          const std::optional<at::Tensor>& bias = std::nullopt, const std::optional<at::Tensor>& h0 = std::nullopt,
+          const std::optional<at::Tensor>& lengths = std::nullopt) {
+        return ssm::selective_scan(u, delta, A, B, C, D, z, bias, false, h0, lengths);
+      };
   const auto l64 = at::TensorOptions().dtype(at::kLong);
   expect_error([&] { call(x.u[0], x.delta, x.A, x.B, x.C); }, {"'u'", "(batch, dim, L)", "2-d", "(4, 6)"});
   expect_error([&] { call(x.u, x.delta.narrow(2, 0, 5), x.A, x.B, x.C); }, {"'delta'", "shape of 'u'", "(2, 4, 5)"});
   expect_error([&] { call(x.u, x.delta, x.A.narrow(0, 0, 3), x.B, x.C); }, {"'A'", "(dim, N)", "dim = 4", "(3, 3)"});
   expect_error([&] { call(x.u, x.delta, x.A.to(at::kDouble), x.B, x.C); }, {"'A'", "float32", "Double"});
-  expect_error([&] { call(x.u, x.delta, x.A, x.B.narrow(1, 0, 2), x.C); }, {"'B'", "(batch, N, L) = (2, 3, 6)", "(2, 2, 6)"});
+  expect_error([&] { call(x.u, x.delta, x.A, x.B.narrow(1, 0, 2), x.C); },
+               {"'B'", "(batch, N, L) = (2, 3, 6)", "(2, 2, 6)"});
   expect_error([&] { call(x.u, x.delta, x.A, x.B, at::randn({2, 3, 3, 6})); }, {"'C'", "G = 3", "divide dim = 4"});
-  expect_error([&] { call(x.u, x.delta, x.A, at::randn({2, 2, 3, 6}), at::randn({2, 4, 3, 6})); },
-               {"'B' and 'C'", "same number of groups", "2 and 4"});
+  expect_error(
+      [&] {
+        call(x.u, x.delta, x.A, at::randn({2, 2, 3, 6}), at::randn({2, 4, 3, 6}));
+      },
+      {"'B' and 'C'", "same number of groups", "2 and 4"});
   expect_error([&] { call(x.u, x.delta, x.A, at::randn({4, 2}), x.C); }, {"'B'", "(dim, N) = (4, 3)", "(4, 2)"});
   expect_error([&] { call(x.u, x.delta, x.A, x.B.to(at::kDouble), x.C); }, {"'B'", "Double", "'u' has dtype Float"});
   expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, x.D.narrow(0, 0, 3)); }, {"'D'", "(dim) = (4)", "(3)"});
@@ -159,23 +168,37 @@ TEST(SelectiveScan, BadInputsNameTheArgument) {
                {"'delta_bias'", "float32", "Half"});
   expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, x.h0[0]); },
                {"'h0'", "(batch, dim, N) = (2, 4, 3)", "(4, 3)"});
-  expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                          at::tensor({6, 0}, l64)); },
-               {"'lengths'", "[1, L] = [1, 6]", "got 0 at index 1"});
-  expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                          at::tensor({6, 7}, l64)); },
-               {"'lengths'", "got 7 at index 1"});
-  expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                          at::tensor({6.0, 2.0})); },
-               {"'lengths'", "int64", "Double"});
-  expect_error([&] { call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                          at::tensor({6}, l64)); },
-               {"'lengths'", "(batch) = (2)", "(1)"});
-  expect_error([&] { call(x.u.to(at::kBFloat16), x.delta.to(at::kBFloat16), x.A, x.B.to(at::kBFloat16),
-                          x.C.to(at::kBFloat16)); },
-               {"'u'", "float32 or float64 on the CPU", "BFloat16"});
-  expect_error([&] { call(x.u.narrow(2, 0, 0), x.delta.narrow(2, 0, 0), x.A, x.B.narrow(2, 0, 0), x.C.narrow(2, 0, 0)); },
-               {"'u'", "L >= 1", "(2, 4, 0)"});
+  expect_error(
+      [&] {
+        call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+             at::tensor({6, 0}, l64));
+      },
+      {"'lengths'", "[1, L] = [1, 6]", "got 0 at index 1"});
+  expect_error(
+      [&] {
+        call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+             at::tensor({6, 7}, l64));
+      },
+      {"'lengths'", "got 7 at index 1"});
+  expect_error(
+      [&] {
+        call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+             at::tensor({6.0, 2.0}));
+      },
+      {"'lengths'", "int64", "Double"});
+  expect_error(
+      [&] {
+        call(x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, std::nullopt, at::tensor({6}, l64));
+      },
+      {"'lengths'", "(batch) = (2)", "(1)"});
+  expect_error(
+      [&] {
+        call(x.u.to(at::kBFloat16), x.delta.to(at::kBFloat16), x.A, x.B.to(at::kBFloat16), x.C.to(at::kBFloat16));
+      },
+      {"'u'", "float32 or float64 on the CPU", "BFloat16"});
+  expect_error(
+      [&] { call(x.u.narrow(2, 0, 0), x.delta.narrow(2, 0, 0), x.A, x.B.narrow(2, 0, 0), x.C.narrow(2, 0, 0)); },
+      {"'u'", "L >= 1", "(2, 4, 0)"});
   expect_error([&] { call(x.u, x.delta, x.A.to(at::kMeta), x.B, x.C); }, {"'A'", "meta", "one device"});
 }
 

@@ -47,8 +47,7 @@ TEST(SelectiveScan2d, ReversedVariatesAreTheMirrorImage) {
   const auto fwd = grid(2, 4, 20, 3, 5, 3, false, true), rev = grid(2, 4, 20, 3, 5, 3, true, true);
   const auto in = inputs(fwd);
   std::vector<at::Tensor> flipped;
-  for (size_t i = 0; i < in.size(); ++i)
-    flipped.push_back(in[i].dim() == 4 ? in[i].flip(1) : in[i]);
+  for (size_t i = 0; i < in.size(); ++i) flipped.push_back(in[i].dim() == 4 ? in[i].flip(1) : in[i]);
   EXPECT_LT(rel_error(run(rev, flipped).flip(1), run(fwd, in)), 1e-13);
 }
 
@@ -81,7 +80,8 @@ TEST(SelectiveScan2d, BadInputsNameTheArgument) {
   expect_error([&] { call(with(3, in[3].narrow(0, 0, 3))); }, {"'A1'", "(dim, N)", "dim = 4", "(3, 2)"});
   expect_error([&] { call(with(5, in[5].narrow(1, 0, 1))); }, {"'A3'", "(dim, N) = (4, 2)", "(4, 1)"});
   expect_error([&] { call(with(6, in[6].to(at::kDouble))); }, {"'A4'", "float32", "Double"});
-  expect_error([&] { call(with(8, in[8].narrow(1, 0, 2))); }, {"'B2'", "(batch, V, T, N) = (2, 3, 5, 2)", "(2, 2, 5, 2)"});
+  expect_error([&] { call(with(8, in[8].narrow(1, 0, 2))); },
+               {"'B2'", "(batch, V, T, N) = (2, 3, 5, 2)", "(2, 2, 5, 2)"});
   expect_error([&] { call(with(10, in[10].to(at::kDouble))); }, {"'C2'", "Double", "'x' has dtype Float"});
   expect_error([&] { call(with(11, in[11].narrow(0, 0, 2))); }, {"'D'", "(dim) = (4)", "(2)"});
   expect_error([&] { call(in, 0); }, {"'lag'", ">= 1", "got 0"});

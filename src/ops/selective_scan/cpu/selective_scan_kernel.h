@@ -63,14 +63,14 @@ struct SelectiveScanKernels {
 template <typename T>
 SelectiveScanKernels<T> selective_scan_kernels();
 
-#define SSM_SELECTIVE_SCAN_DECLARE(ns)                                                                              \
-  namespace ns {                                                                                                    \
-  template <typename T>                                                                                             \
-  void selective_scan_fwd(const SelectiveScanArgs<T>&, const SelectiveScanFwdOut<T>&, int64_t, int64_t, int64_t,    \
-                          int64_t, T*);                                                                             \
-  template <typename T>                                                                                             \
-  void selective_scan_bwd(const SelectiveScanArgs<T>&, const SelectiveScanBwdArgs<T>&, int64_t, int64_t, int64_t,   \
-                          int64_t, int64_t, T*);                                                                    \
+#define SSM_SELECTIVE_SCAN_DECLARE(ns)                                                                            \
+  namespace ns {                                                                                                  \
+  template <typename T>                                                                                           \
+  void selective_scan_fwd(const SelectiveScanArgs<T>&, const SelectiveScanFwdOut<T>&, int64_t, int64_t, int64_t,  \
+                          int64_t, T*);                                                                           \
+  template <typename T>                                                                                           \
+  void selective_scan_bwd(const SelectiveScanArgs<T>&, const SelectiveScanBwdArgs<T>&, int64_t, int64_t, int64_t, \
+                          int64_t, int64_t, T*);                                                                  \
   }
 SSM_SELECTIVE_SCAN_DECLARE(isa_default)
 SSM_SELECTIVE_SCAN_DECLARE(isa_avx2)

@@ -44,7 +44,7 @@ inline void store_chunk(const T* buf, int64_t N, int64_t L, int64_t t0, int64_t 
 // the compiler vectorizes without run-time alias checks (a check would fail for xn == xp: state_step_in_place).
 template <typename T>
 __attribute__((noinline)) T state_step(const T* __restrict__ A, const T* __restrict__ B, const T* __restrict__ C,
-                    const T* __restrict__ xp, T* __restrict__ xn, T dt, T dtu, int64_t N) {
+                                       const T* __restrict__ xp, T* __restrict__ xn, T dt, T dtu, int64_t N) {
   T y = 0;
 #pragma omp simd reduction(+ : y)
   for (int64_t n = 0; n < N; ++n) {
@@ -56,8 +56,8 @@ __attribute__((noinline)) T state_step(const T* __restrict__ A, const T* __restr
 }
 
 template <typename T>
-__attribute__((noinline)) T state_step_in_place(const T* __restrict__ A, const T* __restrict__ B, const T* __restrict__ C,
-                             T* __restrict__ x, T dt, T dtu, int64_t N) {
+__attribute__((noinline)) T state_step_in_place(const T* __restrict__ A, const T* __restrict__ B,
+                                                const T* __restrict__ C, T* __restrict__ x, T dt, T dtu, int64_t N) {
   T y = 0;
 #pragma omp simd reduction(+ : y)
   for (int64_t n = 0; n < N; ++n) {
@@ -72,9 +72,9 @@ __attribute__((noinline)) T state_step_in_place(const T* __restrict__ A, const T
 // (sum_n q B, d dt) through du and ddt.
 template <typename T>
 __attribute__((noinline)) void adjoint_step(const T* __restrict__ A, const T* __restrict__ B, const T* __restrict__ C,
-                         const T* __restrict__ xp, const T* __restrict__ xc, T* __restrict__ q, T* __restrict__ dBt,
-                         T* __restrict__ dCt, T* __restrict__ dA, T dt, T ut, T gt, T& du_out, T& ddt_out,
-                         int64_t N) {
+                                            const T* __restrict__ xp, const T* __restrict__ xc, T* __restrict__ q,
+                                            T* __restrict__ dBt, T* __restrict__ dCt, T* __restrict__ dA, T dt, T ut,
+                                            T gt, T& du_out, T& ddt_out, int64_t N) {
   const T dtu = dt * ut;
   T du = 0, ddt = 0;
 #pragma omp simd reduction(+ : du, ddt)
@@ -128,7 +128,7 @@ void selective_scan_fwd(const SelectiveScanArgs<T>& a, const SelectiveScanFwdOut
   const int64_t N = a.N, L = a.L, len = a.lengths ? a.lengths[b] : L;
   T* __restrict__ Bbuf = scratch;
   T* __restrict__ Cbuf = Bbuf + kC * N;
-  T* __restrict__ state = Cbuf + kC * N;  // (d_count, N)
+  T* __restrict__ state = Cbuf + kC * N;                // (d_count, N)
   T* __restrict__ dtc = state + (d_end - d_begin) * N;  // (kC) per step: dt, sigmoid(z), silu(z)
   T* __restrict__ sigz = dtc + kC;
   T* __restrict__ silu = sigz + kC;
@@ -269,11 +269,11 @@ void selective_scan_bwd(const SelectiveScanArgs<T>& a, const SelectiveScanBwdArg
 
 template void selective_scan_fwd<float>(const SelectiveScanArgs<float>&, const SelectiveScanFwdOut<float>&, int64_t,
                                         int64_t, int64_t, int64_t, float*);
-template void selective_scan_fwd<double>(const SelectiveScanArgs<double>&, const SelectiveScanFwdOut<double>&,
-                                         int64_t, int64_t, int64_t, int64_t, double*);
+template void selective_scan_fwd<double>(const SelectiveScanArgs<double>&, const SelectiveScanFwdOut<double>&, int64_t,
+                                         int64_t, int64_t, int64_t, double*);
 template void selective_scan_bwd<float>(const SelectiveScanArgs<float>&, const SelectiveScanBwdArgs<float>&, int64_t,
                                         int64_t, int64_t, int64_t, int64_t, float*);
-template void selective_scan_bwd<double>(const SelectiveScanArgs<double>&, const SelectiveScanBwdArgs<double>&,
-                                         int64_t, int64_t, int64_t, int64_t, int64_t, double*);
+template void selective_scan_bwd<double>(const SelectiveScanArgs<double>&, const SelectiveScanBwdArgs<double>&, int64_t,
+                                         int64_t, int64_t, int64_t, int64_t, double*);
 
 }  // namespace ssm::cpu::SSM_ISA

@@ -54,12 +54,12 @@ struct Scan2dKernels {
 template <typename T>
 Scan2dKernels<T> selective_scan_2d_kernels();
 
-#define SSM_SCAN2D_DECLARE(ns)                                                                             \
-  namespace ns {                                                                                           \
-  template <typename T>                                                                                    \
-  void scan2d_fwd(const Scan2dArgs<T>&, T*, int64_t, int64_t, T*);                                         \
-  template <typename T>                                                                                    \
-  void scan2d_bwd(const Scan2dArgs<T>&, const Scan2dBwdArgs<T>&, int64_t, int64_t, int64_t, T*);           \
+#define SSM_SCAN2D_DECLARE(ns)                                                                   \
+  namespace ns {                                                                                 \
+  template <typename T>                                                                          \
+  void scan2d_fwd(const Scan2dArgs<T>&, T*, int64_t, int64_t, T*);                               \
+  template <typename T>                                                                          \
+  void scan2d_bwd(const Scan2dArgs<T>&, const Scan2dBwdArgs<T>&, int64_t, int64_t, int64_t, T*); \
   }
 SSM_SCAN2D_DECLARE(isa_default)
 SSM_SCAN2D_DECLARE(isa_avx2)

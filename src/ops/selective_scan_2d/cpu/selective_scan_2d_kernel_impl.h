@@ -12,8 +12,8 @@
 //
 // Vectorized across W = kScan2dLanes channels: every state buffer is (T, V, N, W), the per-cell loads of x, dt1, dt2
 // are contiguous, and B, C are scalars broadcast across the lanes. The backward's recomputation also keeps the four
-// coefficients a1..a4 of every cell, so that the adjoint pass computes no exp. Lanes past dim carry x = dt = 0: their states stay
-// 0 (exp(0) = 1 times 0) and they add nothing to the sums over channels.
+// coefficients a1..a4 of every cell, so that the adjoint pass computes no exp. Lanes past dim carry x = dt = 0: their
+// states stay 0 (exp(0) = 1 times 0) and they add nothing to the sums over channels.
 #include "ops/common/vec_math.h"
 #include "ops/selective_scan_2d/cpu/selective_scan_2d_kernel.h"
 
@@ -58,12 +58,11 @@ inline void load_lanes(const T* src, int64_t lanes, T* __restrict__ out) {
 // (h1q, h2q); y (W) = sum_n C1 h1 + C2 h2.
 template <bool StoreE, typename T>
 __attribute__((noinline)) void cell_fwd(const Block<T>& k, const T* __restrict__ B1, const T* __restrict__ B2,
-                                        const T* __restrict__ C1, const T* __restrict__ C2,
-                                        const T* __restrict__ h1p, const T* __restrict__ h2p,
-                                        const T* __restrict__ h1q, const T* __restrict__ h2q, T* __restrict__ h1,
-                                        T* __restrict__ h2, const T* __restrict__ d1, const T* __restrict__ d2,
-                                        const T* __restrict__ xv, T* __restrict__ y, T* __restrict__ E,
-                                        int64_t N) {
+                                        const T* __restrict__ C1, const T* __restrict__ C2, const T* __restrict__ h1p,
+                                        const T* __restrict__ h2p, const T* __restrict__ h1q, const T* __restrict__ h2q,
+                                        T* __restrict__ h1, T* __restrict__ h2, const T* __restrict__ d1,
+                                        const T* __restrict__ d2, const T* __restrict__ xv, T* __restrict__ y,
+                                        T* __restrict__ E, int64_t N) {
   alignas(64) T acc[W] = {};
   alignas(64) T bx1[W], bx2[W];
   for (int64_t w = 0; w < W; ++w) {
@@ -105,16 +104,15 @@ struct CellOut {
 // per-state sums over the lanes added; dA* ((N, W) tiles) accumulate.
 template <bool PushT, bool PushQ, typename T>
 __attribute__((noinline)) void cell_bwd(const Block<T>& k, const T* __restrict__ B1, const T* __restrict__ B2,
-                                        const T* __restrict__ C1, const T* __restrict__ C2,
-                                        const T* __restrict__ h1p, const T* __restrict__ h2p,
-                                        const T* __restrict__ h1q, const T* __restrict__ h2q,
-                                        const T* __restrict__ h1, const T* __restrict__ h2,
-                                        const T* __restrict__ P1h, const T* __restrict__ P2h, T* __restrict__ P1t,
-                                        T* __restrict__ P2t, T* __restrict__ P1q, T* __restrict__ P2q,
-                                        T* __restrict__ dA, T* __restrict__ dB1, T* __restrict__ dB2,
-                                        T* __restrict__ dC1, T* __restrict__ dC2, const T* __restrict__ d1,
-                                        const T* __restrict__ d2, const T* __restrict__ xv, const T* __restrict__ g,
-                                        const T* __restrict__ E, CellOut<T>& out, int64_t N) {
+                                        const T* __restrict__ C1, const T* __restrict__ C2, const T* __restrict__ h1p,
+                                        const T* __restrict__ h2p, const T* __restrict__ h1q, const T* __restrict__ h2q,
+                                        const T* __restrict__ h1, const T* __restrict__ h2, const T* __restrict__ P1h,
+                                        const T* __restrict__ P2h, T* __restrict__ P1t, T* __restrict__ P2t,
+                                        T* __restrict__ P1q, T* __restrict__ P2q, T* __restrict__ dA,
+                                        T* __restrict__ dB1, T* __restrict__ dB2, T* __restrict__ dC1,
+                                        T* __restrict__ dC2, const T* __restrict__ d1, const T* __restrict__ d2,
+                                        const T* __restrict__ xv, const T* __restrict__ g, const T* __restrict__ E,
+                                        CellOut<T>& out, int64_t N) {
   alignas(64) T ddt1[W] = {}, ddt2[W] = {}, dxs[W] = {}, d1x[W], d2x[W];
   for (int64_t w = 0; w < W; ++w) {
     d1x[w] = d1[w] * xv[w];
@@ -171,8 +169,8 @@ __attribute__((noinline)) void cell_bwd(const Block<T>& k, const T* __restrict__
 // every state (the backward's recomputation); slots = min(lag + 1, T) keeps the ones still needed (the forward: a
 // ring of time steps t mod slots, small enough to stay in cache).
 template <typename T>
-void states(const Scan2dArgs<T>& a, const Block<T>& k, int64_t b, T* H1, T* H2, const T* zeros, T* y,
-            int64_t slots, T* E) {
+void states(const Scan2dArgs<T>& a, const Block<T>& k, int64_t b, T* H1, T* H2, const T* zeros, T* y, int64_t slots,
+            T* E) {
   const int64_t V = a.V, TT = a.T_, N = a.N, dim = a.dim, s = a.lag, NW = N * W;
   alignas(64) T xv[W], d1[W], d2[W], yv[W];
   for (int64_t t = 0; t < TT; ++t)
@@ -219,15 +217,15 @@ void scan2d_bwd(const Scan2dArgs<T>& a, const Scan2dBwdArgs<T>& o, int64_t b, in
   T* H2 = H1 + cells;
   T* P1 = H2 + cells;
   T* P2 = P1 + cells;
-  T* E = P2 + cells;              // (T, V, N, 4, W): a1..a4 of every cell
-  T* tiles = E + 4 * cells;       // 4 (N, W): A1..A4
-  T* zeros = tiles + 4 * NW;      // (N, W)
-  T* dA = zeros + NW;             // 4 (N, W): dA1..dA4
+  T* E = P2 + cells;          // (T, V, N, 4, W): a1..a4 of every cell
+  T* tiles = E + 4 * cells;   // 4 (N, W): A1..A4
+  T* zeros = tiles + 4 * NW;  // (N, W)
+  T* dA = zeros + NW;         // 4 (N, W): dA1..dA4
   std::fill(zeros, zeros + NW, T(0));
   std::fill(dA, dA + 4 * NW, T(0));
   const Block<T> k = load_block(a, d0, tiles);
   states(a, k, b, H1, H2, zeros, static_cast<T*>(nullptr), TT, E);
-  std::fill(P1, P1 + 2 * cells, T(0));  // P1 and P2
+  std::fill(P1, P1 + 2 * cells, T(0));                // P1 and P2
   const int64_t part = block * a.batch * V * TT * N;  // the task's partial rows of dB, dC
   alignas(64) T xv[W], d1[W], d2[W], g[W];
   alignas(64) T dD[W] = {};
@@ -253,13 +251,17 @@ void scan2d_bwd(const Scan2dArgs<T>& a, const Scan2dBwdArgs<T>& o, int64_t b, in
       T* P2t = has_t ? P2 + tp : nullptr;
       T* P1q = has_q ? P1 + qp : nullptr;
       T* P2q = has_q ? P2 + qp : nullptr;
-#define SSM_CELL_BWD(pt, pq)                                                                                      \
+#define SSM_CELL_BWD(pt, pq)                                                                                         \
   cell_bwd<pt, pq>(k, B1, B2, C1, C2, h1p, h2p, h1q, h2q, H1 + here, H2 + here, P1 + here, P2 + here, P1t, P2t, P1q, \
                    P2q, dA, dB1, dB2, dC1, dC2, d1, d2, xv, g, E + (t * V + i) * 4 * NW, out, N)
-      if (has_t && has_q) SSM_CELL_BWD(true, true);
-      else if (has_t) SSM_CELL_BWD(true, false);
-      else if (has_q) SSM_CELL_BWD(false, true);
-      else SSM_CELL_BWD(false, false);
+      if (has_t && has_q)
+        SSM_CELL_BWD(true, true);
+      else if (has_t)
+        SSM_CELL_BWD(true, false);
+      else if (has_q)
+        SSM_CELL_BWD(false, true);
+      else
+        SSM_CELL_BWD(false, false);
 #undef SSM_CELL_BWD
       for (int64_t w = 0; w < k.lanes; ++w) {
         o.ddt1[at + w] = out.ddt1[w];
