@@ -5,6 +5,7 @@
 #include "ops/common/test_util.h"
 #include "ssm/ops.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/autograd.h>
 
 namespace ssm::test {
@@ -136,6 +137,32 @@ TEST(SelectiveScan, CudaReadsTimeContiguousViewsInPlace) {
   auto [out2, last2] = scan(c);
   EXPECT_LT(rel_error(out.cpu(), out2.cpu()), 1e-6);
   EXPECT_LT(rel_error(last.cpu(), last2.cpu()), 1e-6);
+}
+
+TEST(SelectiveScan, BackwardRejectsForeignCheckpoints) {
+  // The internal backward op checks what only the forward should have made.
+  using Opt = std::optional<at::Tensor>;
+  using Sig = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+                         at::Tensor>(const Opt&, const Opt&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                     const at::Tensor&, const at::Tensor&, const Opt&, const Opt&, const Opt&, bool,
+                                     const Opt&, const Opt&, const at::Tensor&);
+  const auto bwd = c10::Dispatcher::singleton().findSchemaOrThrow("ssm::selective_scan_backward", "").typed<Sig>();
+  const Inputs x = make(2, 3, 70, 4, at::kFloat);  // 2 chunks of 64
+  const at::Tensor g = at::randn(x.u.sizes());
+  auto call = [&](const at::Tensor& ck, const Opt& g_last = std::nullopt) {
+    return bwd.call(g, g_last, x.u, x.delta, x.A, x.B, x.C, std::nullopt, std::nullopt, std::nullopt, false,
+                    std::nullopt, std::nullopt, ck);
+  };
+  expect_error(
+      [&] {
+        call(at::zeros({2, 3, 1, 4}));
+      },
+      {"'checkpoints'", "(batch, dim, chunks, N) = (2, 3, 2, 4)", "(2, 3, 1, 4)"});
+  expect_error([&] { call(at::zeros({2, 3, 2, 4}, at::kDouble)); }, {"'checkpoints'"});
+  expect_error([&] { call(at::zeros({2, 3, 2, 4}), at::zeros({2, 3, 5})); }, {"'grad_last_state'", "(2, 3, 4)"});
+  auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] = call(at::zeros({2, 3, 2, 4}));
+  EXPECT_EQ(du.sizes(), x.u.sizes());
+  EXPECT_FALSE(dD.defined() || dz.defined() || dbias.defined() || dh0.defined());
 }
 
 TEST(SelectiveScan, BadInputsNameTheArgument) {
