@@ -9,6 +9,21 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int64_t kCheckpointEvery = 64;  // = ssm::ops::kSelectiveScanCheckpointEvery
 
+// A channel's indices and its rows of u, delta and z (the per-step inputs both kernels read).
+template <typename T>
+struct ChannelRows {
+  int64_t b, d, g, len;
+  const T *u, *delta, *z;
+  __device__ ChannelRows(const SelectiveScanParams& p, int64_t ch)
+      : b(ch / p.dim),
+        d(ch % p.dim),
+        g(d / (p.dim / p.G)),
+        len(p.lengths ? p.lengths[b] : p.L),
+        u(static_cast<const T*>(p.u) + b * p.u_sb + d * p.u_sd),
+        delta(static_cast<const T*>(p.delta) + b * p.delta_sb + d * p.delta_sd),
+        z(p.z ? static_cast<const T*>(p.z) + b * p.z_sb + d * p.z_sd : nullptr) {}
+};
+
 template <typename T, int W, int KN>
 __global__ void __launch_bounds__(kThreads) selective_scan_fwd_kernel(SelectiveScanParams p) {
   constexpr int kGroups = kThreads / W;
@@ -16,11 +31,9 @@ __global__ void __launch_bounds__(kThreads) selective_scan_fwd_kernel(SelectiveS
   if (ch >= p.batch * p.dim) return;  // whole groups leave together: the shuffles below stay within a group
   const int lane = threadIdx.x % W;
   const unsigned mask = group_mask<W>();
-  const int64_t b = ch / p.dim, d = ch % p.dim, g = d / (p.dim / p.G);
-  const int64_t len = p.lengths ? p.lengths[b] : p.L;
-  const T* u = static_cast<const T*>(p.u) + b * p.u_sb + d * p.u_sd;
-  const T* delta = static_cast<const T*>(p.delta) + b * p.delta_sb + d * p.delta_sd;
-  const T* z = p.z ? static_cast<const T*>(p.z) + b * p.z_sb + d * p.z_sd : nullptr;
+  const ChannelRows<T> r(p, ch);
+  const int64_t b = r.b, d = r.d, g = r.g, len = r.len;
+  const T *u = r.u, *delta = r.delta, *z = r.z;
   T* out = static_cast<T*>(p.out) + b * p.out_sb + d * p.out_sd;
   const T* Bp = static_cast<const T*>(p.B);
   const T* Cp = static_cast<const T*>(p.C);
@@ -102,11 +115,9 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
   if (ch >= p.batch * p.dim) return;
   const int lane = threadIdx.x % W;
   const unsigned mask = group_mask<W>();
-  const int64_t b = ch / p.dim, d = ch % p.dim, g = d / (p.dim / p.G);
-  const int64_t len = p.lengths ? p.lengths[b] : p.L;
-  const T* u = static_cast<const T*>(p.u) + b * p.u_sb + d * p.u_sd;
-  const T* delta = static_cast<const T*>(p.delta) + b * p.delta_sb + d * p.delta_sd;
-  const T* z = p.z ? static_cast<const T*>(p.z) + b * p.z_sb + d * p.z_sd : nullptr;
+  const ChannelRows<T> r(p, ch);
+  const int64_t b = r.b, d = r.d, g = r.g, len = r.len;
+  const T *u = r.u, *delta = r.delta, *z = r.z;
   const T* gout = q.grad_out ? static_cast<const T*>(q.grad_out) + ch * p.L : nullptr;
   T* du = static_cast<T*>(q.du) + ch * p.L;
   T* ddelta = static_cast<T*>(q.ddelta) + ch * p.L;
