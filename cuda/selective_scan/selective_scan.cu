@@ -124,6 +124,7 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
   T* dz = q.dz ? static_cast<T*>(q.dz) + ch * p.L : nullptr;
   const T* Bp = static_cast<const T*>(p.B);
   const T* Cp = static_cast<const T*>(p.C);
+  __shared__ float sub[kSubs][KN][kThreads];
   float A[KN], Bf[KN], Cf[KN], qs[KN], dA[KN], dBf[KN], dCf[KN];
   const T* Bt[KN];
   const T* Ct[KN];
@@ -152,36 +153,35 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
   };
   for (int64_t c = (len - 1) / kCheckpointEvery; c >= 0; --c) {
     const int64_t t0 = c * kCheckpointEvery;
-    // The state before every sub-chunk of this chunk.
-    float sub[kSubs][KN];
+    // The state before every sub-chunk of this chunk, in this thread's column of shared memory (registers would need
+    // the sub-chunk loops unrolled: 8x the code).
 #pragma unroll
-    for (int k = 0; k < KN; ++k) sub[0][k] = on[k] ? p.checkpoints[(ch * p.chunks + c) * p.N + lane + k * W] : 0.f;
-#pragma unroll
-    for (int j = 0; j < kSubs; ++j) {
+    for (int k = 0; k < KN; ++k)
+      sub[0][k][threadIdx.x] = on[k] ? p.checkpoints[(ch * p.chunks + c) * p.N + lane + k * W] : 0.f;
+#pragma unroll 1
+    for (int j = 0; j + 1 < kSubs; ++j) {
       float x[KN];
 #pragma unroll
-      for (int k = 0; k < KN; ++k) x[k] = sub[j][k];
-      if (j + 1 < kSubs) {
-        for (int i = 0; i < kSub; ++i) {
-          const int64_t t = t0 + j * kSub + i;
-          if (t >= len) break;
-          float raw;
-          const float dt = dt_of(t, raw), dtu = dt * to_float(u[t]);
+      for (int k = 0; k < KN; ++k) x[k] = sub[j][k][threadIdx.x];
+      for (int i = 0; i < kSub; ++i) {
+        const int64_t t = t0 + j * kSub + i;
+        if (t >= len) break;
+        float raw;
+        const float dt = dt_of(t, raw), dtu = dt * to_float(u[t]);
 #pragma unroll
-          for (int k = 0; k < KN; ++k) x[k] = expf(dt * A[k]) * x[k] + dtu * (Bt[k] ? to_float(Bt[k][t]) : Bf[k]);
-        }
-#pragma unroll
-        for (int k = 0; k < KN; ++k) sub[j + 1][k] = x[k];
+        for (int k = 0; k < KN; ++k) x[k] = expf(dt * A[k]) * x[k] + dtu * (Bt[k] ? to_float(Bt[k][t]) : Bf[k]);
       }
+#pragma unroll
+      for (int k = 0; k < KN; ++k) sub[j + 1][k][threadIdx.x] = x[k];
     }
     // Sub-chunks from the last: recompute the 8 states into registers, then walk them backwards.
-#pragma unroll
+#pragma unroll 1
     for (int j = kSubs - 1; j >= 0; --j) {
       const int64_t ts = t0 + j * kSub;
       if (ts >= len) continue;
       float xs[kSub + 1][KN], dts[kSub], ys[kSub];
 #pragma unroll
-      for (int k = 0; k < KN; ++k) xs[0][k] = sub[j][k];
+      for (int k = 0; k < KN; ++k) xs[0][k] = sub[j][k][threadIdx.x];
 #pragma unroll
       for (int i = 0; i < kSub; ++i) {
         const int64_t t = ts + i;
@@ -272,8 +272,7 @@ cudaError_t launch_bwd(const SelectiveScanParams& p, const SelectiveScanBwdParam
 template <typename T>
 cudaError_t dispatch_bwd(const SelectiveScanParams& p, const SelectiveScanBwdParams& q, cudaStream_t stream) {
   if (p.N <= 16) return launch_bwd<T, 16, 1>(p, q, stream);
-  if (p.N <= 32) return launch_bwd<T, 32, 1>(p, q, stream);
-  return launch_bwd<T, 32, 2>(p, q, stream);
+  return launch_bwd<T, 32, 1>(p, q, stream);
 }
 
 }  // namespace
@@ -297,7 +296,7 @@ cudaError_t selective_scan_fwd(const SelectiveScanParams& p, ScanStorage storage
 
 namespace ssm::cuda {
 
-bool selective_scan_bwd_supported(int64_t N) { return N >= 1 && N <= 64; }
+bool selective_scan_bwd_supported(int64_t N) { return N >= 1 && N <= 32; }
 
 cudaError_t selective_scan_bwd(const SelectiveScanParams& p, const SelectiveScanBwdParams& q, ScanStorage storage,
                                cudaStream_t stream) {

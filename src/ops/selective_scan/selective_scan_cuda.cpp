@@ -1,4 +1,4 @@
-// CUDA glue of ssm::selective_scan: the kernels of cuda/selective_scan/ (forward N <= 256, backward N <= 64; inputs
+// CUDA glue of ssm::selective_scan: the kernels of cuda/selective_scan/ (forward N <= 256, backward N <= 32; inputs
 // whose time dimension is contiguous are read in place through their strides). Beyond those N the op runs its CPU
 // kernels on copies of the inputs (bfloat16 and float16 widened to float32, the state dtype) and returns the results
 // on the inputs' device in their dtypes, with a one-time warning: correct, slow (README, "The ops").
@@ -199,7 +199,7 @@ SelectiveScanGrads selective_scan_bwd_cuda(const at::Tensor& grad_out, const at:
                 shape_str(grad_last));
   check_lengths_values(op, in.lengths, s.L);
   if (cuda::selective_scan_bwd_supported(s.N)) return bwd_kernel(grad_out, grad_last, in, s, checkpoints);
-  warn_fallback("the backward at N > 64");
+  warn_fallback("the backward at N > 32");
   auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
       selective_scan_bwd_cpu(to_cpu(grad_out), to_cpu(grad_last), cpu_inputs(in), to_cpu(checkpoints));
   return {back(du, in.u), back(ddelta, in.delta),     back(dA, in.A),  back(dB, in.B), back(dC, in.C), back(dD, in.D),
