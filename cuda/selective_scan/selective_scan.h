@@ -40,8 +40,9 @@ cudaError_t selective_scan_fwd(const SelectiveScanParams& p, ScanStorage storage
 // Backward, same lane layout, 1 <= N <= 32 (one state per lane: with two, a sub-chunk's recomputed states no longer
 // fit the registers of the bfloat16 / float16 variants on sm_80). Per channel, chunk by chunk from the last: the
 // chunk's 64 steps are recomputed from its checkpoint keeping the state at every 8th step (in shared memory), then
-// each 8-step sub-chunk is recomputed into registers and walked backwards with the adjoint q = dL/dx. Sums over channels (dB, dC input-dependent) and over batch rows (dA, dD, ddelta_bias,
-// fixed dB / dC) are float32 atomic additions into zeroed buffers.
+// each 8-step sub-chunk is recomputed into registers and walked backwards with the adjoint q = dL/dx. Sums over
+// channels (dB, dC input-dependent) and over batch rows (dA, dD, ddelta_bias, fixed dB / dC) are float32 atomic
+// additions into zeroed buffers.
 struct SelectiveScanBwdParams {
   const void* grad_out;      // storage dtype, (batch, dim, L) contiguous, or null (zero)
   const float* grad_last;    // (batch, dim, N) contiguous, or null

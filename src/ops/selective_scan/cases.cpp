@@ -116,8 +116,11 @@ at::Tensor mamba_reference_loop(const Case& c, const std::vector<at::Tensor>& in
   if (in[7].defined()) dt = dt + in[7].view({1, dim, 1});
   if (c.flag("s")) dt = at::softplus(dt);
   const at::Tensor dA = at::exp(at::einsum("bdl,dn->bdln", {dt, A}));
-  const at::Tensor B = in[3].dim() == 3 ? in[3] : in[3].select(1, 0);  // the bench rows use (batch, N, L)
-  const at::Tensor C = in[4].dim() == 3 ? in[4] : in[4].select(1, 0);
+  TORCH_CHECK(in[3].dim() == 3 && in[4].dim() == 3,
+              "the LibTorch baseline of selective_scan takes B and C as "
+              "(batch, N, L): case ",
+              c.label);
+  const at::Tensor &B = in[3], &C = in[4];
   const at::Tensor dBu = at::einsum("bdl,bnl,bdl->bdln", {dt, B, u});
   at::Tensor x = at::zeros({batch, dim, A.size(1)}, u.options());
   std::vector<at::Tensor> ys;

@@ -44,15 +44,13 @@ void check_param(const char* op, const char* name, const at::Tensor& t, std::ini
   bool ok = t.dim() == static_cast<int64_t>(shape.size());
   int64_t i = 0;
   for (const I& s : shape) ok = ok && dim_size<I>(t, i++) == s;
-  std::string want = "(";
-  i = 0;
-  for (const I& s : shape) {
-    std::ostringstream v;
-    v << s;
-    want += (i++ ? ", " : "") + v.str();
+  if (!ok) {
+    std::ostringstream want;
+    i = 0;
+    for (const I& s : shape) want << (i++ ? ", " : "(") << s;
+    TORCH_CHECK(false, op, ": argument '", name, "' must have shape ", what, " = ", want.str(), "), got ",
+                shape_str(t));
   }
-  want += ")";
-  TORCH_CHECK(ok, op, ": argument '", name, "' must have shape ", what, " = ", want, ", got ", shape_str(t));
   TORCH_CHECK(t.scalar_type() == state_dtype, op, ": argument '", name, "' must be ", state_dtype_name(state_dtype),
               " (the state dtype for ", u.scalar_type(), " inputs), got ", t.scalar_type());
   check_same_device(op, name, t, "u", u);
@@ -133,6 +131,23 @@ SelectiveScanSizes<I> check_selective_scan(const char* op, const SelectiveScanIn
 
 template SelectiveScanSizes<int64_t> check_selective_scan(const char*, const SelectiveScanInputs&);
 
+template <class I>
+SelectiveScanSizes<I> check_selective_scan_backward(const char* op, const at::Tensor& grad_out,
+                                                    const at::Tensor& grad_last, const SelectiveScanInputs& in,
+                                                    const at::Tensor& checkpoints) {
+  const auto s = check_selective_scan<I>(op, in);
+  if (grad_out.defined()) check_same_as(op, "grad_out", grad_out, "u", in.u);
+  if (grad_last.defined())
+    check_param<I>(op, "grad_last_state", grad_last, {s.batch, s.dim, s.N}, "(batch, dim, N)", s.state_dtype, in.u);
+  check_defined(op, "checkpoints", checkpoints);
+  check_param<I>(op, "checkpoints", checkpoints, {s.batch, s.dim, s.chunks, s.N}, "(batch, dim, chunks, N)",
+                 s.state_dtype, in.u);
+  return s;
+}
+
+template SelectiveScanSizes<int64_t> check_selective_scan_backward(const char*, const at::Tensor&, const at::Tensor&,
+                                                                   const SelectiveScanInputs&, const at::Tensor&);
+
 void check_lengths_values(const char* op, const at::Tensor& lengths, int64_t L) {
   if (!lengths.defined() || lengths.numel() == 0) return;
   const at::Tensor l = lengths.cpu();
@@ -175,7 +190,7 @@ SelectiveScanFwd fwd_meta(const SelectiveScanInputs& in, bool want_checkpoints) 
 
 SelectiveScanGrads bwd_meta(const at::Tensor& grad_out, const at::Tensor& grad_last, const SelectiveScanInputs& in,
                             const at::Tensor& checkpoints) {
-  check_selective_scan<c10::SymInt>("ssm::selective_scan_backward", in);
+  check_selective_scan_backward<c10::SymInt>("ssm::selective_scan_backward", grad_out, grad_last, in, checkpoints);
   return {like(in.u), like(in.delta), like(in.A),          like(in.B), like(in.C),
           like(in.D), like(in.z),     like(in.delta_bias), like(in.h0)};
 }

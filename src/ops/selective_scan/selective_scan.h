@@ -35,6 +35,12 @@ struct SelectiveScanSizes {
 // Shapes, dtypes and devices (the values of `lengths` are checked by the backends: check_lengths_values).
 template <class I = int64_t>
 SelectiveScanSizes<I> check_selective_scan(const char* op, const SelectiveScanInputs& in);
+// The inputs as check_selective_scan, and the backward's own: grad_out like u, grad_last_state (batch, dim, N) and
+// checkpoints (batch, dim, chunks, N) in the state dtype, on u's device.
+template <class I = int64_t>
+SelectiveScanSizes<I> check_selective_scan_backward(const char* op, const at::Tensor& grad_out,
+                                                    const at::Tensor& grad_last, const SelectiveScanInputs& in,
+                                                    const at::Tensor& checkpoints);
 // 1 <= lengths[b] <= L for every b (reads the values: a device synchronization on CUDA).
 void check_lengths_values(const char* op, const at::Tensor& lengths, int64_t L);
 

@@ -105,17 +105,9 @@ SelectiveScanGrads selective_scan_bwd_cpu(const at::Tensor& grad_out, const at::
                                           const SelectiveScanInputs& in_raw, const at::Tensor& checkpoints_in) {
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
   const char* op = "ssm::selective_scan_backward";
-  const auto s = check_selective_scan(op, in_raw);
+  const auto s = check_selective_scan_backward(op, grad_out, grad_last, in_raw, checkpoints_in);
   check_lengths_values(op, in_raw.lengths, s.L);
-  if (grad_out.defined()) check_same_as(op, "grad_out", grad_out, "u", in_raw.u);
   const auto so = in_raw.u.options().dtype(s.state_dtype);
-  const at::Tensor state_like = at::empty({s.batch, s.dim, s.N}, so);
-  if (grad_last.defined()) check_same_as(op, "grad_last_state", grad_last, "last_state", state_like);
-  TORCH_CHECK(checkpoints_in.defined() && checkpoints_in.dim() == 4 && checkpoints_in.size(0) == s.batch &&
-                  checkpoints_in.size(1) == s.dim && checkpoints_in.size(2) == s.chunks &&
-                  checkpoints_in.size(3) == s.N && checkpoints_in.scalar_type() == s.state_dtype,
-              op, ": argument 'checkpoints' must be the (batch, dim, chunks, N) = (", s.batch, ", ", s.dim, ", ",
-              s.chunks, ", ", s.N, ") tensor of selective_scan_fwd, got ", shape_str(checkpoints_in));
   const SelectiveScanInputs in = contiguous_inputs(in_raw);
   const at::Tensor g_out = contig(grad_out), g_last = contig(grad_last), checkpoints = checkpoints_in.contiguous();
   const Plan p = plan(s);

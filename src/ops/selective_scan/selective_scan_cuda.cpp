@@ -183,20 +183,8 @@ SelectiveScanGrads selective_scan_bwd_cuda(const at::Tensor& grad_out, const at:
                                            const SelectiveScanInputs& in, const at::Tensor& checkpoints) {
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
   const char* op = "ssm::selective_scan_backward";
-  const auto s = check_selective_scan(op, in);
+  const auto s = check_selective_scan_backward(op, grad_out, grad_last, in, checkpoints);
   const c10::cuda::CUDAGuard guard(in.u.device());
-  if (grad_out.defined()) check_same_as(op, "grad_out", grad_out, "u", in.u);
-  TORCH_CHECK(checkpoints.defined() && checkpoints.dim() == 4 && checkpoints.size(0) == s.batch &&
-                  checkpoints.size(1) == s.dim && checkpoints.size(2) == s.chunks && checkpoints.size(3) == s.N &&
-                  checkpoints.scalar_type() == at::kFloat && checkpoints.device() == in.u.device(),
-              op, ": argument 'checkpoints' must be the (batch, dim, chunks, N) = (", s.batch, ", ", s.dim, ", ",
-              s.chunks, ", ", s.N, ") float32 tensor of selective_scan_fwd on ", in.u.device(), ", got ",
-              shape_str(checkpoints));
-  if (grad_last.defined())
-    TORCH_CHECK(grad_last.sizes() == at::IntArrayRef({s.batch, s.dim, s.N}) && grad_last.scalar_type() == at::kFloat &&
-                    grad_last.device() == in.u.device(),
-                op, ": argument 'grad_last_state' must be float32 (batch, dim, N) on ", in.u.device(), ", got ",
-                shape_str(grad_last));
   check_lengths_values(op, in.lengths, s.L);
   if (cuda::selective_scan_bwd_supported(s.N)) return bwd_kernel(grad_out, grad_last, in, s, checkpoints);
   warn_fallback("the backward at N > 32");

@@ -67,6 +67,15 @@ Scan2dSizes<I> check_selective_scan_2d(const char* op, const Scan2dInputs& in) {
 
 template Scan2dSizes<int64_t> check_selective_scan_2d(const char*, const Scan2dInputs&);
 
+template <class I>
+Scan2dSizes<I> check_selective_scan_2d_backward(const char* op, const at::Tensor& grad_y, const Scan2dInputs& in) {
+  const auto s = check_selective_scan_2d<I>(op, in);
+  check_same_as(op, "grad_y", grad_y, "x", in.x);
+  return s;
+}
+
+template Scan2dSizes<int64_t> check_selective_scan_2d_backward(const char*, const at::Tensor&, const Scan2dInputs&);
+
 namespace {
 
 using FwdSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -92,8 +101,7 @@ at::Tensor fwd_meta(const Scan2dInputs& in) {
 }
 
 Scan2dGrads bwd_meta(const at::Tensor& grad_y, const Scan2dInputs& in) {
-  check_selective_scan_2d<c10::SymInt>("ssm::selective_scan_2d_backward", in);
-  check_same_as("ssm::selective_scan_2d_backward", "grad_y", grad_y, "x", in.x);
+  check_selective_scan_2d_backward<c10::SymInt>("ssm::selective_scan_2d_backward", grad_y, in);
   return {like(in.x),  like(in.dt1), like(in.dt2), like(in.A1), like(in.A2), like(in.A3),
           like(in.A4), like(in.B1),  like(in.B2),  like(in.C1), like(in.C2), like(in.D)};
 }

@@ -91,8 +91,7 @@ at::Tensor selective_scan_2d_cpu_impl(const Scan2dInputs& in_raw) {
 Scan2dGrads selective_scan_2d_backward_cpu_impl(const at::Tensor& grad_y, const Scan2dInputs& in_raw) {
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
   const char* op = "ssm::selective_scan_2d_backward";
-  const auto s = check_selective_scan_2d(op, in_raw);
-  check_same_as(op, "grad_y", grad_y, "x", in_raw.x);
+  const auto s = check_selective_scan_2d_backward(op, grad_y, in_raw);
   const Scan2dInputs in = contiguous_inputs(in_raw);
   const at::Tensor g = grad_y.contiguous();
   const int64_t per = channels_per_task(s), blocks = (s.dim + per - 1) / per;

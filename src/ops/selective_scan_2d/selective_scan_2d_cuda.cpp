@@ -93,7 +93,7 @@ at::Tensor selective_scan_2d_cuda_impl(const Scan2dInputs& in) {
 
 Scan2dGrads selective_scan_2d_backward_cuda_impl(const at::Tensor& grad_y, const Scan2dInputs& in) {
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
-  check_selective_scan_2d("ssm::selective_scan_2d_backward", in);
+  check_selective_scan_2d_backward("ssm::selective_scan_2d_backward", grad_y, in);
   const c10::cuda::CUDAGuard guard(in.x.device());
   warn_fallback("the backward");
   auto [dx, ddt1, ddt2, dA1, dA2, dA3, dA4, dB1, dB2, dC1, dC2, dD] =
