@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -41,6 +42,12 @@ const char* kUsage =
 int usage_error(const std::string& msg) {
   std::fprintf(stderr, "ssm: %s\n\n%s", msg.c_str(), kUsage);
   return 2;
+}
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", v);
+  return b;
 }
 
 int cmd_train(int argc, char** argv) {
@@ -79,9 +86,9 @@ int cmd_train(int argc, char** argv) {
   if (config_path.empty()) return usage_error("train: no config file given");
   const auto cfg = ssm::config::Config::load(ssm::train::train_schema(), config_path, sets);
   const auto s = ssm::train::train(cfg, opt);
-  std::printf("trained %lld steps in %.1f s; best val accuracy %.4f; test accuracy %.4f (loss %.4f); run: %s\n",
-              static_cast<long long>(s.steps), s.seconds, s.best_val_accuracy, s.test_accuracy, s.test_loss,
-              s.out_dir.c_str());
+  std::printf("trained %lld steps in %.1f s; best val %s %s; test: %s; run: %s\n", static_cast<long long>(s.steps),
+              s.seconds, s.monitor.c_str(), std::isnan(s.best_val) ? "(no validation split)" : fmt(s.best_val).c_str(),
+              s.test_report.empty() ? "(no test split)" : s.test_report.c_str(), s.out_dir.c_str());
   return 0;
 }
 
@@ -95,7 +102,8 @@ int cmd_eval(int argc, char** argv) {
       std::printf(
           "usage: ssm eval CHECKPOINT [--split test|val|train] [--perturb fourier --eps E1,E2,... [--band LO,HI]\n"
           "                [--seed S]]\n\n"
-          "Rebuilds the model and data from config.yaml beside the checkpoint and reports loss and accuracy.\n"
+          "Rebuilds the task and model from config.yaml beside the checkpoint and reports the task's metrics\n"
+          "(classification: loss and accuracy; forecasting: loss, MSE and MAE on the normalized scale).\n"
           "--perturb fourier adds noise concentrated on Fourier modes to the inputs (the robustness test of the PTD\n"
           "paper): random cosines on the modes of the band (fractions of the Nyquist frequency, default 0.5,1 = the\n"
           "upper half), scaled to eps times the norm of each input, and reports accuracy for every eps.\n");
@@ -121,8 +129,7 @@ int cmd_eval(int argc, char** argv) {
   if (ckpt.empty()) return usage_error("eval: no checkpoint given");
   if (perturb.empty()) {
     const auto e = ssm::train::evaluate_checkpoint(ckpt, split);
-    std::printf("%s split: %lld examples, loss %.4f, accuracy %.4f\n", split.c_str(),
-                static_cast<long long>(e.examples), e.loss, e.accuracy);
+    std::printf("%s split: %lld examples, %s\n", split.c_str(), static_cast<long long>(e.examples), e.report.c_str());
     return 0;
   }
   if (perturb != "fourier") return usage_error("eval: --perturb must be fourier, got '" + perturb + "'");
@@ -135,12 +142,12 @@ int cmd_eval(int argc, char** argv) {
     eps.push_back(v);
   }
   if (eps.empty()) return usage_error("eval: --perturb fourier needs --eps E1,E2,...");
-  std::printf("%s split, Fourier noise on modes [%.2f, %.2f] x Nyquist\n%10s %10s %10s\n", split.c_str(),
-              noise.band_lo, noise.band_hi, "eps", "loss", "accuracy");
+  std::printf("%s split, Fourier noise on modes [%.2f, %.2f] x Nyquist\n", split.c_str(), noise.band_lo,
+              noise.band_hi);
   for (const double e : eps) {
     noise.eps = e;
     const auto r = ssm::train::evaluate_checkpoint(ckpt, split, &noise);
-    std::printf("%10.4g %10.4f %10.4f\n", e, r.loss, r.accuracy);
+    std::printf("eps %-8.4g %s\n", e, r.report.c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -20,7 +20,7 @@ struct Leaf {
   Origin origin;
 };
 
-[[noreturn]] void fail(const Origin& o, const std::string& key, const std::string& msg) {
+[[noreturn]] void fail_at(const Origin& o, const std::string& key, const std::string& msg) {
   std::ostringstream s;
   if (o.file == "--set")
     s << "--set " << key << ": " << msg;
@@ -71,16 +71,16 @@ void walk(const Schema& schema, const std::string& file, const YAML::Node& map, 
     if (prefix.empty() && name == "base") continue;  // handled by collect()
     const KeySpec* spec = spec_of(schema, key);
     const bool section = is_section(schema, key);
-    if (!spec && !section) fail(o, key, "unknown key" + near_keys(schema, key));
+    if (!spec && !section) fail_at(o, key, "unknown key" + near_keys(schema, key));
     if (value.IsMap()) {
-      if (!section) fail(o, key, "expected a single value, got a mapping");
+      if (!section) fail_at(o, key, "expected a single value, got a mapping");
       walk(schema, file, value, key, leaves);
     } else if (value.IsSequence()) {
-      fail(o, key, "expected a single value, got a list");
+      fail_at(o, key, "expected a single value, got a list");
     } else if (section) {
-      fail(o, key, "is a section: expected a mapping of its keys");
+      fail_at(o, key, "is a section: expected a mapping of its keys");
     } else if (value.IsNull()) {
-      fail(o, key, "has no value");
+      fail_at(o, key, "has no value");
     } else {
       leaves[key] = {value.Scalar(), o};
     }
@@ -113,11 +113,11 @@ void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& 
       names.push_back(base.Scalar());
     } else if (base.IsSequence()) {
       for (const auto& b : base) {
-        if (!b.IsScalar()) fail(origin_of(file.string(), b), "base", "expected file names");
+        if (!b.IsScalar()) fail_at(origin_of(file.string(), b), "base", "expected file names");
         names.push_back(b.Scalar());
       }
     } else {
-      fail(origin_of(file.string(), base), "base", "expected a file name or a list of file names");
+      fail_at(origin_of(file.string(), base), "base", "expected a file name or a list of file names");
     }
     for (const auto& n : names) collect(schema, file.parent_path() / n, stack, leaves);
   }
@@ -148,7 +148,7 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set " + o + ": expected key.path=value");
     const std::string key = o.substr(0, eq);
-    if (!spec_of(schema, key)) fail({"--set", 0}, key, "unknown key" + near_keys(schema, key));
+    if (!spec_of(schema, key)) fail_at({"--set", 0}, key, "unknown key" + near_keys(schema, key));
     leaves[key] = {o.substr(eq + 1), {"--set", 0}};
   }
   Config c;
@@ -164,12 +164,12 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
         errno = 0;
         char* end = nullptr;
         const long long v = std::strtoll(t.c_str(), &end, 10);
-        if (t.empty() || *end != '\0' || errno != 0) fail(leaf.origin, spec.path, "expected an integer, got '" + t + "'");
+        if (t.empty() || *end != '\0' || errno != 0) fail_at(leaf.origin, spec.path, "expected an integer, got '" + t + "'");
         if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
           std::ostringstream s;
           s << "must be in " << (spec.min_exclusive ? "(" : "[") << fmt_double(spec.min) << ", " << fmt_double(spec.max)
             << "], got " << v;
-          fail(leaf.origin, spec.path, s.str());
+          fail_at(leaf.origin, spec.path, s.str());
         }
         c.ints_[spec.path] = v;
         canonical = std::to_string(v);
@@ -180,12 +180,12 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
         char* end = nullptr;
         const double v = std::strtod(t.c_str(), &end);
         if (t.empty() || *end != '\0' || errno != 0 || !std::isfinite(v))
-          fail(leaf.origin, spec.path, "expected a finite number, got '" + t + "'");
+          fail_at(leaf.origin, spec.path, "expected a finite number, got '" + t + "'");
         if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
           std::ostringstream s;
           s << "must be in " << (spec.min_exclusive ? "(" : "[") << fmt_double(spec.min) << ", " << fmt_double(spec.max)
             << "], got " << fmt_double(v);
-          fail(leaf.origin, spec.path, s.str());
+          fail_at(leaf.origin, spec.path, s.str());
         }
         c.floats_[spec.path] = v;
         canonical = fmt_double(v);
@@ -195,14 +195,14 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
         const std::string l = lower(t);
         if (l == "true" || l == "yes" || l == "on") canonical = "true";
         else if (l == "false" || l == "no" || l == "off") canonical = "false";
-        else fail(leaf.origin, spec.path, "expected true or false, got '" + t + "'");
+        else fail_at(leaf.origin, spec.path, "expected true or false, got '" + t + "'");
         break;
       }
       case Type::kEnum: {
         if (std::find(spec.choices.begin(), spec.choices.end(), t) == spec.choices.end()) {
           std::string list;
           for (const auto& ch : spec.choices) list += (list.empty() ? "" : ", ") + ch;
-          fail(leaf.origin, spec.path, "expected one of " + list + ", got '" + t + "'");
+          fail_at(leaf.origin, spec.path, "expected one of " + list + ", got '" + t + "'");
         }
         break;
       }
@@ -236,11 +236,18 @@ double Config::get_float(const std::string& key) const {
 bool Config::get_bool(const std::string& key) const { return find(key, Type::kBool).text == "true"; }
 const std::string& Config::get_string(const std::string& key) const { return find(key, Type::kString).text; }
 const Origin& Config::origin(const std::string& key) const { return values_.at(key).origin; }
+bool Config::is_set(const std::string& key) const { return origin(key).file != "default"; }
+void Config::fail(const std::string& key, const std::string& msg) const {
+  const Origin& o = origin(key);
+  if (o.file == "default") throw ConfigError(key + ": " + msg);
+  ssm::config::fail_at(o, key, msg);
+}
 
-std::string Config::to_yaml() const {
+std::string Config::to_yaml(const std::function<bool(const std::string&)>& keep) const {
   std::ostringstream s;
   std::vector<std::string> open;  // sections printed so far on the current path
   for (const auto& spec : schema_) {
+    if (keep && !keep(spec.path)) continue;
     std::vector<std::string> parts;
     std::stringstream ss(spec.path);
     for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);

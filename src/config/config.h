@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -53,9 +54,14 @@ class Config {
   const std::string& get_string(const std::string& key) const;  // kString and kEnum
 
   const Origin& origin(const std::string& key) const;
+  // Whether the key was given (by a file or --set) rather than left at its default.
+  bool is_set(const std::string& key) const;
+  // A ConfigError about `key`, located where its value came from ("<file>:<line>: <key>: <msg>").
+  [[noreturn]] void fail(const std::string& key, const std::string& msg) const;
   // The fully resolved configuration as YAML, every key of the schema in order, with a comment naming each value's
   // origin when it is not the default.
-  std::string to_yaml() const;
+  // `keep` (optional) selects the keys to write.
+  std::string to_yaml(const std::function<bool(const std::string&)>& keep = nullptr) const;
   const std::string& source() const { return source_; }
 
  private:

@@ -9,7 +9,8 @@
 
 namespace ssm::layers {
 
-LongConvImpl::LongConvImpl(const LongConvOptions& o) : SequenceLayer(checked_width("LongConv", o.d_model), o.dropout), o_(o) {
+LongConvImpl::LongConvImpl(const LongConvOptions& o) : o_(o) {
+  output = register_module("output", OutputStage(checked_width("LongConv", o.d_model), o.dropout));
   if (o.max_length < 1) throw std::invalid_argument("LongConv: max_length must be >= 1");
   if (o.lambda < 0 || o.smooth < 0 || o.kernel_dropout < 0 || o.kernel_dropout >= 1)
     throw std::invalid_argument("LongConv: need lambda >= 0, smooth >= 0, 0 <= kernel_dropout < 1");
@@ -52,7 +53,7 @@ torch::Tensor LongConvImpl::kernel(int64_t L) {
   return k;
 }
 
-torch::Tensor LongConvImpl::forward(const torch::Tensor& u) {
+at::Tensor LongConvImpl::forward(const at::Tensor& u, const SequenceContext&) {
   TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "LongConv: input must have shape (B, L, ", o_.d_model,
               "), got ", u.sizes());
   const int64_t L = u.size(1);
@@ -73,7 +74,60 @@ torch::Tensor LongConvImpl::forward(const torch::Tensor& u) {
                             F.empty() ? std::nullopt : std::optional<at::TensorList>(F));
   }
   if (Lc > L) y = y.narrow(2, 0, L);
-  return output_stage(y.transpose(1, 2));
+  return output(y.transpose(1, 2));
+}
+
+}  // namespace ssm::layers
+
+#include "layers/registry.h"
+
+namespace ssm::layers {
+
+LayerSpec long_conv_spec() {
+  using config::Type;
+  constexpr double inf = 1e300;
+  LayerSpec s;
+  s.name = "longconv";
+  s.doc = "a learned long convolution: an explicit kernel per channel (ssm::fft_conv or ssm::butterfly_conv)";
+  s.keys = {
+      {"model.longconv.max_length", Type::kInt, "2048", "long conv: kernel length (the longest input)", 1, 1e9},
+      {"model.longconv.lambda", Type::kFloat, "0.002", "long conv: Squash soft threshold of the kernel", 0, 1e6},
+      {"model.longconv.smooth", Type::kInt, "0", "long conv: Smooth half-window p, moving average over 2p+1 (0: off)",
+       0, 1e6},
+      {"model.longconv.kernel_dropout", Type::kFloat, "0.0", "long conv: dropout on the kernel while training", 0,
+       0.99},
+      {"model.longconv.init", Type::kEnum, "randn",
+       "long conv: kernel initialization, randn * 0.002 or double_exp (randn * 0.02, each channel decaying at its own "
+       "rate)", -inf, inf, false, {"randn", "double_exp"}},
+      {"model.longconv.conv", Type::kEnum, "fft",
+       "long conv: compute the convolution with ssm::fft_conv or ssm::butterfly_conv (same result)", -inf, inf, false,
+       {"fft", "butterfly"}},
+      {"model.longconv.learn_butterfly", Type::kBool, "false",
+       "long conv, conv butterfly: learn the DFT factors (initialized exact; optimizer.butterfly_lr)"},
+      {"model.longconv.butterfly_per_channel", Type::kBool, "true",
+       "long conv, learned butterfly: one set of factors per channel (else one shared set)"},
+  };
+  s.check = [](const config::Config& c, const LayerCommon&) {
+    if (c.get_bool("model.longconv.learn_butterfly") && c.get_string("model.longconv.conv") != "butterfly")
+      c.fail("model.longconv.learn_butterfly",
+             "needs model.longconv.conv: butterfly, got " + c.get_string("model.longconv.conv"));
+  };
+  s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
+    LongConvOptions o;
+    o.d_model = m.d_model;
+    o.dropout = m.dropout;
+    o.bidirectional = m.bidirectional;
+    o.max_length = c.get_int("model.longconv.max_length");
+    o.lambda = c.get_float("model.longconv.lambda");
+    o.smooth = c.get_int("model.longconv.smooth");
+    o.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
+    o.init = c.get_string("model.longconv.init");
+    o.conv = c.get_string("model.longconv.conv");
+    o.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
+    o.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");
+    return std::make_shared<LongConvImpl>(o);
+  };
+  return s;
 }
 
 }  // namespace ssm::layers

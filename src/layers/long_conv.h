@@ -9,6 +9,7 @@
 // max_length, so shorter inputs are zero-padded to max_length (which leaves the convolution of the input unchanged).
 #pragma once
 
+#include "layers/output_stage.h"
 #include "layers/sequence_layer.h"
 
 #include <string>
@@ -35,7 +36,8 @@ struct LongConvOptions {
 class LongConvImpl : public SequenceLayer {
  public:
   explicit LongConvImpl(const LongConvOptions& o);
-  torch::Tensor forward(const torch::Tensor& u) override;  // (B, L, H) -> (B, L, H)
+  at::Tensor forward(const at::Tensor& u, const SequenceContext& ctx = {}) override;  // (B, L, H) -> (B, L, H)
+  std::string kind() const override { return "longconv"; }
   std::vector<torch::Tensor> ssm_parameters() const override { return {kernel_}; }
   std::vector<torch::Tensor> butterfly_parameters() const override { return factors_; }
   // The regularized kernel used for an input of length L: (channels, H, L).
@@ -44,6 +46,7 @@ class LongConvImpl : public SequenceLayer {
 
  private:
   LongConvOptions o_;
+  OutputStage output{nullptr};
   torch::Tensor kernel_, D;
   std::vector<torch::Tensor> factors_;  // learned butterfly factors as real (..., r, r, 2) tensors
 };

@@ -12,8 +12,8 @@
 
 namespace ssm::layers {
 
-S4DImpl::S4DImpl(const S4DOptions& o) : SequenceLayer(checked_width("S4D", o.d_model), o.dropout), o_(o) {
-  if (o.d_model < 1) throw std::invalid_argument("S4D: d_model must be >= 1, got " + std::to_string(o.d_model));
+S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
+  output = register_module("output", OutputStage(checked_width("S4D", o.d_model), o.dropout));
   if (o.d_state < 2 || o.d_state % 2)
     throw std::invalid_argument("S4D: d_state must be an even number >= 2, got " + std::to_string(o.d_state));
   if (!(o.dt_min > 0 && o.dt_max >= o.dt_min))
@@ -99,7 +99,7 @@ torch::Tensor S4DImpl::kernel(int64_t L) {
   return ssm::vandermonde(v.contiguous(), x.contiguous(), L).view({channels, o_.d_model, L});
 }
 
-torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
+at::Tensor S4DImpl::forward(const at::Tensor& u, const SequenceContext&) {
   TORCH_CHECK(u.dim() == 3 && u.size(2) == o_.d_model, "S4D: input must have shape (B, L, ", o_.d_model, "), got ",
               u.sizes());
   const int64_t L = u.size(1);
@@ -108,15 +108,15 @@ torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
   const std::optional<torch::Tensor> k_rev =
       o_.bidirectional ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
   const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], D_, k_rev);  // (B, H, L)
-  return output_stage(y.transpose(1, 2));
+  return output(y.transpose(1, 2));
 }
 
-torch::Tensor S4DImpl::step_state(int64_t batch) const {
+at::Tensor S4DImpl::step_state(int64_t batch) const {
   return torch::zeros({batch, o_.d_model, A_im.size(1)},
                       torch::TensorOptions().dtype(torch::kComplexFloat).device(log_dt.device()));
 }
 
-torch::Tensor S4DImpl::step(const torch::Tensor& u_t, torch::Tensor& state) {
+at::Tensor S4DImpl::step(const at::Tensor& u_t, at::Tensor& state) {
   TORCH_CHECK(!o_.bidirectional, "S4D: step mode needs a unidirectional layer (bidirectional = false)");
   TORCH_CHECK(u_t.dim() == 2 && u_t.size(1) == o_.d_model, "S4D: step input must have shape (B, ", o_.d_model,
               "), got ", u_t.sizes());
@@ -124,7 +124,50 @@ torch::Tensor S4DImpl::step(const torch::Tensor& u_t, torch::Tensor& state) {
   // state_k = dA state_{k-1} + u_k (dB folded into v);  y_k = 2 Re sum_n v state_k + D u_k
   state = torch::exp(x) * state + u_t.unsqueeze(-1).to(state.scalar_type());
   const torch::Tensor y = 2 * torch::real((v * state).sum(-1)) + D * u_t;  // (B, H)
-  return output_stage(y.unsqueeze(1)).squeeze(1);
+  return output(y.unsqueeze(1)).squeeze(1);
+}
+
+}  // namespace ssm::layers
+
+#include "layers/registry.h"
+
+namespace ssm::layers {
+
+LayerSpec s4d_spec() {
+  using config::Type;
+  constexpr double inf = 1e300;
+  LayerSpec s;
+  s.name = "s4d";
+  s.doc = "S4D: a diagonal state-space convolution (its kernel by ssm::vandermonde, applied by ssm::fft_conv)";
+  s.keys = {
+      {"model.s4d.init", Type::kEnum, "lin",
+       "initialization of A: S4D-Lin, S4D-Inv, S4D-Real, S4D-LegS, or S4-PTD (all N eigenvalues of the PTD matrix)",
+       -inf, inf, false, {"lin", "inv", "real", "legs", "ptd"}},
+      {"model.s4d.discretization", Type::kEnum, "zoh", "zero-order hold or bilinear", -inf, inf, false,
+       {"zoh", "bilinear"}},
+      {"model.s4d.dt_min", Type::kFloat, "0.001", "smallest initial step dt", 0, 10, true},
+      {"model.s4d.dt_max", Type::kFloat, "0.1", "largest initial step dt", 0, 10, true},
+  };
+  s.check = [](const config::Config& c, const LayerCommon& m) {
+    if (m.d_state % 2) c.fail("model.d_state", "S4D needs an even state size, got " + std::to_string(m.d_state));
+    if (c.get_float("model.s4d.dt_min") > c.get_float("model.s4d.dt_max"))
+      c.fail("model.s4d.dt_min", "must be <= model.s4d.dt_max");
+  };
+  s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
+    S4DOptions o;
+    o.d_model = m.d_model;
+    o.d_state = m.d_state;
+    o.dropout = m.dropout;
+    o.bidirectional = m.bidirectional;
+    o.ptd_iterations = m.ptd_iterations;
+    o.ptd_lambda = m.ptd_lambda;
+    o.init = c.get_string("model.s4d.init");
+    o.discretization = c.get_string("model.s4d.discretization");
+    o.dt_min = c.get_float("model.s4d.dt_min");
+    o.dt_max = c.get_float("model.s4d.dt_max");
+    return std::make_shared<S4DImpl>(o);
+  };
+  return s;
 }
 
 }  // namespace ssm::layers

@@ -8,8 +8,8 @@
 // step() runs the same layer as a recurrence (unidirectional only) and matches the convolution to float tolerance.
 #pragma once
 
+#include "layers/output_stage.h"
 #include "layers/sequence_layer.h"
-
 
 #include <string>
 
@@ -32,16 +32,17 @@ class S4DImpl : public SequenceLayer {
   explicit S4DImpl(const S4DOptions& o);
 
   // u: (B, L, H) -> (B, L, H).
-  torch::Tensor forward(const torch::Tensor& u) override;
+  at::Tensor forward(const at::Tensor& u, const SequenceContext& ctx = {}) override;
   // The convolution kernel, (channels, H, L) with channels = 2 when bidirectional.
   torch::Tensor kernel(int64_t L);
 
   // Recurrent mode. step_state(B) gives a zero state; step(u_t (B, H), state) returns y_t (B, H) and advances state.
-  torch::Tensor step_state(int64_t batch) const;
-  torch::Tensor step(const torch::Tensor& u_t, torch::Tensor& state);
+  at::Tensor step_state(int64_t batch) const override;
+  at::Tensor step(const at::Tensor& u_t, at::Tensor& state) override;
 
   // The parameters of the state-space part (dt, A), which get their own learning rate and no weight decay.
-  std::vector<torch::Tensor> ssm_parameters() const override;
+  std::vector<at::Tensor> ssm_parameters() const override;
+  std::string kind() const override { return "s4d"; }
 
   const S4DOptions& options() const { return o_; }
 
@@ -50,6 +51,7 @@ class S4DImpl : public SequenceLayer {
   std::pair<torch::Tensor, torch::Tensor> discretize();
 
   S4DOptions o_;
+  OutputStage output{nullptr};
   double mode_scale_ = 1.0;  // 0.5 when all N modes are stored (ptd): the kernel is Re, not 2 Re, of the sum
   torch::Tensor log_dt, A_log_re, A_im, C, D;  // C stored as real (channels, H, N/2, 2)
 };

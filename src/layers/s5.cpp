@@ -12,8 +12,8 @@
 
 namespace ssm::layers {
 
-S5Impl::S5Impl(const S5Options& o) : SequenceLayer(checked_width("S5", o.d_model), o.dropout), o_(o) {
-  if (o.d_model < 1) throw std::invalid_argument("S5: d_model must be >= 1");
+S5Impl::S5Impl(const S5Options& o) : o_(o) {
+  output = register_module("output", OutputStage(checked_width("S5", o.d_model), o.dropout));
   if (o.blocks < 1 || o.d_state < 1 || o.d_state % o.blocks)
     throw std::invalid_argument("S5: d_state (" + std::to_string(o.d_state) + ") must be a positive multiple of blocks (" +
                                 std::to_string(o.blocks) + ")");
@@ -88,13 +88,13 @@ torch::Tensor S5Impl::ssm(const torch::Tensor& u) {
   return y + D * u;
 }
 
-torch::Tensor S5Impl::forward(const torch::Tensor& u) { return output_stage(ssm(u)); }
+at::Tensor S5Impl::forward(const at::Tensor& u, const SequenceContext&) { return output(ssm(u)); }
 
-torch::Tensor S5Impl::step_state(int64_t batch) const {
+at::Tensor S5Impl::step_state(int64_t batch) const {
   return torch::zeros({batch, o_.d_state}, torch::TensorOptions().dtype(torch::kComplexFloat).device(B.device()));
 }
 
-torch::Tensor S5Impl::step(const torch::Tensor& u_t, torch::Tensor& state) {
+at::Tensor S5Impl::step(const at::Tensor& u_t, at::Tensor& state) {
   TORCH_CHECK(!o_.bidirectional, "S5: step mode needs a unidirectional layer (bidirectional = false)");
   TORCH_CHECK(u_t.dim() == 2 && u_t.size(1) == o_.d_model, "S5: step input must have shape (B, ", o_.d_model, "), got ",
               u_t.sizes());
@@ -102,7 +102,55 @@ torch::Tensor S5Impl::step(const torch::Tensor& u_t, torch::Tensor& state) {
   state = lbar * state + torch::matmul(u_t.to(torch::kComplexFloat), bbar.transpose(0, 1));
   const torch::Tensor y =
       out_scale_ * torch::real(torch::matmul(state, torch::view_as_complex(C)[0].transpose(0, 1))) + D * u_t;
-  return output_stage(y.unsqueeze(1)).squeeze(1);
+  return output(y.unsqueeze(1)).squeeze(1);
+}
+
+}  // namespace ssm::layers
+
+#include "layers/registry.h"
+
+namespace ssm::layers {
+
+LayerSpec s5_spec() {
+  using config::Type;
+  constexpr double inf = 1e300;
+  LayerSpec s;
+  s.name = "s5";
+  s.doc = "S5: one multi-input multi-output diagonal SSM over all channels (ssm::diag_scan)";
+  s.keys = {
+      {"model.s5.blocks", Type::kInt, "1", "S5: J blocks of the HiPPO-N initialization (d_state / J modes each)", 1,
+       4096},
+      {"model.s5.init", Type::kEnum, "hippo_n", "S5: HiPPO-N blocks (conjugate-symmetric) or S5-PTD blocks", -inf,
+       inf, false, {"hippo_n", "ptd"}},
+      {"model.s5.discretization", Type::kEnum, "zoh", "S5: zero-order hold or bilinear", -inf, inf, false,
+       {"zoh", "bilinear"}},
+      {"model.s5.dt_min", Type::kFloat, "0.001", "S5: smallest initial step dt (one per state)", 0, 10, true},
+      {"model.s5.dt_max", Type::kFloat, "0.1", "S5: largest initial step dt", 0, 10, true},
+  };
+  s.check = [](const config::Config& c, const LayerCommon& m) {
+    const int64_t blocks = c.get_int("model.s5.blocks");
+    if (m.d_state % blocks)
+      c.fail("model.d_state", "must be a multiple of model.s5.blocks (" + std::to_string(blocks) + "), got " +
+                                  std::to_string(m.d_state));
+    if (c.get_float("model.s5.dt_min") > c.get_float("model.s5.dt_max"))
+      c.fail("model.s5.dt_min", "must be <= model.s5.dt_max");
+  };
+  s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
+    S5Options o;
+    o.d_model = m.d_model;
+    o.d_state = m.d_state;
+    o.dropout = m.dropout;
+    o.bidirectional = m.bidirectional;
+    o.ptd_iterations = m.ptd_iterations;
+    o.ptd_lambda = m.ptd_lambda;
+    o.blocks = c.get_int("model.s5.blocks");
+    o.init = c.get_string("model.s5.init");
+    o.discretization = c.get_string("model.s5.discretization");
+    o.dt_min = c.get_float("model.s5.dt_min");
+    o.dt_max = c.get_float("model.s5.dt_max");
+    return std::make_shared<S5Impl>(o);
+  };
+  return s;
 }
 
 }  // namespace ssm::layers

@@ -12,8 +12,8 @@
 // eigenvalues (A = -Lambda, real part negative) and V of size P/J; B = V^-1 B0, C = C0 V, no conjugate halving.
 #pragma once
 
+#include "layers/output_stage.h"
 #include "layers/sequence_layer.h"
-
 
 #include <string>
 
@@ -36,12 +36,13 @@ struct S5Options {
 class S5Impl : public SequenceLayer {
  public:
   explicit S5Impl(const S5Options& o);
-  torch::Tensor forward(const torch::Tensor& u) override;  // (B, L, H) -> (B, L, H)
-  std::vector<torch::Tensor> ssm_parameters() const override;
+  at::Tensor forward(const at::Tensor& u, const SequenceContext& ctx = {}) override;  // (B, L, H) -> (B, L, H)
+  std::vector<at::Tensor> ssm_parameters() const override;
+  std::string kind() const override { return "s5"; }
 
   // Recurrent mode (unidirectional): state (B, P) complex.
-  torch::Tensor step_state(int64_t batch) const;
-  torch::Tensor step(const torch::Tensor& u_t, torch::Tensor& state);
+  at::Tensor step_state(int64_t batch) const override;
+  at::Tensor step(const at::Tensor& u_t, at::Tensor& state) override;
 
   // Discretized (Lambda_bar (P), B_bar (P, H)), complex64.
   std::pair<torch::Tensor, torch::Tensor> discretize() const;
@@ -51,6 +52,7 @@ class S5Impl : public SequenceLayer {
 
  private:
   S5Options o_;
+  OutputStage output{nullptr};
   double out_scale_ = 2.0;  // 2 Re(C x) with conjugate symmetry, Re(C x) for PTD
   torch::Tensor Lambda_re, Lambda_im, log_step, B, C, D;  // B, C stored as real (..., 2)
 };

@@ -1,33 +1,47 @@
-// The interface every sequence layer of a model implements (S4D, S5, ...): (B, L, H) -> (B, L, H), and the
-// parameters that get the SSM learning rate and no weight decay. The shared output stage lives here too: after the
-// state-space part, GELU, dropout, a linear map H -> 2H and a GLU.
+// The interface every sequence layer of a model implements (S4D, S5, long conv; Mamba and Chimera later):
+// forward over a whole sequence with a context (the valid lengths of a padded batch), an optional recurrent step,
+// and the parameter groups that get their own learning rates. The GELU/GLU output stage that S4D, S5 and long conv
+// end with is a module of its own (layers/output_stage.h) that they compose.
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
 
+#include <string>
 #include <vector>
 
 namespace ssm::layers {
 
+// What a layer may need to know about its batch besides the values.
+struct SequenceContext {
+  at::Tensor lengths;  // (B) int64 valid lengths of a right-padded batch; undefined: every position is valid
+  // (B, L, 1) 1 at valid positions, 0 at padding, in `like`'s dtype and device; undefined without lengths.
+  at::Tensor mask(const at::Tensor& like) const;
+};
+
 class SequenceLayer : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& u) = 0;
-  virtual std::vector<torch::Tensor> ssm_parameters() const = 0;
+  // u: (B, L, H) -> (B, L, H). Outputs at padded positions are unspecified; outputs at valid positions depend on the
+  // valid inputs only when the caller zeroes the padding (the backbone does), since causal and anti-causal
+  // convolutions and scans then see zeros there.
+  virtual at::Tensor forward(const at::Tensor& u, const SequenceContext& ctx = {}) = 0;
+
+  // Recurrent mode: step_state(B) is the zero state of a batch of B sequences; step(u_t (B, H), state) returns
+  // y_t (B, H) and advances the state. Layers without a recurrent form (a non-causal layer, an explicit kernel)
+  // throw std::logic_error naming the layer.
+  virtual at::Tensor step_state(int64_t batch) const;
+  virtual at::Tensor step(const at::Tensor& u_t, at::Tensor& state);
+
+  // The parameters of the state-space part: optimizer.ssm_lr, optimizer.ssm_weight_decay.
+  virtual std::vector<at::Tensor> ssm_parameters() const = 0;
   // Learned butterfly factors (optimizer.butterfly_lr, no weight decay); none for most layers.
-  virtual std::vector<torch::Tensor> butterfly_parameters() const { return {}; }
+  virtual std::vector<at::Tensor> butterfly_parameters() const { return {}; }
 
- protected:
-  SequenceLayer(int64_t d_model, double dropout);
-  // d_model, or std::invalid_argument naming the layer when it is < 1 (checked before the base is built).
-  static int64_t checked_width(const char* layer, int64_t d_model);
-  // GELU, dropout, linear H -> 2H, GLU over the last axis.
-  torch::Tensor output_stage(const torch::Tensor& y);
-
- private:
-  torch::nn::Linear out{nullptr};
-  torch::nn::Dropout drop{nullptr};
+  // The registry name of the layer ("s4d", "s5", ...), for messages.
+  virtual std::string kind() const = 0;
 };
+
+// d_model, or std::invalid_argument naming the layer when it is < 1.
+int64_t checked_width(const char* layer, int64_t d_model);
 
 }  // namespace ssm::layers

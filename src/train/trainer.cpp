@@ -1,8 +1,6 @@
 #include "train/trainer.h"
 
-#include "data/fashion_mnist.h"
-#include "data/listops.h"
-#include "model/classifier.h"
+#include "layers/registry.h"
 #include "train/schema.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -16,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -42,10 +41,10 @@ void write_atomically(const fs::path& path, F&& write) {
 
 struct State {
   int64_t step = 0;
-  double best_val = -1;
+  double best_val = std::numeric_limits<double>::quiet_NaN();  // NaN: no validation yet
 };
 
-void save_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::Optimizer& opt, const State& s) {
+void save_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer& opt, const State& s) {
   write_atomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive ar;
     torch::serialize::OutputArchive ma, oa;
@@ -61,7 +60,7 @@ void save_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::O
   });
 }
 
-State load_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::Optimizer* opt) {
+State load_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer* opt) {
   if (!fs::exists(path)) throw std::runtime_error(path.string() + ": no checkpoint to resume from");
   torch::serialize::InputArchive ar;
   try {
@@ -69,46 +68,48 @@ State load_checkpoint(const fs::path& path, model::Classifier& m, torch::optim::
   } catch (const c10::Error& e) {
     throw std::runtime_error(path.string() + ": unreadable checkpoint: " + e.what_without_backtrace());
   }
-  torch::serialize::InputArchive ma;
-  ar.read("model", ma);
-  m->load(ma);
   State s;
-  torch::Tensor step, best;  // read() fills undefined tensors; a defined one would be resized in place
-  ar.read("step", step);
-  s.step = step.item<int64_t>();
-  ar.read("best_val", best);
-  s.best_val = best.item<double>();
-  if (opt) {
-    torch::serialize::InputArchive oa;
-    ar.read("optimizer", oa);
-    opt->load(oa);
-    torch::Tensor rng;
-    ar.read("cpu_rng", rng);
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(rng);
+  try {
+    torch::serialize::InputArchive ma;
+    ar.read("model", ma);
+    m->load(ma);
+    torch::Tensor step, best;  // read() fills undefined tensors; a defined one would be resized in place
+    ar.read("step", step);
+    s.step = step.item<int64_t>();
+    ar.read("best_val", best);
+    s.best_val = best.item<double>();
+    if (opt) {
+      torch::serialize::InputArchive oa;
+      ar.read("optimizer", oa);
+      opt->load(oa);
+      torch::Tensor rng;
+      ar.read("cpu_rng", rng);
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      gen.set_state(rng);
+    }
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path.string() + ": does not fit the model of config.yaml (" +
+                             e.what_without_backtrace() + ")");
   }
   return s;
 }
 
-struct Eval {
-  double loss = 0, accuracy = 0;
-};
-
-Eval run_eval(model::Classifier& m, const data::Split& s, int64_t batch, const torch::Device& dev) {
+// Metrics of a whole split, in eval mode; `perturb` (optional) changes each batch's inputs.
+tasks::Metrics run_eval(model::SequenceModel& m, const tasks::Task& task, tasks::SplitId split, int64_t batch,
+                        const torch::Device& dev,
+                        const std::function<at::Tensor(const at::Tensor&, int64_t)>& perturb = nullptr) {
   torch::NoGradGuard no_grad;
   m->eval();
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < s.size(); i += batch) {
-    const int64_t n = std::min(batch, s.size() - i);
-    const torch::Tensor x = s.x.narrow(0, i, n).to(dev), y = s.y.narrow(0, i, n).to(dev);
-    const torch::Tensor logits = m->forward(x, s.lengths.narrow(0, i, n).to(dev));
-    loss += torch::nn::functional::cross_entropy(logits, y).item<double>() * n;
-    correct += (logits.argmax(1) == y).sum().item<int64_t>();
+  tasks::Metrics metrics;
+  const int64_t n = task.size(split);
+  for (int64_t i = 0; i < n; i += batch) {
+    tasks::Batch b = task.batch(split, torch::arange(i, std::min(n, i + batch)));
+    if (perturb) b.x = perturb(b.x, i);
+    b = b.to(dev);
+    task.add_metrics(m->forward(b), b, metrics);
   }
   m->train();
-  const double total = std::max<int64_t>(s.size(), 1);
-  return {loss / total, correct / total};
+  return metrics;
 }
 
 std::string json_line(const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -126,6 +127,13 @@ std::string num(double v) {
 }
 std::string str(const std::string& v) { return "\"" + v + "\""; }
 
+// The metrics of a split as JSON fields.
+std::vector<std::pair<std::string, std::string>> fields(const tasks::Metrics& m) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& n : m.names()) out.emplace_back(n, num(m.mean(n)));
+  return out;
+}
+
 std::string fmt_time(double s) {
   char b[32];
   std::snprintf(b, sizeof b, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
@@ -134,81 +142,23 @@ std::string fmt_time(double s) {
 
 }  // namespace
 
-data::TaskData load_data(const config::Config& c) {
-  const std::string task = c.get_string("data.task");
-  if (task == "sfmnist") {
-    data::FashionMnistOptions o;
-    o.root = c.get_string("data.root");
-    o.val_fraction = c.get_float("data.val_fraction");
-    o.limit_train = c.get_int("data.limit_train");
-    o.permute = c.get_bool("data.permute");
-    o.permute_seed = c.get_int("data.permute_seed");
-    return data::load_fashion_mnist(o);
-  }
-  if (task == "listops") {
-    data::ListOpsOptions o;
-    o.root = c.get_string("data.root");
-    o.max_length = c.get_int("data.max_length");
-    o.limit_train = c.get_int("data.limit_train");
-    return data::load_listops(o);
-  }
-  throw std::runtime_error("data.task '" + task + "' has no loader");
-}
-
-model::Classifier build_model(const config::Config& c, const data::TaskData& d) {
-  model::ClassifierOptions o;
-  o.vocab_size = d.vocab_size;
-  o.d_input = d.d_input;
-  o.n_classes = d.n_classes;
+model::SequenceModel build_model(const config::Config& c, const model::ModelShape& shape) {
+  check_config(c);
+  const layers::LayerSpec& spec = layers::find_layer(c.get_string("model.layer"));
+  const layers::LayerCommon common = layers::layer_common(c);
+  model::ModelOptions o;
+  o.shape = shape;
+  o.d_model = common.d_model;
   o.n_layers = c.get_int("model.n_layers");
   o.prenorm = c.get_bool("model.prenorm");
   o.norm = c.get_string("model.norm");
   o.pooling = c.get_string("model.pooling");
-  o.dropout = c.get_float("model.dropout");
-  o.layer.d_model = c.get_int("model.d_model");
-  o.layer.d_state = c.get_int("model.d_state");
-  o.layer.init = c.get_string("model.s4d.init");
-  o.layer.discretization = c.get_string("model.s4d.discretization");
-  o.layer.dt_min = c.get_float("model.s4d.dt_min");
-  o.layer.dt_max = c.get_float("model.s4d.dt_max");
-  o.layer.bidirectional = c.get_bool("model.bidirectional");
-  o.layer.dropout = o.dropout;
-  o.layer_type = c.get_string("model.layer");
-  o.layer.ptd_iterations = o.s5.ptd_iterations = c.get_int("model.ptd.iterations");
-  o.layer.ptd_lambda = o.s5.ptd_lambda = c.get_float("model.ptd.lambda");
-  o.s5.init = c.get_string("model.s5.init");
-  o.s5.d_state = o.layer.d_state;
-  o.s5.blocks = c.get_int("model.s5.blocks");
-  o.s5.discretization = c.get_string("model.s5.discretization");
-  o.s5.dt_min = c.get_float("model.s5.dt_min");
-  o.s5.dt_max = c.get_float("model.s5.dt_max");
-  o.longconv.max_length = c.get_int("model.longconv.max_length");
-  o.longconv.lambda = c.get_float("model.longconv.lambda");
-  o.longconv.smooth = c.get_int("model.longconv.smooth");
-  o.longconv.kernel_dropout = c.get_float("model.longconv.kernel_dropout");
-  o.longconv.init = c.get_string("model.longconv.init");
-  o.longconv.conv = c.get_string("model.longconv.conv");
-  o.longconv.learn_butterfly = c.get_bool("model.longconv.learn_butterfly");
-  o.longconv.butterfly_per_channel = c.get_bool("model.longconv.butterfly_per_channel");
-  // Checks that involve two keys (each key's own range is checked when the config loads).
-  auto fail = [](const std::string& msg) { throw config::ConfigError(msg); };
-  if (o.layer_type == "s4d") {
-    if (o.layer.d_state % 2) fail("model.d_state: S4D needs an even state size, got " + std::to_string(o.layer.d_state));
-    if (o.layer.dt_min > o.layer.dt_max) fail("model.s4d.dt_min: must be <= model.s4d.dt_max");
-  } else if (o.layer_type == "s5") {
-    if (o.s5.d_state % o.s5.blocks)
-      fail("model.d_state: must be a multiple of model.s5.blocks (" + std::to_string(o.s5.blocks) + "), got " +
-           std::to_string(o.s5.d_state));
-    if (o.s5.dt_min > o.s5.dt_max) fail("model.s5.dt_min: must be <= model.s5.dt_max");
-  } else if (o.layer_type == "longconv") {
-    if (o.longconv.learn_butterfly && o.longconv.conv != "butterfly")
-      fail("model.longconv.learn_butterfly: needs model.longconv.conv: butterfly, got " + o.longconv.conv);
-  }
-  return model::Classifier(o);
+  o.dropout = common.dropout;
+  o.make_layer = [&spec, &c, common] { return spec.make(c, common); };
+  return model::SequenceModel(o);
 }
 
-
-std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c) {
+std::unique_ptr<torch::optim::AdamW> make_optimizer(model::SequenceModel& m, const config::Config& c) {
   // Group 0: everything but the SSM parameters, at the task's lr and weight decay. Group 1: the SSM parameters
   // (dt, A) at their own lr and weight decay (0 by default), as every anchor does. Group 2, only when the model has
   // learned butterfly factors: those, at optimizer.butterfly_lr without weight decay.
@@ -242,6 +192,7 @@ double lr_factor(const std::string& kind, int64_t step, int64_t warmup, int64_t 
 
 TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const auto t_start = std::chrono::steady_clock::now();
+  check_config(c);
   const int64_t threads = c.get_int("trainer.threads");
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
   const int64_t seed = c.get_int("trainer.seed");
@@ -254,14 +205,14 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
                              " exists: pass --resume to continue that run, or choose another trainer.out_dir");
   if (opt.resume && !fs::exists(out / "last.pt"))
     throw std::runtime_error((out / "last.pt").string() + ": no checkpoint to resume from");
+
+  const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
+  model::SequenceModel m = build_model(c, task->model_shape());
+  m->to(dev);
   write_atomically(out / "config.yaml", [&](const std::string& tmp) {
     std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
-                       << c.to_yaml();
+                       << c.to_yaml([&](const std::string& key) { return key_applies(c, key); });
   });
-
-  const data::TaskData data = load_data(c);
-  model::Classifier m = build_model(c, data);
-  m->to(dev);
 
   std::unique_ptr<torch::optim::AdamW> optimizer_ptr = make_optimizer(m, c);
   torch::optim::AdamW& optimizer = *optimizer_ptr;
@@ -271,7 +222,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   State st;
   if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer);
 
-  const int64_t batch = c.get_int("data.batch_size"), n_train = data.train.size();
+  const int64_t batch = c.get_int("data.batch_size"), n_train = task->size(tasks::SplitId::kTrain);
   if (n_train == 0) throw std::runtime_error("the training split is empty");
   const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
   const int64_t max_steps = c.get_int("trainer.max_steps");
@@ -280,13 +231,15 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const std::string kind = c.get_string("schedule.kind");
   const double min_factor = c.get_float("schedule.min_lr_factor"), clip = c.get_float("optimizer.grad_clip");
   const int64_t eval_batch = c.get_int("data.eval_batch_size");
+  const std::string monitor = task->monitor();
+  const bool maximize = task->maximize();
   std::ofstream metrics(out / "metrics.jsonl", std::ios::app);
   const bool tty = !opt.quiet && isatty(STDERR_FILENO);
 
   g_interrupted = false;
   auto prev = std::signal(SIGINT, [](int) { g_interrupted = true; });
-  double loss_acc = 0;
-  int64_t correct_acc = 0, seen_acc = 0;
+  tasks::Metrics train_metrics;
+  int64_t seen = 0;
   auto t_log = std::chrono::steady_clock::now();
   const int64_t start_step = st.step;
   const auto t_train = std::chrono::steady_clock::now();
@@ -298,15 +251,14 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
     const torch::Tensor order = torch::randperm(n_train, gen, torch::TensorOptions().dtype(torch::kLong));
     for (int64_t b = in_epoch; b < steps_per_epoch && st.step < total; ++b) {
       const int64_t n = std::min(batch, n_train - b * batch);
-      const data::Split s = data::take(data.train, order.narrow(0, b * batch, n));
-      const torch::Tensor x = s.x.to(dev), y = s.y.to(dev);
+      const tasks::Batch bt = task->batch(tasks::SplitId::kTrain, order.narrow(0, b * batch, n)).to(dev);
       const double f = lr_factor(kind, st.step, warmup, total, min_factor);
       for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(base_lr[g] * f);
       if (opt.on_step) opt.on_step(st.step, m);
       optimizer.zero_grad();
-      const torch::Tensor logits = m->forward(x, s.lengths.to(dev));
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      const torch::Tensor output = m->forward(bt);
+      const torch::Tensor loss = task->loss(output, bt);
       const double lv = loss.item<double>();
       if (!std::isfinite(lv)) {
         metrics << json_line({{"event", str("error")}, {"step", std::to_string(st.step)}, {"loss", num(lv)}});
@@ -318,25 +270,24 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       if (clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), clip);
       optimizer.step();
       ++st.step;
-      loss_acc += lv * n;
-      correct_acc += (logits.argmax(1) == y).sum().item<int64_t>();
-      seen_acc += n;
+      task->add_metrics(output, bt, train_metrics);
+      seen += n;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
       if (st.step % log_every == 0 || st.step == total) {
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
-        metrics << json_line({{"event", str("train")}, {"step", std::to_string(st.step)},
-                              {"epoch", std::to_string(epoch)}, {"loss", num(loss_acc / seen_acc)},
-                              {"accuracy", num(static_cast<double>(correct_acc) / seen_acc)},
-                              {"lr", num(base_lr[0] * f)}, {"samples_per_s", num(seen_acc / dt)},
-                              {"elapsed_s", num(elapsed)}});
+        std::vector<std::pair<std::string, std::string>> line = {
+            {"event", str("train")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
+        for (const auto& kv : fields(train_metrics)) line.push_back(kv);
+        line.insert(line.end(), {{"lr", num(base_lr[0] * f)}, {"samples_per_s", num(seen / dt)},
+                                 {"elapsed_s", num(elapsed)}});
+        metrics << json_line(line);
         metrics.flush();
         if (!opt.quiet && !tty)
-          std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.4f acc %.4f lr %.2e %.0f samples/s\n",
+          std::fprintf(stderr, "step %lld/%lld epoch %lld %s lr %.2e %.0f samples/s\n",
                        static_cast<long long>(st.step), static_cast<long long>(total), static_cast<long long>(epoch),
-                       loss_acc / seen_acc, static_cast<double>(correct_acc) / seen_acc, base_lr[0] * f,
-                       seen_acc / dt);
-        loss_acc = 0;
-        correct_acc = seen_acc = 0;
+                       task->report(train_metrics).c_str(), base_lr[0] * f, seen / dt);
+        train_metrics.clear();
+        seen = 0;
         t_log = std::chrono::steady_clock::now();
       }
       if (tty) {
@@ -350,15 +301,19 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       if (g_interrupted) break;
     }
     const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
-    if (epoch_end && !g_interrupted && data.val.size() > 0) {
-      const Eval v = run_eval(m, data.val, eval_batch, dev);
-      metrics << json_line({{"event", str("val")}, {"step", std::to_string(st.step)},
-                            {"epoch", std::to_string(epoch)}, {"loss", num(v.loss)}, {"accuracy", num(v.accuracy)}});
+    if (epoch_end && !g_interrupted && task->size(tasks::SplitId::kVal) > 0) {
+      const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);
+      std::vector<std::pair<std::string, std::string>> line = {
+          {"event", str("val")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
+      for (const auto& kv : fields(v)) line.push_back(kv);
+      metrics << json_line(line);
       metrics.flush();
       if (tty) std::fputc('\n', stderr);
-      if (!opt.quiet) std::fprintf(stderr, "epoch %lld: val loss %.4f accuracy %.4f\n", static_cast<long long>(epoch), v.loss, v.accuracy);
-      if (v.accuracy > st.best_val) {
-        st.best_val = v.accuracy;
+      if (!opt.quiet)
+        std::fprintf(stderr, "epoch %lld: val %s\n", static_cast<long long>(epoch), task->report(v).c_str());
+      const double value = v.mean(monitor);
+      if (std::isnan(st.best_val) || (maximize ? value > st.best_val : value < st.best_val)) {
+        st.best_val = value;
         save_checkpoint(out / "best.pt", m, optimizer, st);
       }
     }
@@ -367,6 +322,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       std::signal(SIGINT, prev);
       TrainSummary early;
       early.steps = st.step;
+      early.monitor = monitor;
       early.out_dir = out.string();
       return early;
     }
@@ -380,15 +336,23 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
 
   TrainSummary sum;
   sum.steps = st.step;
-  sum.best_val_accuracy = st.best_val;
+  sum.monitor = monitor;
+  sum.best_val = st.best_val;
   sum.out_dir = out.string();
-  if (data.test.size() > 0) {
+  if (task->size(tasks::SplitId::kTest) > 0) {
+    // The test figures come from best.pt (selected on validation); without a validation split, from the last state.
     if (fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr);
-    const Eval t = run_eval(m, data.test, eval_batch, dev);
-    sum.test_accuracy = t.accuracy;
-    sum.test_loss = t.loss;
-    metrics << json_line({{"event", str("test")}, {"step", std::to_string(st.step)}, {"loss", num(t.loss)},
-                          {"accuracy", num(t.accuracy)}});
+    sum.test = run_eval(m, *task, tasks::SplitId::kTest, eval_batch, dev);
+    sum.test_report = task->report(sum.test);
+    std::vector<std::pair<std::string, std::string>> line = {{"event", str("test")},
+                                                             {"step", std::to_string(st.step)}};
+    for (const auto& kv : fields(sum.test)) line.push_back(kv);
+    metrics << json_line(line);
+    metrics.flush();
+    torch::NoGradGuard no_grad;
+    m->eval();
+    task->save_examples((out / "test_examples.json").string(),
+                        [&](const tasks::Batch& b) { return m->forward(b.to(dev)); });
   }
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return sum;
@@ -422,21 +386,27 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
   const fs::path cfg_path = dir / "config.yaml";
   if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
   const config::Config c = config::Config::load(train_schema(), cfg_path.string());
-  const data::TaskData data = load_data(c);
+  const tasks::SplitId id = tasks::split_id(split);
+  const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
   const torch::Device dev = pick_device(c);
-  model::Classifier m = build_model(c, data);
+  model::SequenceModel m = build_model(c, task->model_shape());
   load_checkpoint(checkpoint, m, nullptr);
   m->to(dev);
-  const data::Split* s = split == "test" ? &data.test : split == "val" ? &data.val : split == "train" ? &data.train : nullptr;
-  if (!s) throw std::runtime_error("--split must be train, val or test, got '" + split + "'");
-  data::Split perturbed;
+  std::function<at::Tensor(const at::Tensor&, int64_t)> perturb;
   if (noise) {
-    perturbed = *s;
-    perturbed.x = add_fourier_noise(s->x, *noise);
-    s = &perturbed;
+    if (!task->real_inputs())
+      throw std::runtime_error("Fourier noise needs real-valued inputs; task " + task->name() + " has token inputs");
+    perturb = [noise](const at::Tensor& x, int64_t first) {
+      FourierNoise nz = *noise;
+      nz.seed = noise->seed + static_cast<uint64_t>(first);
+      return add_fourier_noise(x, nz);
+    };
   }
-  const Eval e = run_eval(m, *s, c.get_int("data.eval_batch_size"), dev);
-  return {e.loss, e.accuracy, s->size()};
+  EvalSummary e;
+  e.metrics = run_eval(m, *task, id, c.get_int("data.eval_batch_size"), dev, perturb);
+  e.report = task->report(e.metrics);
+  e.examples = task->size(id);
+  return e;
 }
 
 }  // namespace ssm::train

@@ -1,13 +1,16 @@
-// The training driver: builds data, model, optimizer and schedule from a checked config, trains with validation each
-// epoch and a test at the end, writes metrics (JSON lines), the resolved config and checkpoints (atomically).
+// The training driver: builds the task (tasks/task.h), the model it needs and the optimizer and schedule from a
+// checked config, trains with validation each epoch and a test at the end, writes metrics (JSON lines), the resolved
+// config and checkpoints (atomically). The loop knows no loss or metric: the task does, and names the validation
+// metric that selects best.pt and its direction.
 #pragma once
 
 #include "config/config.h"
-#include "data/dataset.h"
-#include "model/classifier.h"
+#include "model/model.h"
+#include "tasks/task.h"
 
 #include <torch/optim/adamw.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,21 +22,26 @@ struct TrainOptions {
   bool quiet = false;   // no progress output
   int64_t stop_at_step = 0;  // > 0: stop after this step as an interruption would (checkpoint saved), for tests
   // Called before each optimizer step with the step number and the model (for programs that embed the trainer).
-  std::function<void(int64_t, model::Classifier&)> on_step;
+  std::function<void(int64_t, model::SequenceModel&)> on_step;
 };
 
 struct TrainSummary {
   int64_t steps = 0;
-  double best_val_accuracy = -1, test_accuracy = -1, test_loss = 0, seconds = 0;
+  std::string monitor;       // the task's validation metric
+  double best_val = NAN;     // its best value (NaN without a validation split)
+  tasks::Metrics test;       // empty without a test split
+  std::string test_report;   // the task's line for the test metrics
+  double seconds = 0;
   std::string out_dir;
 };
 
 // Returns the summary; throws std::runtime_error on failure (a NaN loss, an unreadable checkpoint, ...) after keeping
-// whatever was already written.
+// whatever was already written, and config::ConfigError for keys that disagree.
 TrainSummary train(const config::Config& cfg, const TrainOptions& opt);
 
 struct EvalSummary {
-  double loss = 0, accuracy = 0;
+  tasks::Metrics metrics;
+  std::string report;
   int64_t examples = 0;
 };
 // Noise concentrated on Fourier modes (the robustness test of the PTD paper): for each example and feature,
@@ -48,19 +56,18 @@ struct FourierNoise {
 at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& noise);
 
 // Loads <run dir>/config.yaml and the checkpoint, evaluates a split (train, val or test), optionally with Fourier
-// noise added to the (real-valued) inputs.
+// noise added to the (real-valued) inputs of each batch (seed + the batch's first row).
 EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split,
                                 const FourierNoise* noise = nullptr);
 
-// The data that a config's data.* keys describe, and the model that its model.* keys describe for that data (checks
-// that involve two keys included: config::ConfigError names the key).
-data::TaskData load_data(const config::Config& c);
-model::Classifier build_model(const config::Config& c, const data::TaskData& d);
+// The model that the config's model.* keys describe for a task's shape (checks that involve two keys included:
+// config::ConfigError names the key).
+model::SequenceModel build_model(const config::Config& c, const model::ModelShape& shape);
 
 // AdamW with parameter groups: 0 = all but the SSM parameters (optimizer.lr, optimizer.weight_decay),
 // 1 = the SSM parameters (optimizer.ssm_lr, optimizer.ssm_weight_decay), and 2 = learned butterfly factors
 // (optimizer.butterfly_lr, no weight decay) when the model has any.
-std::unique_ptr<torch::optim::AdamW> make_optimizer(model::Classifier& m, const config::Config& c);
+std::unique_ptr<torch::optim::AdamW> make_optimizer(model::SequenceModel& m, const config::Config& c);
 
 // Learning-rate factor at `step` (0-based) of `total` steps: linear warm-up, then cosine, constant or linear decay
 // towards min_factor.

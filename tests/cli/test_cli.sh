@@ -48,6 +48,20 @@ expect 0 "wrote 30 / 5 / 5 ListOps" -- data listops --out "$tmp/lo" --train 30 -
 expect nonzero "must be cpu, cuda or all" -- bench --device tpu
 expect nonzero "--op must be one of butterfly_conv, diag_scan, fft_conv, selective_scan, selective_scan_2d, vandermonde" -- bench --op fftconv
 expect 0 "butterfly_conv +cpu +float32 +B16_H256_L1024_Lk1024_D_float32 +fwd\+bwd +paired" -- bench --op butterfly_conv --quick --repeats 1 --json "$tmp/b.json"
+printf 'data:\n  task: listops\n  sfmnist:\n    permute: true\n' >"$tmp/owner.yaml"
+expect 0 "data.forecast.horizon" -- train --help
+expect 0 "data.uea.problem" -- train --help
+expect nonzero "owner.yaml:4: data.sfmnist.permute: belongs to task sfmnist, but data.task is listops" -- train "$tmp/owner.yaml"
+expect nonzero "data.task: expected one of sfmnist, listops, forecast, uea" -- train "$tmp/owner.yaml" --set data.task=weather
+# A forecasting run end to end: train, then eval prints the task's metrics.
+{ echo "x,OT"; for i in $(seq 0 299); do echo "$((i % 7)),$((i % 5))"; done; } >"$tmp/toy.csv"
+fc=(--set data.task=forecast --set "data.root=$tmp" --set data.forecast.file=toy.csv --set data.forecast.lookback=12
+    --set data.forecast.horizon=4 --set model.d_model=8 --set model.n_layers=1 --set model.d_state=4
+    --set trainer.max_steps=3 --set trainer.threads=1 --set "trainer.out_dir=$tmp/fc")
+: >"$tmp/empty.yaml"
+expect 0 "best val mse .*test: loss .*mse .*mae" -- train "$tmp/empty.yaml" "${fc[@]}" --quiet
+expect 0 "test split: 57 examples, loss .*, mse .*, mae " -- eval "$tmp/fc/best.pt"
+expect nonzero "toy.csv: no column 'price'" -- train "$tmp/empty.yaml" "${fc[@]}" --set data.forecast.features=S --set data.forecast.target=price --set "trainer.out_dir=$tmp/fc2"
 expect 0 "usage: ssm init ptd" -- init --help
 expect 0 "kappa\(V\)" -- init ptd --n 8 --iterations 20 --cache "$tmp/cache"
 expect nonzero "must be a positive multiple of --blocks" -- init ptd --n 10 --blocks 3

@@ -1,5 +1,7 @@
 // The long-convolution layer: Squash and Smooth on the kernel, the convolution it computes, gradient flow.
 #include "layers/long_conv.h"
+#include "layers/s4d.h"
+#include "support/expect_error.h"
 #include "ssm/ops.h"
 
 #include <gtest/gtest.h>
@@ -53,7 +55,7 @@ TEST(LongConv, ComputesTheConvolutionOfItsKernel) {
     const std::optional<torch::Tensor> kr = bidir ? std::optional<torch::Tensor>(k[1]) : std::nullopt;
     const torch::Tensor y = ssm::fft_conv(u.transpose(1, 2), k[0], p["D"], kr).transpose(1, 2);
     const torch::Tensor expect = torch::nn::functional::glu(
-        torch::nn::functional::linear(torch::gelu(y), p["out.weight"], p["out.bias"]), -1);
+        torch::nn::functional::linear(torch::gelu(y), p["output.out.weight"], p["output.out.bias"]), -1);
     EXPECT_TRUE(torch::allclose(layer->forward(u), expect, 1e-5, 1e-6));
   }
 }
@@ -145,6 +147,29 @@ TEST(LongConv, LearnedButterflyFactorsTrain) {
   }
   o.conv = "fft";
   EXPECT_THROW(LongConv{o}, std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ssm::layers
+
+namespace ssm::layers {
+namespace {
+
+// The SequenceLayer interface: a layer without a recurrent form says so; S4D steps through the base class.
+TEST(SequenceLayerInterface, RecurrentStepThroughTheBaseClass) {
+  std::shared_ptr<SequenceLayer> conv = std::make_shared<LongConvImpl>(LongConvOptions{});
+  test::expect_error([&] { conv->step_state(2); }, {"longconv", "no recurrent mode"});
+  S4DOptions o;
+  o.d_model = 4;
+  o.d_state = 8;
+  std::shared_ptr<SequenceLayer> s4d = std::make_shared<S4DImpl>(o);
+  s4d->eval();
+  torch::NoGradGuard g;
+  const torch::Tensor u = torch::randn({2, 6, 4});
+  const torch::Tensor y = s4d->forward(u);
+  torch::Tensor state = s4d->step_state(2);
+  for (int64_t t = 0; t < 6; ++t)
+    EXPECT_TRUE(torch::allclose(s4d->step(u.select(1, t), state), y.select(1, t), 1e-4, 1e-5)) << t;
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ class Trainer : public test::TempDirTest {
                                      "model.d_state=4",
                                      "model.dropout=0.1",
                                      "data.batch_size=16",
-                                     "data.val_fraction=0.25",
+                                     "data.sfmnist.val_fraction=0.25",
                                      "optimizer.lr=0.01",
                                      "schedule.warmup_steps=3",
                                      "trainer.epochs=2",
@@ -64,11 +64,10 @@ TEST(Schedule, WarmupThenDecay) {
 TEST_F(Trainer, ParameterGroupsGetTheirLearningRatesAndWeightDecay) {
   const auto c = cfg("groups", {"optimizer.lr=0.02", "optimizer.weight_decay=0.07", "optimizer.ssm_lr=0.0005",
                                 "model.n_layers=2"});
-  model::ClassifierOptions o;
-  o.n_layers = 2;
-  o.layer.d_model = 8;
-  o.layer.d_state = 4;
-  model::Classifier m(o);
+  model::ModelShape shape;
+  shape.d_input = 1;
+  shape.n_classes = 10;
+  model::SequenceModel m = build_model(c, shape);
   auto opt = make_optimizer(m, c);
   ASSERT_EQ(opt->param_groups().size(), 2u);
   const auto& g0 = static_cast<const torch::optim::AdamWOptions&>(opt->param_groups()[0].options());
@@ -94,7 +93,7 @@ TEST_F(Trainer, LearnedButterflyFactorsGetTheirOwnGroupAndResumeExactly) {
                                          "model.longconv.conv=butterfly", "model.longconv.learn_butterfly=true",
                                          "optimizer.butterfly_lr=0.003", "trainer.max_steps=6"};
   const auto c = cfg("bfly-groups", bfly);
-  model::Classifier m = build_model(c, load_data(c));
+  model::SequenceModel m = build_model(c, tasks::make_task(c)->model_shape());
   auto opt = make_optimizer(m, c);
   ASSERT_EQ(opt->param_groups().size(), 3u);
   const auto& g2 = static_cast<const torch::optim::AdamWOptions&>(opt->param_groups()[2].options());
@@ -127,7 +126,7 @@ TEST_F(Trainer, ShortRunLowersTheLoss) {
   const double last = (std::prev(losses.end(), 1)->second + std::prev(losses.end(), 2)->second +
                        std::prev(losses.end(), 3)->second) / 3;
   EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
-  EXPECT_GT(s.test_accuracy, 0.2);  // chance is 0.1
+  EXPECT_GT(s.test.mean("accuracy"), 0.2);  // chance is 0.1
   for (const char* f : {"config.yaml", "metrics.jsonl", "last.pt", "best.pt"}) EXPECT_TRUE(fs::exists(dir / "learn" / f)) << f;
 }
 
@@ -156,7 +155,7 @@ TEST_F(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   };
   const std::string good = read();
   TrainOptions poison{true, true};
-  poison.on_step = [](int64_t step, model::Classifier& m) {
+  poison.on_step = [](int64_t step, model::SequenceModel& m) {
     if (step == 20) {
       torch::NoGradGuard g;
       m->named_parameters()["decode.bias"].fill_(std::numeric_limits<float>::quiet_NaN());
@@ -187,7 +186,8 @@ TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
   const TrainSummary s = train(cfg("ev", {"trainer.max_steps=6"}), {false, true});
   const EvalSummary e = evaluate_checkpoint((dir / "ev" / "best.pt").string(), "test");
   EXPECT_EQ(e.examples, 60);
-  EXPECT_NEAR(e.accuracy, s.test_accuracy, 1e-9);
+  EXPECT_NEAR(e.metrics.mean("accuracy"), s.test.mean("accuracy"), 1e-9);
+  EXPECT_NEAR(e.metrics.mean("loss"), s.test.mean("loss"), 1e-6);
 }
 
 }  // namespace
@@ -201,7 +201,7 @@ TEST(Configs, EveryShippedConfigLoads) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(SSM_SOURCE_DIR) + "/configs")) {
     if (e.path().extension() != ".yaml") continue;
     ++n;
-    EXPECT_NO_THROW(config::Config::load(train_schema(), e.path().string())) << e.path();
+    EXPECT_NO_THROW(check_config(config::Config::load(train_schema(), e.path().string()))) << e.path();
   }
   EXPECT_GE(n, 4);
 }
@@ -243,9 +243,9 @@ TEST_F(Trainer, EvaluationUnderFourierNoise) {
   FourierNoise nz;
   nz.eps = 0;
   const EvalSummary clean = evaluate_checkpoint(ckpt, "test");
-  EXPECT_NEAR(evaluate_checkpoint(ckpt, "test", &nz).accuracy, clean.accuracy, 1e-12);
+  EXPECT_NEAR(evaluate_checkpoint(ckpt, "test", &nz).metrics.mean("accuracy"), clean.metrics.mean("accuracy"), 1e-12);
   nz.eps = 50;  // noise far larger than the signal
-  EXPECT_LT(evaluate_checkpoint(ckpt, "test", &nz).accuracy, clean.accuracy);
+  EXPECT_LT(evaluate_checkpoint(ckpt, "test", &nz).metrics.mean("accuracy"), clean.metrics.mean("accuracy"));
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+// The layer registry: every sequence layer a model can stack, by the name that model.layer takes, with its own config
+// keys (model.<name>.*), the checks that involve several keys and the factory. The config schema, `ssm train --help`
+// and the README's key table are generated from it. A new layer adds one entry to layer_registry() (registry.cpp)
+// and defines its spec beside its code.
+#pragma once
+
+#include "config/config.h"
+#include "layers/sequence_layer.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ssm::layers {
+
+// What every layer of a model shares (model.* keys that are not a layer's own).
+struct LayerCommon {
+  int64_t d_model = 128;
+  int64_t d_state = 64;
+  double dropout = 0.0;
+  bool bidirectional = false;
+  int64_t ptd_iterations = 10000;
+  double ptd_lambda = 3e-3;
+};
+LayerCommon layer_common(const config::Config& c);
+
+struct LayerSpec {
+  std::string name;  // the value of model.layer
+  std::string doc;
+  config::Schema keys;  // model.<name>.*
+  // Throws config::ConfigError naming a key when keys disagree (a key's own range is checked when the config loads).
+  std::function<void(const config::Config&, const LayerCommon&)> check;
+  std::function<std::shared_ptr<SequenceLayer>(const config::Config&, const LayerCommon&)> make;
+};
+
+const std::vector<LayerSpec>& layer_registry();
+// The spec of model.layer = name; throws config::ConfigError listing the known layers.
+const LayerSpec& find_layer(const std::string& name);
+
+// Each layer's spec, defined beside the layer.
+LayerSpec s4d_spec();
+LayerSpec s5_spec();
+LayerSpec long_conv_spec();
+
+}  // namespace ssm::layers
