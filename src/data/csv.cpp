@@ -1,5 +1,7 @@
 #include "data/csv.h"
 
+#include "data/text.h"
+
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
@@ -12,34 +14,6 @@
 #include <stdexcept>
 
 namespace ssm::data {
-namespace {
-
-std::vector<std::string> split_cells(const std::string& line) {
-  std::vector<std::string> cells;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = line.find(',', start);
-    cells.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return cells;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-}  // namespace
-
 CsvTable read_csv(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw std::runtime_error(path + ": cannot open (" + std::strerror(errno) + ")");
@@ -51,7 +25,7 @@ CsvTable read_csv(const std::string& path) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    header = split_cells(line);
+    header = split(line, ',');
     have_header = true;
     break;
   }
@@ -68,7 +42,7 @@ CsvTable read_csv(const std::string& path) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    const std::vector<std::string> cells = split_cells(line);
+    const std::vector<std::string> cells = split(line, ',');
     if (cells.size() != width)
       throw std::runtime_error(path + ":" + std::to_string(line_no) + ": expected " + std::to_string(width) +
                                " cells as in the header, got " + std::to_string(cells.size()));

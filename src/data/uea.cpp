@@ -1,5 +1,7 @@
 #include "data/uea.h"
 
+#include "data/text.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -15,27 +17,6 @@
 
 namespace ssm::data {
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::stringstream ss(s);
-  while (std::getline(ss, item, sep)) out.push_back(item);
-  if (!s.empty() && s.back() == sep) out.push_back("");
-  return out;
-}
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;

@@ -114,9 +114,7 @@ LayerSpec long_conv_spec() {
   };
   s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
     LongConvOptions o;
-    o.d_model = m.d_model;
-    o.dropout = m.dropout;
-    o.bidirectional = m.bidirectional;
+    apply_common(m, o);
     o.max_length = c.get_int("model.longconv.max_length");
     o.lambda = c.get_float("model.longconv.lambda");
     o.smooth = c.get_int("model.longconv.smooth");

@@ -25,6 +25,22 @@ struct LayerCommon {
 };
 LayerCommon layer_common(const config::Config& c);
 
+// Copies what every layer shares into a layer's options struct (S4DOptions, S5Options, LongConvOptions).
+template <typename Options>
+void apply_common(const LayerCommon& m, Options& o) {
+  o.d_model = m.d_model;
+  o.dropout = m.dropout;
+  o.bidirectional = m.bidirectional;
+}
+// And what the state-space layers share (state size, PTD initialization).
+template <typename Options>
+void apply_state_common(const LayerCommon& m, Options& o) {
+  apply_common(m, o);
+  o.d_state = m.d_state;
+  o.ptd_iterations = m.ptd_iterations;
+  o.ptd_lambda = m.ptd_lambda;
+}
+
 struct LayerSpec {
   std::string name;  // the value of model.layer
   std::string doc;

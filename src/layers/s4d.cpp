@@ -155,12 +155,7 @@ LayerSpec s4d_spec() {
   };
   s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
     S4DOptions o;
-    o.d_model = m.d_model;
-    o.d_state = m.d_state;
-    o.dropout = m.dropout;
-    o.bidirectional = m.bidirectional;
-    o.ptd_iterations = m.ptd_iterations;
-    o.ptd_lambda = m.ptd_lambda;
+    apply_state_common(m, o);
     o.init = c.get_string("model.s4d.init");
     o.discretization = c.get_string("model.s4d.discretization");
     o.dt_min = c.get_float("model.s4d.dt_min");

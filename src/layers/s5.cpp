@@ -137,12 +137,7 @@ LayerSpec s5_spec() {
   };
   s.make = [](const config::Config& c, const LayerCommon& m) -> std::shared_ptr<SequenceLayer> {
     S5Options o;
-    o.d_model = m.d_model;
-    o.d_state = m.d_state;
-    o.dropout = m.dropout;
-    o.bidirectional = m.bidirectional;
-    o.ptd_iterations = m.ptd_iterations;
-    o.ptd_lambda = m.ptd_lambda;
+    apply_state_common(m, o);
     o.blocks = c.get_int("model.s5.blocks");
     o.init = c.get_string("model.s5.init");
     o.discretization = c.get_string("model.s5.discretization");
