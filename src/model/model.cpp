@@ -29,8 +29,11 @@ at::Tensor BackboneImpl::normalize(size_t i, const at::Tensor& x) {
 }
 
 at::Tensor BackboneImpl::forward(const at::Tensor& x, const layers::SequenceContext& ctx) {
-  const at::Tensor mask = ctx.mask(x);  // (B, L, 1) or undefined
-  auto masked = [&](const at::Tensor& u) { return mask.defined() ? u * mask : u; };
+  // (B, L, 1) true at valid positions, or undefined. where(), not a product: NaN in the padding must not leak.
+  const at::Tensor valid = ctx.lengths.defined() ? ctx.mask(x) > 0 : at::Tensor();
+  auto masked = [&](const at::Tensor& u) {
+    return valid.defined() ? torch::where(valid, u, torch::zeros({}, u.options())) : u;
+  };
   at::Tensor h = x;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (prenorm_)
@@ -45,9 +48,9 @@ at::Tensor pool(const at::Tensor& h, const at::Tensor& lengths, const std::strin
   const int64_t B = h.size(0), L = h.size(1);
   if (!lengths.defined()) return pooling == "mean" ? h.mean(1) : h.select(1, L - 1);
   if (pooling == "mean") {
-    const at::Tensor mask =
-        (torch::arange(L, lengths.options()).unsqueeze(0) < lengths.unsqueeze(1)).to(h.scalar_type());  // (B, L)
-    return (h * mask.unsqueeze(-1)).sum(1) / lengths.clamp_min(1).to(h.scalar_type()).unsqueeze(-1);
+    const at::Tensor valid = (torch::arange(L, lengths.options()).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1);
+    const at::Tensor kept = torch::where(valid, h, torch::zeros({}, h.options()));  // (B, L, H)
+    return kept.sum(1) / lengths.clamp_min(1).to(h.scalar_type()).unsqueeze(-1);
   }
   const at::Tensor idx = (lengths - 1).clamp_min(0).view({B, 1, 1}).expand({B, 1, h.size(2)});
   return h.gather(1, idx).squeeze(1);
