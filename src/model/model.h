@@ -73,7 +73,6 @@ class SequenceModelImpl : public torch::nn::Module {
   std::vector<at::Tensor> ssm_parameters() const;
   std::vector<at::Tensor> butterfly_parameters() const;
   const ModelOptions& options() const { return o_; }
-  Backbone& backbone() { return backbone_; }
 
  private:
   at::Tensor forecast(const at::Tensor& x);

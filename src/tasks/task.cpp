@@ -14,7 +14,6 @@ SplitId split_id(const std::string& name) {
   throw std::invalid_argument("split must be train, val or test, got '" + name + "'");
 }
 
-const char* split_name(SplitId s) { return s == SplitId::kTrain ? "train" : s == SplitId::kVal ? "val" : "test"; }
 
 Batch Batch::to(const at::Device& d) const {
   auto move = [&](const at::Tensor& t) { return t.defined() ? t.to(d) : t; };

@@ -19,7 +19,6 @@ namespace ssm::tasks {
 
 enum class SplitId { kTrain, kVal, kTest };
 SplitId split_id(const std::string& name);  // "train" | "val" | "test", else std::invalid_argument
-const char* split_name(SplitId s);
 
 // One batch: the named tensors a model and a loss consume. Undefined tensors are absent.
 struct Batch {
