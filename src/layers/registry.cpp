@@ -14,7 +14,7 @@ LayerCommon layer_common(const config::Config& c) {
 }
 
 const std::vector<LayerSpec>& layer_registry() {
-  static const std::vector<LayerSpec> registry = {s4d_spec(), s5_spec(), long_conv_spec()};
+  static const std::vector<LayerSpec> registry = {s4d_spec(), s5_spec(), long_conv_spec(), mamba_spec(), chimera_spec()};
   return registry;
 }
 

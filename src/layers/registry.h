@@ -45,6 +45,9 @@ struct LayerSpec {
   std::string name;  // the value of model.layer
   std::string doc;
   config::Schema keys;  // model.<name>.*
+  // The layer mixes the variates of a multivariate input: the model encodes each variate's series on its own and
+  // hands the layer a grid of V rows per sample (SequenceContext::variates).
+  bool grid = false;
   // Throws config::ConfigError naming a key when keys disagree (a key's own range is checked when the config loads).
   std::function<void(const config::Config&, const LayerCommon&)> check;
   std::function<std::shared_ptr<SequenceLayer>(const config::Config&, const LayerCommon&)> make;
@@ -58,5 +61,7 @@ const LayerSpec& find_layer(const std::string& name);
 LayerSpec s4d_spec();
 LayerSpec s5_spec();
 LayerSpec long_conv_spec();
+LayerSpec mamba_spec();
+LayerSpec chimera_spec();
 
 }  // namespace ssm::layers

@@ -1,4 +1,4 @@
-// The interface every sequence layer of a model implements (S4D, S5, long conv; Mamba and Chimera later):
+// The interface every sequence layer of a model implements (S4D, S5, long conv, Mamba, Chimera):
 // forward over a whole sequence with a context (the valid lengths of a padded batch), an optional recurrent step,
 // and the parameter groups that get their own learning rates. The GELU/GLU output stage that S4D, S5 and long conv
 // end with is a module of its own (layers/output_stage.h) that they compose.
@@ -15,6 +15,10 @@ namespace ssm::layers {
 // What a layer may need to know about its batch besides the values.
 struct SequenceContext {
   at::Tensor lengths;  // (B) int64 valid lengths of a right-padded batch; undefined: every position is valid
+  // The rows of the batch are groups of `variates` consecutive series of one sample (variate v of sample b is row
+  // b * variates + v): a layer that mixes variates (Chimera) sees the grid (B / variates, variates, L, H); the
+  // others treat every row as a sequence of its own.
+  int64_t variates = 1;
   // (B, L, 1) 1 at valid positions, 0 at padding, in `like`'s dtype and device; undefined without lengths.
   at::Tensor mask(const at::Tensor& like) const;
 };

@@ -7,15 +7,25 @@
 
 namespace ssm::model {
 
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps_) * weight;
+}
+
 BackboneImpl::BackboneImpl(const ModelOptions& o) : prenorm_(o.prenorm), norm_(o.norm) {
-  if (o.norm != "layer" && o.norm != "batch")
-    throw std::invalid_argument("model.norm must be layer or batch, got '" + o.norm + "'");
+  if (o.norm != "layer" && o.norm != "batch" && o.norm != "rms")
+    throw std::invalid_argument("model.norm must be layer, batch or rms, got '" + o.norm + "'");
   if (!o.make_layer) throw std::invalid_argument("Backbone: no layer factory (ModelOptions::make_layer)");
   for (int64_t i = 0; i < o.n_layers; ++i) {
     blocks_.push_back(register_module("block" + std::to_string(i), o.make_layer()));
     if (o.norm == "layer")
       norms_.push_back(register_module("norm" + std::to_string(i),
                                        torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model}))));
+    else if (o.norm == "rms")
+      norms_.push_back(register_module("norm" + std::to_string(i), RMSNorm(o.d_model)));
     else
       norms_.push_back(register_module("norm" + std::to_string(i), torch::nn::BatchNorm1d(o.d_model)));
   }
@@ -24,6 +34,7 @@ BackboneImpl::BackboneImpl(const ModelOptions& o) : prenorm_(o.prenorm), norm_(o
 
 at::Tensor BackboneImpl::normalize(size_t i, const at::Tensor& x) {
   if (norm_ == "layer") return std::static_pointer_cast<torch::nn::LayerNormImpl>(norms_[i])->forward(x);
+  if (norm_ == "rms") return std::static_pointer_cast<RMSNormImpl>(norms_[i])->forward(x);
   // BatchNorm over channels: (B, L, H) -> (B, H, L) and back.
   return std::static_pointer_cast<torch::nn::BatchNorm1dImpl>(norms_[i])->forward(x.transpose(1, 2)).transpose(1, 2);
 }
@@ -62,10 +73,11 @@ SequenceModelImpl::SequenceModelImpl(const ModelOptions& o) : o_(o) {
   if (o.pooling != "mean" && o.pooling != "last")
     throw std::invalid_argument("model.pooling must be mean or last, got '" + o.pooling + "'");
   const bool independent = s.head == ModelShape::Head::kForecast && s.channel_independent;
+  grid_ = o.variate_grid && s.vocab_size == 0 && s.d_input > 1 && s.head != ModelShape::Head::kForecast;
   if (s.vocab_size > 0)
     embed = register_module("embed", torch::nn::Embedding(s.vocab_size, H));
   else
-    encode = register_module("encode", torch::nn::Linear(independent ? 1 : s.d_input, H));
+    encode = register_module("encode", torch::nn::Linear(independent || grid_ ? 1 : s.d_input, H));
   backbone_ = register_module("backbone", Backbone(o));
   switch (s.head) {
     case ModelShape::Head::kClassify:
@@ -92,7 +104,7 @@ SequenceModelImpl::SequenceModelImpl(const ModelOptions& o) : o_(o) {
   }
 }
 
-at::Tensor SequenceModelImpl::features(const at::Tensor& x, const at::Tensor& lengths) {
+at::Tensor SequenceModelImpl::features(const at::Tensor& x, const at::Tensor& lengths, int64_t variates) {
   at::Tensor h;
   if (o_.shape.vocab_size > 0) {
     TORCH_CHECK(x.dim() == 2, "SequenceModel: token input must have shape (B, L), got ", x.sizes());
@@ -104,7 +116,18 @@ at::Tensor SequenceModelImpl::features(const at::Tensor& x, const at::Tensor& le
   }
   layers::SequenceContext ctx;
   ctx.lengths = lengths;
+  ctx.variates = variates;
   return backbone_(h, ctx);
+}
+
+at::Tensor SequenceModelImpl::pooled_grid(const at::Tensor& x, const at::Tensor& lengths) {
+  const int64_t V = o_.shape.d_input;
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == V, "SequenceModel: input must have shape (B, L, ", V, "), got ", x.sizes());
+  const int64_t B = x.size(0), L = x.size(1);
+  const at::Tensor rows = x.transpose(1, 2).reshape({B * V, L, 1});  // row b V + v: variate v of sample b
+  const at::Tensor row_lengths = lengths.defined() ? lengths.repeat_interleave(V) : at::Tensor();
+  const at::Tensor h = pool(features(rows, row_lengths, V), row_lengths, o_.pooling);  // (B V, H)
+  return h.view({B, V, -1}).mean(1);
 }
 
 at::Tensor SequenceModelImpl::forecast(const at::Tensor& x) {
@@ -121,7 +144,7 @@ at::Tensor SequenceModelImpl::forecast(const at::Tensor& x) {
   }
   at::Tensor y;
   if (s.channel_independent) {
-    const at::Tensor h = features(u.transpose(1, 2).reshape({B * V, L, 1}));           // (B V, L, H)
+    const at::Tensor h = features(u.transpose(1, 2).reshape({B * V, L, 1}), {}, V);    // (B V, L, H)
     y = to_variates(over_time(h.transpose(1, 2)).transpose(1, 2));                     // (B V, T, 1)
     y = y.view({B, V, s.horizon}).transpose(1, 2);                                     // (B, T, V)
   } else {
@@ -143,11 +166,15 @@ at::Tensor SequenceModelImpl::forecast(const at::Tensor& x) {
 at::Tensor SequenceModelImpl::forward(const tasks::Batch& b) {
   switch (o_.shape.head) {
     case ModelShape::Head::kClassify:
+      if (grid_) return decode(pooled_grid(b.x, b.lengths));
       return decode(pool(features(b.x, b.lengths), b.lengths, o_.pooling));
     case ModelShape::Head::kRetrieval: {
       TORCH_CHECK(b.x2.defined(), "SequenceModel: the retrieval head needs two inputs (Batch::x2)");
-      const at::Tensor a = pool(features(b.x, b.lengths), b.lengths, o_.pooling);
-      const at::Tensor c = pool(features(b.x2, b.lengths2), b.lengths2, o_.pooling);
+      auto pooled = [&](const at::Tensor& x, const at::Tensor& lengths) {
+        return grid_ ? pooled_grid(x, lengths) : pool(features(x, lengths), lengths, o_.pooling);
+      };
+      const at::Tensor a = pooled(b.x, b.lengths);
+      const at::Tensor c = pooled(b.x2, b.lengths2);
       return classify(torch::gelu(hidden(torch::cat({a, c, a * c, a - c}, -1))));
     }
     case ModelShape::Head::kForecast:

@@ -2,9 +2,13 @@
 //   encoder:  embedding (token inputs) or linear (real-valued inputs of d_input features) to the width H
 //   backbone: n residual blocks around a sequence layer from the layer registry (layers/registry.h):
 //             prenorm  x + dropout(layer(mask * norm(x)))      postnorm  norm(x + dropout(layer(mask * x)))
+//             norm: LayerNorm, BatchNorm or RMSNorm (Mamba's)
 //             mask zeroes the padding of a right-padded batch, so that no causal or anti-causal layer mixes it
 //             into valid positions (BatchNorm's training statistics still see the padding: use layer norm for
 //             unequal lengths)
+//   variates: a layer that mixes variates (Chimera, LayerSpec::grid) gets each variate's series encoded on its own
+//             (a linear map 1 -> H per (v, t)) as V consecutive rows per sample (SequenceContext::variates); the
+//             classification head then pools over time and over the variates
 //   heads:    classify   pooling (mean over valid positions, or the last valid one) -> linear -> classes
 //             retrieval  both inputs through the same encoder and backbone, pooled to a, b;
 //                        [a, b, a * b, a - b] -> linear 4H -> H -> GELU -> linear -> classes
@@ -37,12 +41,26 @@ struct ModelOptions {
   int64_t d_model = 128;
   int64_t n_layers = 4;
   bool prenorm = true;
-  std::string norm = "layer";    // layer | batch
+  std::string norm = "layer";    // layer | batch | rms
   std::string pooling = "mean";  // mean | last (classify, retrieval)
   double dropout = 0.0;
+  // The layer mixes variates (LayerSpec::grid): real multivariate inputs are encoded per variate (see above).
+  bool variate_grid = false;
   // Makes the sequence layer of one block (called n_layers times).
   std::function<std::shared_ptr<layers::SequenceLayer>()> make_layer;
 };
+
+// RMSNorm over the last dimension (Zhang & Sennrich 2019; Mamba's norm): x / sqrt(mean(x^2) + eps) * weight.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  explicit RMSNormImpl(int64_t dim, double eps = 1e-5);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
 
 class BackboneImpl : public torch::nn::Module {
  public:
@@ -68,15 +86,19 @@ class SequenceModelImpl : public torch::nn::Module {
   explicit SequenceModelImpl(const ModelOptions& o);
   // The task's output for a batch: logits (B, classes) or forecasts (B, T, V_out).
   at::Tensor forward(const tasks::Batch& b);
-  // Encoder and backbone only: (B, L) tokens or (B, L, d_input) values -> (B, L, H).
-  at::Tensor features(const at::Tensor& x, const at::Tensor& lengths = {});
+  // Encoder and backbone only: (B, L) tokens or (B, L, d_input) values -> (B, L, H). variates: the rows are groups
+  // of that many series of one sample (SequenceContext::variates).
+  at::Tensor features(const at::Tensor& x, const at::Tensor& lengths = {}, int64_t variates = 1);
   std::vector<at::Tensor> ssm_parameters() const;
   std::vector<at::Tensor> butterfly_parameters() const;
   const ModelOptions& options() const { return o_; }
 
  private:
   at::Tensor forecast(const at::Tensor& x);
+  // Classification of real multivariate inputs with a variate-mixing layer: (B, L, V) -> pooled (B, H).
+  at::Tensor pooled_grid(const at::Tensor& x, const at::Tensor& lengths);
   ModelOptions o_;
+  bool grid_ = false;  // classify / retrieval inputs encoded per variate
   torch::nn::Embedding embed{nullptr};
   torch::nn::Linear encode{nullptr};
   Backbone backbone_{nullptr};

@@ -154,6 +154,7 @@ model::SequenceModel build_model(const config::Config& c, const model::ModelShap
   o.norm = c.get_string("model.norm");
   o.pooling = c.get_string("model.pooling");
   o.dropout = common.dropout;
+  o.variate_grid = spec.grid;
   o.make_layer = [&spec, &c, common] { return spec.make(c, common); };
   return model::SequenceModel(o);
 }

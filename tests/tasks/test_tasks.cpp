@@ -177,5 +177,35 @@ TEST_F(Tasks, MultivariateClassificationTrainsWithAStratifiedValidationSplit) {
   EXPECT_NEAR(e.metrics.mean("accuracy"), s.test.mean("accuracy"), 1e-9);
 }
 
+
+// The two selective blocks on both time-series task types: forecasting (Chimera sees the two variates as a grid) and
+// multivariate classification; both must learn, and ssm eval must reproduce their test figures.
+TEST_F(Tasks, MambaAndChimeraLearnForecastingAndClassification) {
+  write_seasonal(dir / "season.csv", 1200);
+  write_motion(dir / "Motion_TRAIN.ts", 60, 1);
+  write_motion(dir / "Motion_TEST.ts", 40, 2);
+  for (const std::string layer : {"mamba", "chimera"}) {
+    SCOPED_TRACE(layer);
+    std::vector<std::string> common = {"model.layer=" + layer, "model.norm=rms", "model.d_model=16",
+                                       "model.d_state=8", "trainer.threads=1"};
+    if (layer == "chimera") common.push_back("model.chimera.season_lag=24");
+    std::vector<std::string> f = {"data.task=forecast", "data.root=" + dir.string(), "data.forecast.file=season.csv",
+                                  "data.forecast.lookback=48", "data.forecast.horizon=12", "model.n_layers=1",
+                                  "data.batch_size=32", "optimizer.lr=0.005", "trainer.epochs=3",
+                                  "trainer.out_dir=" + (dir / ("f-" + layer)).string()};
+    f.insert(f.end(), common.begin(), common.end());
+    const train::TrainSummary s = train::train(from_sets(f), {false, true});
+    EXPECT_LT(s.test.mean("mse"), 0.3) << s.test_report;
+    const train::EvalSummary e = train::evaluate_checkpoint((dir / ("f-" + layer) / "best.pt").string(), "test");
+    EXPECT_NEAR(e.metrics.mean("mse"), s.test.mean("mse"), 1e-6);
+    std::vector<std::string> u = {"data.task=uea", "data.root=" + dir.string(), "data.uea.problem=Motion",
+                                  "model.n_layers=2", "data.batch_size=8", "optimizer.lr=0.01", "trainer.epochs=8",
+                                  "trainer.out_dir=" + (dir / ("u-" + layer)).string()};
+    u.insert(u.end(), common.begin(), common.end());
+    const train::TrainSummary c = train::train(from_sets(u), {false, true});
+    EXPECT_GE(c.test.mean("accuracy"), 0.9) << c.test_report;
+  }
+}
+
 }  // namespace
 }  // namespace ssm::tasks

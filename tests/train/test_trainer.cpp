@@ -141,6 +141,23 @@ TEST_F(Trainer, ResumeContinuesExactly) {
   for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
 }
 
+TEST_F(Trainer, MambaAndChimeraTrainAndResumeExactly) {
+  for (const std::string layer : {"mamba", "chimera"}) {
+    SCOPED_TRACE(layer);
+    std::vector<std::string> sets = {"model.layer=" + layer, "model.norm=rms"};
+    if (layer == "chimera") sets.push_back("model.chimera.season_lag=28");
+    train(cfg("full-" + layer, sets), {false, true});
+    TrainOptions stop{false, true, 7};
+    train(cfg("split-" + layer, sets), stop);
+    train(cfg("split-" + layer, sets), {true, true});
+    const auto a = train_losses("full-" + layer), b = train_losses("split-" + layer);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_GE(a.size(), 20u);
+    for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
+    EXPECT_LT(a.rbegin()->second, a.begin()->second);
+  }
+}
+
 TEST_F(Trainer, RefusesToOverwriteARunAndReportsMissingCheckpoint) {
   train(cfg("once", {"trainer.max_steps=2"}), {false, true});
   test::expect_error([&] { train(cfg("once", {"trainer.max_steps=2"}), {false, true}); }, {"last.pt exists", "--resume"});
@@ -180,6 +197,18 @@ TEST_F(Trainer, KeysThatMustAgreeAreChecked) {
   test::expect_error(
       [&] { train(cfg("blocks", {"model.layer=s5", "model.d_state=6", "model.s5.blocks=4"}), {false, true}); },
       {"model.d_state", "multiple of model.s5.blocks (4)", "6"});
+  test::expect_error(
+      [&] { train(cfg("mdt", {"model.layer=mamba", "model.mamba.dt_min=0.5", "model.mamba.dt_max=0.1"}), {false, true}); },
+      {"model.mamba.dt_min", "<= model.mamba.dt_max"});
+  test::expect_error(
+      [&] { train(cfg("cdt", {"model.layer=chimera", "model.chimera.season_dt_min=0.5"}), {false, true}); },
+      {"model.chimera.season_dt_min", "<= model.chimera.season_dt_max"});
+  test::expect_error([&] { train(cfg("cbi", {"model.layer=chimera", "model.bidirectional=true"}), {false, true}); },
+                     {"model.bidirectional", "Chimera", "false"});
+  test::expect_error([&] { cfg("lag", {"model.layer=chimera", "model.chimera.season_lag=0"}); },
+                     {"model.chimera.season_lag", "0"});
+  test::expect_error([&] { cfg("heads", {"model.layer=chimera", "model.chimera.heads=all"}); },
+                     {"model.chimera.heads", "all"});
 }
 
 TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
