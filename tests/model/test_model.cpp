@@ -46,10 +46,13 @@ TEST(SequenceModel, ClassifierShapesAndGradientFlow) {
         torch::nn::functional::cross_entropy(logits, b.y).backward();
         expect_all_gradients(m);
       }
-  SequenceModel tokens = train::build_model(cfg({"model.pooling=last"}), classify_shape(11));
-  tasks::Batch b;
-  b.x = torch::randint(0, 11, {4, 9});
-  EXPECT_EQ(tokens->forward(b).sizes(), (torch::IntArrayRef{4, 5}));
+  for (const std::string layer : {"s4d", "mamba", "chimera"}) {  // token inputs (ListOps): one variate
+    SequenceModel tokens = train::build_model(cfg({"model.pooling=last", "model.layer=" + layer}), classify_shape(11));
+    tasks::Batch b;
+    b.x = torch::randint(0, 11, {4, 9});
+    b.lengths = torch::tensor({9, 3, 5, 1});
+    EXPECT_EQ(tokens->forward(b).sizes(), (torch::IntArrayRef{4, 5})) << layer;
+  }
 }
 
 TEST(SequenceModel, S5LayersKeepTheirSsmParameters) {
