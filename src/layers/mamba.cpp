@@ -78,7 +78,7 @@ at::Tensor reverse_valid(const at::Tensor& x, const at::Tensor& lengths) {
   return x.gather(1, idx.view(shape).expand(x.sizes()));
 }
 
-at::Tensor MambaImpl::scan(MambaDirection& d, const at::Tensor& x, const at::Tensor& z, const at::Tensor&) {
+at::Tensor MambaImpl::scan(MambaDirection& d, const at::Tensor& x, const at::Tensor& z) {
   const int64_t L = x.size(2), N = o_.d_state;
   const at::Tensor xc = torch::silu(d->conv(x).narrow(2, 0, L));             // (B, inner, L)
   const at::Tensor dbl = d->x_proj(xc.transpose(1, 2));                       // (B, L, R + 2N)
@@ -97,10 +97,10 @@ at::Tensor MambaImpl::forward(const at::Tensor& u, const SequenceContext& ctx) {
     return std::make_pair(t.narrow(2, 0, inner_).transpose(1, 2), t.narrow(2, inner_, inner_).transpose(1, 2));
   };
   auto [x, z] = split(xz);
-  at::Tensor y = scan(dirs_[0], x, z, ctx.lengths).transpose(1, 2);  // (B, L, inner)
+  at::Tensor y = scan(dirs_[0], x, z).transpose(1, 2);  // (B, L, inner)
   if (o_.bidirectional) {
     auto [xr, zr] = split(reverse_valid(xz, ctx.lengths));
-    y = y + reverse_valid(scan(dirs_[1], xr, zr, ctx.lengths).transpose(1, 2), ctx.lengths);
+    y = y + reverse_valid(scan(dirs_[1], xr, zr).transpose(1, 2), ctx.lengths);
   }
   return out_proj(y);
 }

@@ -60,8 +60,9 @@ class MambaImpl : public SequenceLayer {
   const MambaDirection& direction(int i) const { return dirs_.at(i); }
 
  private:
-  // x (B, inner, L) after in_proj, z (B, inner, L): the gated scan output (B, inner, L) of one direction.
-  at::Tensor scan(MambaDirection& d, const at::Tensor& x, const at::Tensor& z, const at::Tensor& lengths);
+  // x (B, inner, L) after in_proj, z (B, inner, L): the gated scan output (B, inner, L) of one direction. Causal, so
+  // the padding of a right-padded batch (zeroed by the backbone) cannot reach valid positions.
+  at::Tensor scan(MambaDirection& d, const at::Tensor& x, const at::Tensor& z);
   MambaOptions o_;
   int64_t inner_, rank_;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
