@@ -31,10 +31,6 @@ void check_options(const ChimeraOptions& o) {
   if (!(o.coupling >= 0)) bad("coupling must be >= 0 (0: automatic)");
 }
 
-torch::Tensor log_uniform_dt(int64_t n, double lo, double hi) {
-  return torch::exp(torch::rand({n}) * (std::log(hi) - std::log(lo)) + std::log(lo)).clamp_min(1e-4);
-}
-
 }  // namespace
 
 ChimeraHeadImpl::ChimeraHeadImpl(const ChimeraOptions& o, int64_t inner, int64_t rank, int64_t lag_, double dt_min,
@@ -48,8 +44,8 @@ ChimeraHeadImpl::ChimeraHeadImpl(const ChimeraOptions& o, int64_t inner, int64_t
   const double std = 1.0 / std::sqrt(static_cast<double>(rank));
   dt1_proj->weight.uniform_(-std, std);
   dt2_proj->weight.uniform_(-std, std);
-  dt1_proj->bias.copy_(softplus_inverse(log_uniform_dt(inner, dt_min, dt_max)));
-  dt2_proj->bias.copy_(softplus_inverse(log_uniform_dt(inner, o.variate_dt_min, o.variate_dt_max)));
+  dt1_proj->bias.copy_(dt_bias_init(inner, dt_min, dt_max, 1e-4));
+  dt2_proj->bias.copy_(dt_bias_init(inner, o.variate_dt_min, o.variate_dt_max, 1e-4));
   const double kappa =
       o.coupling > 0 ? o.coupling : std::log(1.0 / dt_min) / (dt_min + o.variate_dt_min);
   const torch::Tensor n1 = torch::arange(1, N + 1, torch::kFloat);  // n + 1

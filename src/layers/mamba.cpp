@@ -24,7 +24,11 @@ void check_options(const MambaOptions& o) {
 
 }  // namespace
 
-torch::Tensor softplus_inverse(const torch::Tensor& y) { return y + torch::log(-torch::expm1(-y)); }
+at::Tensor dt_bias_init(int64_t n, double dt_min, double dt_max, double floor) {
+  const torch::Tensor dt =
+      torch::exp(torch::rand({n}) * (std::log(dt_max) - std::log(dt_min)) + std::log(dt_min)).clamp_min(floor);
+  return dt + torch::log(-torch::expm1(-dt));  // softplus^-1(dt)
+}
 
 MambaDirectionImpl::MambaDirectionImpl(const MambaOptions& o, int64_t inner, int64_t rank) {
   const int64_t N = o.d_state;
@@ -37,10 +41,7 @@ MambaDirectionImpl::MambaDirectionImpl(const MambaOptions& o, int64_t inner, int
   torch::NoGradGuard no_grad;
   const double std = o.dt_scale / std::sqrt(static_cast<double>(rank));
   dt_proj->weight.uniform_(-std, std);
-  const torch::Tensor dt =
-      torch::exp(torch::rand({inner}) * (std::log(o.dt_max) - std::log(o.dt_min)) + std::log(o.dt_min))
-          .clamp_min(o.dt_init_floor);
-  dt_proj->bias.copy_(softplus_inverse(dt));
+  dt_proj->bias.copy_(dt_bias_init(inner, o.dt_min, o.dt_max, o.dt_init_floor));
   A_log = register_parameter("A_log", torch::log(torch::arange(1, N + 1, torch::kFloat)).repeat({inner, 1}));
   D = register_parameter("D", torch::ones({inner}));
 }

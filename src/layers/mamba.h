@@ -74,7 +74,8 @@ TORCH_MODULE(Mamba);
 // the padding stays in place. Its own inverse.
 at::Tensor reverse_valid(const at::Tensor& x, const at::Tensor& lengths);
 
-// softplus^-1(y) = y + log(-expm1(-y)), y > 0: the bias that makes softplus(bias) = y.
-at::Tensor softplus_inverse(const at::Tensor& y);
+// The initial bias of a dt projection (Mamba's, also Chimera's): softplus^-1(dt) with dt log-uniform in
+// [dt_min, dt_max], floored at `floor`; n values, float32.
+at::Tensor dt_bias_init(int64_t n, double dt_min, double dt_max, double floor);
 
 }  // namespace ssm::layers
