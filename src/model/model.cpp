@@ -79,6 +79,14 @@ SequenceModelImpl::SequenceModelImpl(const ModelOptions& o) : o_(o) {
   else
     encode = register_module("encode", torch::nn::Linear(independent || grid_ ? 1 : s.d_input, H));
   backbone_ = register_module("backbone", Backbone(o));
+  if (o.variate_embedding) {
+    if (!independent && !grid_)
+      throw std::invalid_argument(
+          "model.variate_embedding needs inputs encoded one variate at a time: channel-independent forecasting, or "
+          "real multivariate classification / retrieval with a variate-mixing layer (chimera)");
+    const int64_t V = independent ? s.variates : s.d_input;
+    variate_embed = register_parameter("variate_embed", torch::randn({V, H}) * 0.1);
+  }
   switch (s.head) {
     case ModelShape::Head::kClassify:
       if (s.n_classes < 1) throw std::invalid_argument("SequenceModel: a classification head needs n_classes >= 1");
@@ -113,6 +121,12 @@ at::Tensor SequenceModelImpl::features(const at::Tensor& x, const at::Tensor& le
     TORCH_CHECK(x.dim() == 3 && x.size(2) == encode->options.in_features(), "SequenceModel: input must have shape (B, L, ",
                 encode->options.in_features(), "), got ", x.sizes());
     h = encode(x);
+    if (variate_embed.defined()) {  // rows b V + v hold variate v
+      const int64_t V = variate_embed.size(0);
+      TORCH_CHECK(variates == V && h.size(0) % V == 0, "SequenceModel: the variate embedding expects groups of ", V,
+                  " rows, got ", h.size(0), " rows in groups of ", variates);
+      h = (h.view({-1, V, h.size(1), h.size(2)}) + variate_embed.view({1, V, 1, -1})).view(h.sizes());
+    }
   }
   layers::SequenceContext ctx;
   ctx.lengths = lengths;

@@ -8,7 +8,8 @@
 //             unequal lengths)
 //   variates: a layer that mixes variates (Chimera, LayerSpec::grid) gets each variate's series encoded on its own
 //             (a linear map 1 -> H per (v, t)) as V consecutive rows per sample (SequenceContext::variates); the
-//             classification head then pools over time and over the variates
+//             classification head then pools over time and over the variates. Optional variate embedding: a
+//             learned vector per variate added to its encoding (also for channel-independent forecasting)
 //   heads:    classify   pooling (mean over valid positions, or the last valid one) -> linear -> classes
 //             retrieval  both inputs through the same encoder and backbone, pooled to a, b;
 //                        [a, b, a * b, a - b] -> linear 4H -> H -> GELU -> linear -> classes
@@ -46,6 +47,9 @@ struct ModelOptions {
   double dropout = 0.0;
   // The layer mixes variates (LayerSpec::grid): real multivariate inputs are encoded per variate (see above).
   bool variate_grid = false;
+  // A learned (V, H) table added to the encoding of variate v where variates are encoded one by one (the grid path
+  // above and channel-independent forecasting): the shared weights can then tell the variates apart.
+  bool variate_embedding = false;
   // Makes the sequence layer of one block (called n_layers times).
   std::function<std::shared_ptr<layers::SequenceLayer>()> make_layer;
 };
@@ -106,6 +110,7 @@ class SequenceModelImpl : public torch::nn::Module {
   torch::nn::Linear hidden{nullptr}, classify{nullptr};  // retrieval: 4H -> H -> classes
   torch::nn::Linear over_time{nullptr}, to_variates{nullptr};  // forecast: L -> T, H -> outputs
   at::Tensor revin_weight, revin_bias;                 // forecast with RevIN: (V)
+  at::Tensor variate_embed;                            // optional: (V, H), see ModelOptions::variate_embedding
 };
 TORCH_MODULE(SequenceModel);
 

@@ -47,6 +47,10 @@ config::Schema build() {
       {"model.pooling", Type::kEnum, "mean", "mean over valid positions, or the last valid position", -inf, inf,
        false, {"mean", "last"}},
       {"model.bidirectional", Type::kBool, "false", "add an anti-causal kernel (non-causal layer)"},
+      {"model.variate_embedding", Type::kBool, "false",
+       "add a learned vector per variate to each variate's encoding where the variates are encoded one by one "
+       "(channel-independent forecasting; classification with a variate-mixing layer such as Chimera), so that the "
+       "shared weights can tell the variates apart"},
       {"model.ptd.iterations", Type::kInt, "10000", "PTD: optimization steps of the perturbation (results are cached)",
        0, 1e9},
       {"model.ptd.lambda", Type::kFloat, "0.003", "PTD: weight of ||E||_F against kappa(V)^2", 0, 1e6},

@@ -155,6 +155,7 @@ model::SequenceModel build_model(const config::Config& c, const model::ModelShap
   o.pooling = c.get_string("model.pooling");
   o.dropout = common.dropout;
   o.variate_grid = spec.grid;
+  o.variate_embedding = c.get_bool("model.variate_embedding");
   o.make_layer = [&spec, &c, common] { return spec.make(c, common); };
   return model::SequenceModel(o);
 }

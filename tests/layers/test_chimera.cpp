@@ -4,6 +4,7 @@
 #include "layers/chimera.h"
 #include "ssm/ops.h"
 #include "support/expect_error.h"
+#include "support/layer_reference.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -24,20 +25,18 @@ ChimeraOptions opts() {
   return o;
 }
 
-void randomize(torch::nn::Module& m, double scale = 0.4) {
-  torch::NoGradGuard g;
-  for (auto& p : m.named_parameters()) {
-    if (p.key().find("A_log") != std::string::npos) {  // A_i in [-3, -0.3]: every coupling matters at this size
-      p.value().copy_(torch::log(torch::rand_like(p.value()) * 2.7 + 0.3));
-      continue;
-    }
-    p.value().copy_(torch::randn_like(p.value()) * scale);
-  }
-}
+using test::d64;
+using test::ref_silu;
+using test::ref_softplus;
 
-torch::Tensor ref_softplus(const torch::Tensor& x) { return torch::log1p(torch::exp(x)); }
-torch::Tensor ref_silu(const torch::Tensor& x) { return x / (1 + torch::exp(-x)); }
-torch::Tensor d64(const torch::Tensor& t) { return t.to(torch::kDouble); }
+// A_i drawn in [-3, -0.3]: every coupling matters at this size.
+void randomize(torch::nn::Module& m, double scale = 0.4) {
+  test::randomize(m, scale, [](const std::string& name, torch::Tensor& p) {
+    if (name.find("A_log") == std::string::npos) return false;
+    p.copy_(torch::log(torch::rand_like(p) * 2.7 + 0.3));
+    return true;
+  });
+}
 
 // The block on a (B, V, L, H) grid, cell by cell in float64 (no op, no conv module).
 torch::Tensor reference(ChimeraImpl& m, const torch::Tensor& grid_u) {

@@ -3,6 +3,7 @@
 // initialization ranges and bad options.
 #include "layers/mamba.h"
 #include "support/expect_error.h"
+#include "support/layer_reference.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -24,17 +25,13 @@ MambaOptions opts(bool bidir = false) {
   return o;
 }
 
-// Makes every parameter a fresh random value of a sensible scale (never the initial zeros or ones).
-void randomize(torch::nn::Module& m, double scale = 0.4) {
-  torch::NoGradGuard g;
-  for (auto& p : m.named_parameters()) {
-    if (p.key().find("A_log") != std::string::npos) continue;  // keep A = -(n + 1)
-    p.value().copy_(torch::randn_like(p.value()) * scale);
-  }
-}
+using test::ref_silu;
+using test::ref_softplus;
 
-torch::Tensor ref_softplus(const torch::Tensor& x) { return torch::log1p(torch::exp(x)); }
-torch::Tensor ref_silu(const torch::Tensor& x) { return x / (1 + torch::exp(-x)); }
+// Fresh random parameters, A = -(n + 1) kept.
+void randomize(torch::nn::Module& m, double scale = 0.4) {
+  test::randomize(m, scale, [](const std::string& name, torch::Tensor&) { return name.find("A_log") != std::string::npos; });
+}
 
 // One direction's gated output (B, L, inner) from xz (B, L, 2 inner), step by step in float64.
 torch::Tensor reference_direction(const MambaDirection& d, const torch::Tensor& xz, int64_t inner, int64_t R,

@@ -123,6 +123,52 @@ TEST(SequenceModel, VariateGridForMultivariateClassification) {
   EXPECT_EQ(s4d->named_parameters()["encode.weight"].size(1), 3);
 }
 
+TEST(SequenceModel, VariateEmbeddingTellsTheVariatesApart) {
+  // Channel-independent forecasting: without the embedding, swapping two variates swaps their forecasts exactly
+  // (shared weights, one variate per sequence); with it, each variate has its own offset and the swap shows.
+  ModelShape s;
+  s.head = ModelShape::Head::kForecast;
+  s.d_input = s.variates = 3;
+  s.lookback = 16;
+  s.horizon = 4;
+  torch::manual_seed(3);
+  tasks::Batch b;
+  b.x = torch::randn({4, 16, 3});
+  tasks::Batch c = b;
+  c.x = b.x.index_select(2, torch::tensor({1, 0, 2}));
+  for (const std::string layer : {"s4d", "mamba"}) {
+    SCOPED_TRACE(layer);
+    std::vector<std::string> sets = {"model.layer=" + layer};
+    for (const bool embed : {false, true}) {
+      sets.push_back("model.variate_embedding=" + std::string(embed ? "true" : "false"));
+      SequenceModel m = train::build_model(cfg(sets), s);
+      sets.pop_back();
+      ASSERT_EQ(m->named_parameters().contains("variate_embed"), embed);
+      m->eval();
+      torch::NoGradGuard g;
+      const torch::Tensor y = m->forward(b), yc = m->forward(c).index_select(2, torch::tensor({1, 0, 2}));
+      if (embed)
+        EXPECT_GT((y - yc).abs().max().item<float>(), 1e-4);
+      else
+        EXPECT_TRUE(torch::allclose(y, yc, 1e-5, 1e-6));
+    }
+  }
+  // Classification with Chimera: the table has one row per input variate and receives gradients.
+  SequenceModel m = train::build_model(cfg({"model.layer=chimera", "model.variate_embedding=true"}), classify_shape());
+  ASSERT_EQ(m->named_parameters()["variate_embed"].sizes(), (torch::IntArrayRef{3, 8}));
+  tasks::Batch k;
+  k.x = torch::randn({2, 9, 3});
+  m->forward(k).pow(2).sum().backward();
+  EXPECT_GT(m->named_parameters()["variate_embed"].grad().abs().sum().item<float>(), 0);
+  // Where the variates are the features of one sequence there is nothing to embed: rejected, naming the key.
+  try {
+    train::build_model(cfg({"model.variate_embedding=true"}), classify_shape());
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("model.variate_embedding"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SequenceModel, EqualLengthsChangeNothing) {
   for (const std::string bidirectional : {"false", "true"}) {
     SequenceModel m = train::build_model(cfg({"model.bidirectional=" + bidirectional}), classify_shape());
