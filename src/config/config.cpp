@@ -237,6 +237,16 @@ bool Config::get_bool(const std::string& key) const { return find(key, Type::kBo
 const std::string& Config::get_string(const std::string& key) const { return find(key, Type::kString).text; }
 const Origin& Config::origin(const std::string& key) const { return values_.at(key).origin; }
 bool Config::is_set(const std::string& key) const { return origin(key).file != "default"; }
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> out;
+  for (const auto& k : schema_) out.push_back(k.path);
+  return out;
+}
+const std::string& Config::text(const std::string& key) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("config key '" + key + "' is not in the schema");
+  return it->second.text;
+}
 void Config::fail(const std::string& key, const std::string& msg) const {
   const Origin& o = origin(key);
   if (o.file == "default") throw ConfigError(key + ": " + msg);

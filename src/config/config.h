@@ -54,6 +54,9 @@ class Config {
   const std::string& get_string(const std::string& key) const;  // kString and kEnum
 
   const Origin& origin(const std::string& key) const;
+  // Every key of the schema, in schema order, and a key's value in its canonical text (as to_yaml writes it).
+  std::vector<std::string> keys() const;
+  const std::string& text(const std::string& key) const;
   // Whether the key was given (by a file or --set) rather than left at its default.
   bool is_set(const std::string& key) const;
   // A ConfigError about `key`, located where its value came from ("<file>:<line>: <key>: <msg>").

@@ -39,6 +39,11 @@ double Metrics::mean(const std::string& name) const {
 
 std::vector<std::string> Metrics::names() const { return order_; }
 
+std::pair<double, double> Metrics::totals(const std::string& name) const {
+  const auto it = sums_.find(name);
+  return it == sums_.end() ? std::pair<double, double>{0, 0} : it->second;
+}
+
 void Metrics::clear() {
   sums_.clear();
   order_.clear();

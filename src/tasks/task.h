@@ -38,6 +38,8 @@ class Metrics {
   double mean(const std::string& name) const;  // NaN when absent
   bool has(const std::string& name) const { return sums_.count(name) > 0; }
   std::vector<std::string> names() const;  // in the order first added
+  // The (sum, count) behind mean(name); (0, 0) when absent. With add() it restores a saved window exactly.
+  std::pair<double, double> totals(const std::string& name) const;
   void clear();
 
  private:

@@ -1,12 +1,20 @@
 #include "train/trainer.h"
 
 #include "layers/registry.h"
+#include "ssm/ops/library.h"
 #include "train/schema.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <torch/version.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -31,20 +39,122 @@ torch::Device pick_device(const config::Config& c) {
                                                                         : torch::Device(torch::kCPU);
 }
 
-// Writes through a temporary file and a rename, so that a crash never leaves a half-written file under `path`.
+[[noreturn]] void cannot_write(const fs::path& path, const std::string& why) {
+  throw std::runtime_error("cannot write " + path.string() + ": " + why);
+}
+
+// Flushes a file (or folder) to the disk; a failure names the path.
+void sync_path(const fs::path& path, bool folder) {
+  const int fd = ::open(path.c_str(), (folder ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) cannot_write(path, std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL) cannot_write(path, std::strerror(err));  // EINVAL: a file system without fsync
+}
+
+// Writes through a temporary file, fsync, a rename and an fsync of the folder, so that neither a crash nor a power
+// loss leaves a half-written file under `path` (the old one stays until the new one is complete on the disk).
 template <typename F>
 void write_atomically(const fs::path& path, F&& write) {
   const fs::path tmp = path.string() + ".tmp";
-  write(tmp.string());
-  fs::rename(tmp, path);
+  try {
+    write(tmp.string());
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    cannot_write(path, e.what_without_backtrace());
+  }
+  if (!fs::exists(tmp)) cannot_write(path, "the temporary file " + tmp.string() + " was not created");
+  sync_path(tmp, false);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) cannot_write(path, "renaming " + tmp.string() + " onto it failed: " + ec.message());
+  sync_path(path.has_parent_path() ? path.parent_path() : fs::path("."), true);
 }
+
+// One run per folder: an exclusive flock on <out_dir>/run.lock for the life of the run. The kernel drops it when the
+// process ends in any way (kill -9 included), so a stale lock file of a dead run never blocks the next one; the file
+// holds the pid of the run that has it, for the message.
+class RunLock {
+ public:
+  explicit RunLock(const fs::path& dir) : path_(dir / "run.lock") {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) cannot_write(path_, std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("unknown");
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      ::close(fd_);
+      throw std::runtime_error(dir.string() + ": another ssm train (pid " + pid +
+                               ") is running in this folder; wait for it to end or choose another trainer.out_dir");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+      cannot_write(path_, std::strerror(errno));
+  }
+  ~RunLock() { ::close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+};
 
 struct State {
   int64_t step = 0;
   double best_val = std::numeric_limits<double>::quiet_NaN();  // NaN: no validation yet
+  int64_t total = 0;          // the schedule's length when saved (0: not recorded)
+  tasks::Metrics window;      // the running sums of the logging window, and its samples
+  int64_t window_seen = 0;
 };
 
-void save_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer& opt, const State& s) {
+// The keys whose values a checkpoint's weights depend on, or that change what an evaluation of it means: every
+// model and data key except where the data lives, how it is batched and the dropout rate.
+bool must_match(const std::string& key) {
+  static const char* free_keys[] = {"model.dropout", "data.root", "data.batch_size", "data.eval_batch_size",
+                                    "data.limit_train"};
+  for (const char* k : free_keys)
+    if (key == k) return false;
+  return key.rfind("model.", 0) == 0 || key.rfind("data.", 0) == 0;
+}
+
+std::string config_record(const config::Config& c) {
+  std::string out;
+  for (const auto& k : c.keys()) out += k + "=" + c.text(k) + "\n";
+  return out;
+}
+
+// A hash of every parameter and buffer (names, shapes, types and bytes): FNV-1a over the CPU copies.
+int64_t weights_checksum(model::SequenceModel& m) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* p, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    mix(name.data(), name.size());
+    const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const auto sizes = c.sizes();
+    mix(sizes.data(), sizes.size() * sizeof(int64_t));
+    const int type = static_cast<int>(c.scalar_type());
+    mix(&type, sizeof type);
+    mix(c.data_ptr(), c.numel() * c.element_size());
+  };
+  for (const auto& p : m->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : m->named_buffers()) add(b.key(), b.value());
+  return static_cast<int64_t>(h);
+}
+
+void save_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer& opt, const State& s,
+                     const config::Config& c) {
+  // Never a checkpoint of broken weights: the previous one stays the last good one.
+  for (const auto& p : m->named_parameters())
+    if (!torch::isfinite(p.value()).all().item<bool>())
+      throw std::runtime_error("non-finite weights (" + p.key() + ") at step " + std::to_string(s.step) + "; " +
+                               path.string() + " was not written, the one before is kept (if there is one)");
   write_atomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive ar;
     torch::serialize::OutputArchive ma, oa;
@@ -54,13 +164,31 @@ void save_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim
     ar.write("optimizer", oa);
     ar.write("step", torch::tensor(s.step));
     ar.write("best_val", torch::tensor(s.best_val, torch::kDouble));
+    ar.write("total", torch::tensor(s.total));
+    std::string names;
+    std::vector<double> sums;
+    for (const auto& n : s.window.names()) {
+      names += n + "\n";
+      const auto t = s.window.totals(n);
+      sums.insert(sums.end(), {t.first, t.second});
+    }
+    ar.write("log_names", c10::IValue(names));
+    ar.write("log_sums", torch::tensor(sums, torch::kDouble));
+    ar.write("log_seen", torch::tensor(s.window_seen));
+    ar.write("config", c10::IValue(config_record(c)));
+    ar.write("versions", c10::IValue(std::string("ssm ") + ssm::version() + ", torch " + TORCH_VERSION));
+    ar.write("checksum", torch::tensor(weights_checksum(m)));
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     ar.write("cpu_rng", gen.get_state());
     ar.save_to(tmp);
   });
 }
 
-State load_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer* opt) {
+// Loads a checkpoint into m (and opt). `c`: the configuration the caller built m from; every key that must match
+// (must_match) is compared with the one the checkpoint was trained with, and a difference is an error naming the key
+// and where its value came from. The stored checksum is verified against the loaded weights.
+State load_checkpoint(const fs::path& path, model::SequenceModel& m, torch::optim::Optimizer* opt,
+                      const config::Config& c) {
   if (!fs::exists(path)) throw std::runtime_error(path.string() + ": no checkpoint to resume from");
   torch::serialize::InputArchive ar;
   try {
@@ -68,16 +196,43 @@ State load_checkpoint(const fs::path& path, model::SequenceModel& m, torch::opti
   } catch (const c10::Error& e) {
     throw std::runtime_error(path.string() + ": unreadable checkpoint: " + e.what_without_backtrace());
   }
+  c10::IValue stored;
+  if (ar.try_read("config", stored) && stored.isString()) {
+    const std::vector<std::string> here = c.keys();
+    std::istringstream lines(stored.toStringRef());
+    for (std::string line; std::getline(lines, line);) {
+      const size_t eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+      if (!must_match(key) || std::find(here.begin(), here.end(), key) == here.end() || !key_applies(c, key)) continue;
+      if (c.text(key) != value)
+        c.fail(key, "is " + c.text(key) + " here, but " + path.string() + " was trained with " + value);
+    }
+  }
   State s;
   try {
     torch::serialize::InputArchive ma;
     ar.read("model", ma);
     m->load(ma);
-    torch::Tensor step, best;  // read() fills undefined tensors; a defined one would be resized in place
+    torch::Tensor step, best, sum;  // read() fills undefined tensors; a defined one would be resized in place
     ar.read("step", step);
     s.step = step.item<int64_t>();
     ar.read("best_val", best);
     s.best_val = best.item<double>();
+    if (ar.try_read("checksum", sum) && sum.item<int64_t>() != weights_checksum(m))
+      throw std::runtime_error(path.string() + ": damaged: its weights do not match the checksum written with them "
+                               "(use the other checkpoint of the run, best.pt or last.pt, or train again)");
+    torch::Tensor total, log_sums, log_seen;
+    if (ar.try_read("total", total)) s.total = total.item<int64_t>();
+    c10::IValue names;
+    if (ar.try_read("log_names", names) && names.isString() && ar.try_read("log_sums", log_sums) &&
+        ar.try_read("log_seen", log_seen)) {
+      std::istringstream in(names.toStringRef());
+      const auto* v = log_sums.data_ptr<double>();
+      int64_t i = 0;
+      for (std::string n; std::getline(in, n) && 2 * i + 1 < log_sums.numel(); ++i) s.window.add(n, v[2 * i], v[2 * i + 1]);
+      s.window_seen = log_seen.item<int64_t>();
+    }
     if (opt) {
       torch::serialize::InputArchive oa;
       ar.read("optimizer", oa);
@@ -92,6 +247,39 @@ State load_checkpoint(const fs::path& path, model::SequenceModel& m, torch::opti
                              e.what_without_backtrace() + ")");
   }
   return s;
+}
+
+// The step of a metrics.jsonl record ("step": N), or -1 for a line that is not a complete record.
+int64_t record_step(const std::string& line) {
+  if (line.size() < 2 || line.front() != '{' || line.back() != '}') return -1;
+  const size_t at = line.find("\"step\": ");
+  if (at == std::string::npos) return -1;
+  try {
+    return std::stoll(line.substr(at + 8));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Makes metrics.jsonl read as if the run had stopped exactly at the checkpoint it resumes from: the records up to
+// `step` are kept; those a killed run wrote past its last checkpoint, a torn last line, error records and the test
+// record (the resumed run writes its own) are dropped. Rewritten atomically.
+void rewind_metrics(const fs::path& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    const int64_t s = record_step(line);
+    if (s < 0 || s > step || line.find("\"event\": \"test\"") != std::string::npos ||
+        line.find("\"event\": \"error\"") != std::string::npos)
+      continue;
+    kept += line + "\n";
+  }
+  write_atomically(path, [&](const std::string& tmp) {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << kept;
+    if (!f.flush()) cannot_write(tmp, std::strerror(errno));
+  });
 }
 
 // Metrics of a whole split, in eval mode; `perturb` (optional) changes each batch's inputs.
@@ -202,6 +390,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const torch::Device dev = pick_device(c);
   const fs::path out = c.get_string("trainer.out_dir");
   fs::create_directories(out);
+  const RunLock lock(out);
   if (!opt.resume && fs::exists(out / "last.pt"))
     throw std::runtime_error((out / "last.pt").string() +
                              " exists: pass --resume to continue that run, or choose another trainer.out_dir");
@@ -211,18 +400,20 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
   model::SequenceModel m = build_model(c, task->model_shape());
   m->to(dev);
-  write_atomically(out / "config.yaml", [&](const std::string& tmp) {
-    std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
-                       << c.to_yaml([&](const std::string& key) { return key_applies(c, key); });
-  });
 
   std::unique_ptr<torch::optim::AdamW> optimizer_ptr = make_optimizer(m, c);
   torch::optim::AdamW& optimizer = *optimizer_ptr;
   const double base_lr[3] = {c.get_float("optimizer.lr"), c.get_float("optimizer.ssm_lr"),
                              c.get_float("optimizer.butterfly_lr")};
 
+  // Loaded (and checked against this configuration) before anything in the folder changes: a failed resume leaves
+  // config.yaml and metrics.jsonl as they were.
   State st;
-  if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer);
+  if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer, c);
+  write_atomically(out / "config.yaml", [&](const std::string& tmp) {
+    std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
+                       << c.to_yaml([&](const std::string& key) { return key_applies(c, key); });
+  });
 
   const int64_t batch = c.get_int("data.batch_size"), n_train = task->size(tasks::SplitId::kTrain);
   if (n_train == 0) throw std::runtime_error("the training split is empty");
@@ -235,13 +426,29 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const int64_t eval_batch = c.get_int("data.eval_batch_size");
   const std::string monitor = task->monitor();
   const bool maximize = task->maximize();
-  std::ofstream metrics(out / "metrics.jsonl", std::ios::app);
+  if (opt.resume) {
+    if (st.total > 0 && st.total != total)
+      std::fprintf(stderr,
+                   "warning: the schedule's length changed from %lld to %lld steps (trainer.epochs or "
+                   "trainer.max_steps): the learning rate continues from step %lld of the new schedule, not the old\n",
+                   static_cast<long long>(st.total), static_cast<long long>(total), static_cast<long long>(st.step));
+    rewind_metrics(out / "metrics.jsonl", st.step);
+  }
+  // A new run starts an empty file (a run that died before its first checkpoint leaves nothing to continue).
+  std::ofstream metrics(out / "metrics.jsonl", opt.resume ? std::ios::app : std::ios::trunc);
+  if (!metrics) cannot_write(out / "metrics.jsonl", std::strerror(errno));
   const bool tty = !opt.quiet && isatty(STDERR_FILENO);
 
   g_interrupted = false;
   auto prev = std::signal(SIGINT, [](int) { g_interrupted = true; });
-  tasks::Metrics train_metrics;
-  int64_t seen = 0;
+  tasks::Metrics train_metrics = st.window;  // a resumed run continues its logging window
+  int64_t seen = st.window_seen;
+  auto checkpoint = [&](const fs::path& path) {
+    st.total = total;
+    st.window = train_metrics;
+    st.window_seen = seen;
+    save_checkpoint(path, m, optimizer, st, c);
+  };
   auto t_log = std::chrono::steady_clock::now();
   const int64_t start_step = st.step;
   const auto t_train = std::chrono::steady_clock::now();
@@ -272,6 +479,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       if (clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), clip);
       optimizer.step();
       ++st.step;
+      if (opt.after_step) opt.after_step(st.step, m);
       task->add_metrics(output, bt, train_metrics);
       seen += n;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
@@ -316,10 +524,10 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       const double value = v.mean(monitor);
       if (std::isnan(st.best_val) || (maximize ? value > st.best_val : value < st.best_val)) {
         st.best_val = value;
-        save_checkpoint(out / "best.pt", m, optimizer, st);
+        checkpoint(out / "best.pt");
       }
     }
-    save_checkpoint(out / "last.pt", m, optimizer, st);
+    checkpoint(out / "last.pt");
     if (g_interrupted && opt.stop_at_step > 0) {
       std::signal(SIGINT, prev);
       TrainSummary early;
@@ -343,7 +551,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   sum.out_dir = out.string();
   if (task->size(tasks::SplitId::kTest) > 0) {
     // The test figures come from best.pt (selected on validation); without a validation split, from the last state.
-    if (fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr);
+    if (fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr, c);
     sum.test = run_eval(m, *task, tasks::SplitId::kTest, eval_batch, dev);
     sum.test_report = task->report(sum.test);
     std::vector<std::pair<std::string, std::string>> line = {{"event", str("test")},
@@ -392,7 +600,7 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
   const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
   const torch::Device dev = pick_device(c);
   model::SequenceModel m = build_model(c, task->model_shape());
-  load_checkpoint(checkpoint, m, nullptr);
+  load_checkpoint(checkpoint, m, nullptr, c);
   m->to(dev);
   std::function<at::Tensor(const at::Tensor&, int64_t)> perturb;
   if (noise) {

@@ -23,6 +23,8 @@ struct TrainOptions {
   int64_t stop_at_step = 0;  // > 0: stop after this step as an interruption would (checkpoint saved), for tests
   // Called before each optimizer step with the step number and the model (for programs that embed the trainer).
   std::function<void(int64_t, model::SequenceModel&)> on_step;
+  // Called after each optimizer step with the number of steps done.
+  std::function<void(int64_t, model::SequenceModel&)> after_step;
 };
 
 struct TrainSummary {

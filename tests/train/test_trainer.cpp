@@ -11,6 +11,10 @@
 #include <limits>
 #include <regex>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 namespace ssm::train {
 namespace {
 
@@ -209,6 +213,147 @@ TEST_F(Trainer, KeysThatMustAgreeAreChecked) {
                      {"model.chimera.season_lag", "0"});
   test::expect_error([&] { cfg("heads", {"model.layer=chimera", "model.chimera.heads=all"}); },
                      {"model.chimera.heads", "all"});
+}
+
+// Every record of a run's metrics.jsonl as (event, step), in file order.
+std::vector<std::pair<std::string, int64_t>> records(const fs::path& file) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  std::ifstream f(file);
+  const std::regex re("\"event\": \"(\\w+)\", \"step\": (\\d+)");
+  std::smatch m;
+  for (std::string line; std::getline(f, line);)
+    if (std::regex_search(line, m, re)) out.emplace_back(m[1], std::stoll(m[2]));
+  return out;
+}
+
+TEST_F(Trainer, ResumedRunLeavesTheLogAsIfItHadNeverStopped) {
+  // 12 steps an epoch; log every 5 steps, so that a stop at step 7 falls inside a logging window.
+  const std::vector<std::string> sets = {"trainer.log_every=5"};
+  train(cfg("full", sets), {false, true});
+  // A run that dies at step 18 without a checkpoint (as kill -9 would), after the epoch-end checkpoint at 12 and a
+  // torn last line.
+  TrainOptions crash{false, true};
+  crash.on_step = [](int64_t step, model::SequenceModel&) {
+    if (step == 18) throw std::runtime_error("killed");
+  };
+  test::expect_error([&] { train(cfg("crash", sets), crash); }, {"killed"});
+  { std::ofstream(dir / "crash" / "metrics.jsonl", std::ios::app) << "{\"event\": \"train\", \"st"; }
+  train(cfg("crash", sets), {true, true});
+  // Ctrl-C inside a logging window, then resume.
+  TrainOptions stop{false, true, 7};
+  train(cfg("stop", sets), stop);
+  train(cfg("stop", sets), {true, true});
+  const auto full = records(dir / "full" / "metrics.jsonl");
+  ASSERT_GE(full.size(), 7u);
+  for (const std::string run : {"crash", "stop"}) {
+    SCOPED_TRACE(run);
+    EXPECT_EQ(records(dir / run / "metrics.jsonl"), full);
+    const auto a = train_losses("full"), b = train_losses(run);
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
+  }
+  // Resuming a finished run evaluates again but leaves one test record.
+  train(cfg("full", sets), {true, true});
+  EXPECT_EQ(records(dir / "full" / "metrics.jsonl"), full);
+  // A new run in a folder whose previous run died before its first checkpoint starts an empty log.
+  TrainOptions early{false, true};
+  early.on_step = [](int64_t step, model::SequenceModel&) {
+    if (step == 6) throw std::runtime_error("killed");
+  };
+  test::expect_error([&] { train(cfg("early", sets), early); }, {"killed"});
+  ASSERT_FALSE(fs::exists(dir / "early" / "last.pt"));
+  train(cfg("early", sets), {false, true});
+  EXPECT_EQ(records(dir / "early" / "metrics.jsonl"), full);
+}
+
+TEST_F(Trainer, OneRunPerFolder) {
+  // The lock of a live run (held here by a second descriptor as another process would) refuses a second run.
+  train(cfg("busy", {"trainer.max_steps=2"}), {false, true});  // creates the folder and its lock file
+  const int fd = ::open((dir / "busy" / "run.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  test::expect_error([&] { train(cfg("busy", {"trainer.max_steps=4"}), {true, true}); },
+                     {(dir / "busy").string(), "another ssm train", "pid"});
+  ::close(fd);  // the holder ends: a stale lock file is no obstacle
+  train(cfg("busy", {"trainer.max_steps=4"}), {true, true});
+  EXPECT_EQ(train_losses("busy").size(), 4u);
+}
+
+TEST_F(Trainer, FailedResumeChangesNothingAndNamesTheKey) {
+  train(cfg("keep", {"trainer.max_steps=3"}), {false, true});
+  auto read = [&](const char* f) {
+    std::ifstream in(dir / "keep" / f, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string config = read("config.yaml"), metrics = read("metrics.jsonl");
+  for (const std::string bad : {"model.d_model=16", "model.n_layers=2", "model.bidirectional=true",
+                                "model.d_state=6", "model.pooling=last"}) {
+    SCOPED_TRACE(bad);
+    test::expect_error([&] { train(cfg("keep", {"trainer.max_steps=6", bad}), {true, true}); },
+                       {bad.substr(0, bad.find('=')), "last.pt", "trained with"});
+    EXPECT_EQ(read("config.yaml"), config);
+    EXPECT_EQ(read("metrics.jsonl"), metrics);
+  }
+  // An edited config.yaml no longer describes the checkpoint: ssm eval names the key and the line.
+  std::string edited = config;
+  const size_t at = edited.find("d_model: 8");
+  ASSERT_NE(at, std::string::npos);
+  edited.replace(at, 10, "d_model: 16");
+  { std::ofstream(dir / "keep" / "config.yaml") << edited; }
+  test::expect_error([&] { evaluate_checkpoint((dir / "keep" / "last.pt").string(), "test"); },
+                     {"config.yaml:", "model.d_model", "16", "trained with 8"});
+  // Changed dropout or batch sizes are no reason to refuse.
+  { std::ofstream(dir / "keep" / "config.yaml") << config; }
+  train(cfg("keep", {"trainer.max_steps=6", "model.dropout=0.2", "data.eval_batch_size=7"}), {true, true});
+  EXPECT_EQ(train_losses("keep").size(), 6u);
+}
+
+TEST_F(Trainer, DamagedCheckpointIsDetected) {
+  train(cfg("bits", {"trainer.max_steps=3"}), {false, true});
+  const fs::path ckpt = dir / "bits" / "last.pt";
+  std::string bytes;
+  {
+    std::ifstream in(ckpt, std::ios::binary);
+    bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  // The stored bytes of one weight (float32, little-endian, stored uncompressed), found and one bit flipped.
+  const EvalSummary before = evaluate_checkpoint(ckpt.string(), "test");
+  EXPECT_GT(before.examples, 0);
+  torch::serialize::InputArchive ar;
+  ar.load_from(ckpt.string());
+  torch::serialize::InputArchive ma;
+  ar.read("model", ma);
+  torch::serialize::InputArchive decode;
+  ma.read("decode", decode);
+  torch::Tensor w;
+  decode.read("weight", w);
+  const std::string needle(static_cast<const char*>(w.contiguous().data_ptr()), 16);
+  const size_t at = bytes.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 5] ^= 0x10;
+  { std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes; }
+  test::expect_error([&] { evaluate_checkpoint(ckpt.string(), "test"); }, {ckpt.string(), "damaged", "checksum"});
+}
+
+TEST_F(Trainer, NonFiniteWeightsAreNeverCheckpointed) {
+  // Weights that turn non-finite on an epoch's last step (12 steps an epoch), after its loss was computed.
+  train(cfg("inf", {"trainer.epochs=1"}), {false, true});
+  const auto last = [&] {
+    std::ifstream f(dir / "inf" / "last.pt", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  const std::string good = last();
+  TrainOptions poison{true, true};
+  poison.after_step = [](int64_t step, model::SequenceModel& m) {
+    if (step == 24) {
+      torch::NoGradGuard g;
+      m->named_parameters()["decode.bias"].fill_(std::numeric_limits<float>::infinity());
+    }
+  };
+  test::expect_error([&] { train(cfg("inf", {"trainer.epochs=2"}), poison); },
+                     {"non-finite weights", "decode.bias", "step 24", "last.pt"});
+  EXPECT_EQ(last(), good);
+  EXPECT_FALSE(fs::exists(dir / "inf" / "last.pt.tmp"));
 }
 
 TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
