@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -45,50 +48,81 @@ bool is_section(const Schema& schema, const std::string& prefix) {
 }
 
 std::string near_keys(const Schema& schema, const std::string& key) {
-  // Keys of the same section, to help with a typo.
+  // The names one level below the key's section (keys and sections, each once), to help with a typo.
   const auto dot = key.rfind('.');
   const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
-  std::string out;
+  std::vector<std::string> heads;
   for (const auto& k : schema)
     if (k.path.compare(0, section.size(), section) == 0) {
       const std::string rest = k.path.substr(section.size());
       const std::string head = rest.substr(0, rest.find('.'));
-      if (out.find(" " + head + ",") == std::string::npos && out.find(" " + head + ")") == std::string::npos)
-        out += (out.empty() ? " (known here:" : ",") + std::string(" ") + head;
+      if (std::find(heads.begin(), heads.end(), head) == heads.end()) heads.push_back(head);
     }
+  std::string out;
+  for (const auto& h : heads) out += (out.empty() ? " (known here: " : ", ") + h;
   return out.empty() ? "" : out + ")";
+}
+
+// Whether the quoted scalar starting at (line, column) of `lines` (0-based) closes on that line. YAML lets a quoted
+// scalar run over several lines, so an unclosed quote silently swallows the lines after it; no value of a config
+// spans lines, so that is an error here.
+bool quote_closes_on_its_line(const std::vector<std::string>& lines, int line, int column) {
+  if (line < 0 || line >= static_cast<int>(lines.size())) return true;
+  const std::string& l = lines[static_cast<size_t>(line)];
+  if (column < 0 || column >= static_cast<int>(l.size())) return true;
+  const char q = l[static_cast<size_t>(column)];
+  if (q != '"' && q != '\'') return true;
+  for (size_t i = static_cast<size_t>(column) + 1; i < l.size(); ++i) {
+    if (q == '"' && l[i] == '\\') {
+      ++i;
+    } else if (l[i] == q) {
+      if (q == '\'' && i + 1 < l.size() && l[i + 1] == '\'') {
+        ++i;  // '' inside single quotes
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
 }
 
 Origin origin_of(const std::string& file, const YAML::Node& n) { return {file, n.Mark().line + 1}; }
 
-void walk(const Schema& schema, const std::string& file, const YAML::Node& map, const std::string& prefix,
-          std::map<std::string, Leaf>& leaves) {
+void walk(const Schema& schema, const std::string& file, const std::vector<std::string>& lines, const YAML::Node& map,
+          const std::string& prefix, std::map<std::string, Leaf>& leaves) {
+  std::map<std::string, int> seen;  // names of this mapping -> their line
   for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) fail_at(origin_of(file, kv.first), prefix.empty() ? "(top level)" : prefix,
+                                      "expected a key name, got a " + std::string(kv.first.IsMap() ? "mapping" : "list"));
     const std::string name = kv.first.as<std::string>();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = kv.second;
     const Origin o = origin_of(file, kv.first);
+    const auto [first, fresh] = seen.emplace(name, o.line);
+    if (!fresh) fail_at(o, key, "appears twice (also at line " + std::to_string(first->second) + ")");
     if (prefix.empty() && name == "base") continue;  // handled by collect()
     const KeySpec* spec = spec_of(schema, key);
     const bool section = is_section(schema, key);
     if (!spec && !section) fail_at(o, key, "unknown key" + near_keys(schema, key));
     if (value.IsMap()) {
       if (!section) fail_at(o, key, "expected a single value, got a mapping");
-      walk(schema, file, value, key, leaves);
+      walk(schema, file, lines, value, key, leaves);
     } else if (value.IsSequence()) {
       fail_at(o, key, "expected a single value, got a list");
     } else if (section) {
-      fail_at(o, key, "is a section: expected a mapping of its keys");
+      fail_at(o, key, "is a section: expected a mapping of its keys" + near_keys(schema, key + ".x"));
     } else if (value.IsNull()) {
       fail_at(o, key, "has no value");
     } else {
+      if (!quote_closes_on_its_line(lines, value.Mark().line, value.Mark().column))
+        fail_at(origin_of(file, value), key, "the quote that opens this value is not closed on its line");
       leaves[key] = {value.Scalar(), o};
     }
   }
 }
 
 void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& stack,
-             std::map<std::string, Leaf>& leaves) {
+             std::map<std::string, Leaf>& leaves, bool allow_empty) {
   const fs::path canon = fs::weakly_canonical(file);
   if (std::find(stack.begin(), stack.end(), canon) != stack.end())
     throw ConfigError(file.string() + ": base files include each other in a cycle");
@@ -96,15 +130,32 @@ void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& 
     throw ConfigError(stack.empty() ? file.string() + ": no such config file"
                                     : stack.back().string() + ": base file '" + file.string() + "' does not exist");
   }
+  if (fs::is_directory(file)) throw ConfigError(file.string() + ": is a folder, not a config file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(file.string() + ": cannot read: " + std::strerror(errno));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  std::vector<std::string> lines;
+  {
+    std::istringstream ls(text);
+    for (std::string l; std::getline(ls, l);) lines.push_back(l);
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   } catch (const YAML::Exception& e) {
     throw ConfigError(file.string() + ": cannot read: " + e.msg);
   }
-  if (root.IsNull()) return;
+  // An empty file with nothing set on the command line would silently train with every default: most likely the
+  // wrong file. (An empty file plus --set is a way to give everything on the command line.)
+  if (root.IsNull()) {
+    if (stack.empty() && !allow_empty)
+      throw ConfigError(file.string() + ": the config is empty (no keys, only comments or blanks; --set keys to use it)");
+    return;
+  }
   if (!root.IsMap()) throw ConfigError(file.string() + ":1: the top level must be a mapping of sections");
   stack.push_back(canon);
   if (const YAML::Node base = root["base"]) {
@@ -119,9 +170,9 @@ void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& 
     } else {
       fail_at(origin_of(file.string(), base), "base", "expected a file name or a list of file names");
     }
-    for (const auto& n : names) collect(schema, file.parent_path() / n, stack, leaves);
+    for (const auto& n : names) collect(schema, file.parent_path() / n, stack, leaves, true);
   }
-  walk(schema, file.string(), root, "", leaves);
+  walk(schema, file.string(), lines, root, "", leaves);
   stack.pop_back();
 }
 
@@ -142,12 +193,14 @@ std::string fmt_double(double v) {
 Config Config::load(const Schema& schema, const std::string& path, const std::vector<std::string>& overrides) {
   std::map<std::string, Leaf> leaves;
   std::vector<fs::path> stack;
-  if (!path.empty()) collect(schema, path, stack, leaves);
+  if (!path.empty()) collect(schema, path, stack, leaves, !overrides.empty());
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set " + o + ": expected key.path=value");
     const std::string key = o.substr(0, eq);
+    if (!spec_of(schema, key) && is_section(schema, key))
+      fail_at({"--set", 0}, key, "is a section: --set one of its keys" + near_keys(schema, key + ".x"));
     if (!spec_of(schema, key)) fail_at({"--set", 0}, key, "unknown key" + near_keys(schema, key));
     leaves[key] = {o.substr(eq + 1), {"--set", 0}};
   }
@@ -254,28 +307,43 @@ void Config::fail(const std::string& key, const std::string& msg) const {
 }
 
 std::string Config::to_yaml(const std::function<bool(const std::string&)>& keep) const {
-  std::ostringstream s;
-  std::vector<std::string> open;  // sections printed so far on the current path
+  // Sections as a tree in the order of their first key, so that each section is written once (a section whose keys
+  // are not adjacent in the schema would otherwise appear twice, which YAML readers merge or reject).
+  struct Node {
+    std::vector<std::string> order;
+    std::map<std::string, Node> children;
+    const KeySpec* leaf = nullptr;
+  };
+  Node root;
   for (const auto& spec : schema_) {
     if (keep && !keep(spec.path)) continue;
-    std::vector<std::string> parts;
+    Node* n = &root;
     std::stringstream ss(spec.path);
-    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
-    size_t common = 0;
-    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
-    open.resize(common);
-    for (size_t i = common; i + 1 < parts.size(); ++i) {
-      s << std::string(2 * i, ' ') << parts[i] << ":\n";
-      open.push_back(parts[i]);
+    for (std::string p; std::getline(ss, p, '.');) {
+      if (!n->children.count(p)) n->order.push_back(p);
+      n = &n->children[p];
     }
-    const Value& v = values_.at(spec.path);
-    std::string text = v.text;
-    if (spec.type == Type::kString) text = YAML::Dump(YAML::Node(text));
-    s << std::string(2 * (parts.size() - 1), ' ') << parts.back() << ": " << text;
-    if (v.origin.file != "default")
-      s << "  # " << v.origin.file << (v.origin.line ? ":" + std::to_string(v.origin.line) : "");
-    s << "\n";
+    n->leaf = &spec;
   }
+  std::ostringstream s;
+  std::function<void(const Node&, int)> emit = [&](const Node& n, int depth) {
+    for (const auto& name : n.order) {
+      const Node& c = n.children.at(name);
+      if (!c.leaf) {
+        s << std::string(2 * depth, ' ') << name << ":\n";
+        emit(c, depth + 1);
+        continue;
+      }
+      const Value& v = values_.at(c.leaf->path);
+      std::string text = v.text;
+      if (c.leaf->type == Type::kString) text = YAML::Dump(YAML::Node(text));
+      s << std::string(2 * depth, ' ') << name << ": " << text;
+      if (v.origin.file != "default")
+        s << "  # " << v.origin.file << (v.origin.line ? ":" + std::to_string(v.origin.line) : "");
+      s << "\n";
+    }
+  };
+  emit(root, 0);
   return s.str();
 }
 

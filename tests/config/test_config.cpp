@@ -24,6 +24,8 @@ const Schema& schema() {
       {"model.norm", Type::kEnum, "layer", "norm", -1e300, 1e300, false, {"layer", "batch"}},
       {"model.s4d.dt_min", Type::kFloat, "0.001", "dt", 0, 1, true},
       {"trainer.out_dir", Type::kString, "runs/x", "where"},
+      // Not adjacent to the other model keys: to_yaml must still write the model section once.
+      {"model.s4d.dt_max", Type::kFloat, "0.1", "dt", 0, 1, true},
   };
   return s;
 }
@@ -59,8 +61,13 @@ TEST_F(ConfigTest, BasesMergeInOrderAndOverridesComeLast) {
 
 TEST_F(ConfigTest, ResolvedYamlLoadsToTheSameValues) {
   const auto p = write("a.yaml", "model:\n  d_model: 96\n  norm: batch\ntrainer:\n  out_dir: 'runs/with space: x'\n");
-  const Config c = Config::load(schema(), p, {"model.dropout=0.25"});
-  const auto q = write("resolved.yaml", c.to_yaml());
+  const Config c = Config::load(schema(), p, {"model.dropout=0.25", "model.s4d.dt_max=0.2"});
+  const std::string yaml = c.to_yaml();
+  const std::string lines = "\n" + yaml;
+  ASSERT_NE(lines.find("\nmodel:\n"), std::string::npos) << yaml;
+  EXPECT_EQ(lines.find("\nmodel:\n"), lines.rfind("\nmodel:\n")) << yaml;
+  EXPECT_EQ(lines.find("\n  s4d:\n"), lines.rfind("\n  s4d:\n")) << yaml;
+  const auto q = write("resolved.yaml", yaml);
   const Config r = Config::load(schema(), q);
   for (const auto& k : schema()) {
     if (k.type == Type::kInt) EXPECT_EQ(r.get_int(k.path), c.get_int(k.path)) << k.path;
@@ -124,6 +131,42 @@ TEST_F(ConfigTest, FileErrors) {
   const auto c2 = write("c2.yaml", "base: c1.yaml\n");
   expect_error([&] { Config::load(schema(), c2); }, {"cycle"});
   expect_error([&] { Config::load(schema(), write("d.yaml", "- 1\n- 2\n")); }, {"d.yaml:1:", "mapping"});
+}
+
+TEST_F(ConfigTest, StrictAboutWhatYamlWouldLetThrough) {
+  // An unclosed quote would swallow the following lines into the value.
+  expect_error(
+      [&] { Config::load(schema(), write("q.yaml", "trainer:\n  out_dir: \"runs/a\nmodel:\n  d_model: 64\"\n")); },
+      {"q.yaml:2:", "trainer.out_dir", "quote", "not closed"});
+  // Quotes that close (escapes included) are fine.
+  const Config ok = Config::load(
+      schema(), write("q2.yaml", "trainer:\n  out_dir: \"runs/\\\"a\\\" b\"\nmodel:\n  norm: 'batch'\n"));
+  EXPECT_EQ(ok.get_string("trainer.out_dir"), "runs/\"a\" b");
+  EXPECT_EQ(ok.get_string("model.norm"), "batch");
+  // Duplicate keys in one mapping (YAML readers keep the last silently); a base file's values may be overridden.
+  expect_error([&] { Config::load(schema(), write("d.yaml", "model:\n  d_model: 64\n  d_model: 32\n")); },
+               {"d.yaml:3:", "model.d_model", "appears twice", "line 2"});
+  expect_error([&] { Config::load(schema(), write("d2.yaml", "model:\n  d_model: 64\nmodel:\n  dropout: 0.1\n")); },
+               {"d2.yaml:3:", "model", "appears twice", "line 1"});
+  write("base.yaml", "model:\n  d_model: 64\n");
+  EXPECT_EQ(Config::load(schema(), write("child.yaml", "base: base.yaml\nmodel:\n  d_model: 32\n")).get_int("model.d_model"),
+            32);
+  // An empty or comment-only config, and a folder given as the config.
+  expect_error([&] { Config::load(schema(), write("e.yaml", "")); }, {"e.yaml", "empty"});
+  expect_error([&] { Config::load(schema(), write("f.yaml", "# nothing here\n\n")); }, {"f.yaml", "empty"});
+  EXPECT_EQ(Config::load(schema(), write("g.yaml", "# all on the command line\n"), {"model.d_model=3"}).get_int("model.d_model"), 3);
+  fs::create_directories(dir / "folder.yaml");
+  expect_error([&] { Config::load(schema(), (dir / "folder.yaml").string()); }, {"folder.yaml", "is a folder"});
+  // --set on a section names it as one and lists its keys, each once.
+  expect_error([&] { Config::load(schema(), {}, {"model=3"}); },
+               {"--set model", "is a section", "known here: d_model, dropout, prenorm, norm, s4d)"});
+  try {
+    Config::load(schema(), {}, {"model.s4d.dt=3"});
+    ADD_FAILURE() << "expected an error";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("(known here: dt_min, dt_max)"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace
