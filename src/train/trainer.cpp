@@ -25,6 +25,7 @@
 #include <limits>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace ssm::train {
 namespace {
@@ -385,6 +386,12 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   check_config(c);
   const int64_t threads = c.get_int("trainer.threads");
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores > 0 && threads > static_cast<int64_t>(cores))
+    std::fprintf(stderr,
+                 "warning: trainer.threads is %lld but this machine has %u cores: threads beyond the cores wait on "
+                 "each other and slow the run down\n",
+                 static_cast<long long>(threads), cores);
   const int64_t seed = c.get_int("trainer.seed");
   torch::manual_seed(static_cast<uint64_t>(seed));
   const torch::Device dev = pick_device(c);
@@ -598,6 +605,9 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
   const config::Config c = config::Config::load(train_schema(), cfg_path.string());
   const tasks::SplitId id = tasks::split_id(split);
   const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
+  if (task->size(id) == 0)
+    throw std::runtime_error("the " + split + " split of " + cfg_path.string() + "'s task (" + task->name() +
+                             ") is empty: nothing to evaluate");
   const torch::Device dev = pick_device(c);
   model::SequenceModel m = build_model(c, task->model_shape());
   load_checkpoint(checkpoint, m, nullptr, c);

@@ -45,6 +45,12 @@ expect nonzero "config.yaml: missing" -- eval "$tmp/nowhere/best.pt"
 expect nonzero "--out DIR is required" -- data listops --train 5
 expect nonzero "needs a non-negative integer" -- data listops --out "$tmp/lo" --train many
 expect 0 "wrote 30 / 5 / 5 ListOps" -- data listops --out "$tmp/lo" --train 30 --val 5 --test 5 --min-length 10 --max-length 40
+expect nonzero "basic_train.tsv exists: .*--force" -- data listops --out "$tmp/lo" --train 30 --val 5 --test 5 --min-length 10 --max-length 40
+expect 0 "wrote 20 / 5 / 5 ListOps" -- data listops --out "$tmp/lo" --train 20 --val 5 --test 5 --min-length 10 --max-length 40 --force
+expect 0 "usage: ssm data listops" -- data listops --help
+expect nonzero "--train needs a non-negative integer, got '18446744073709551617'" -- data listops --out "$tmp/lo2" --train 18446744073709551617
+expect nonzero "--train 1000000000 is beyond .*at most 100000000" -- data listops --out "$tmp/lo2" --train 1000000000
+expect nonzero "--max-depth must be >= 2" -- data listops --out "$tmp/lo2" --max-depth 0
 expect nonzero "must be cpu, cuda or all" -- bench --device tpu
 expect nonzero "--op must be one of butterfly_conv, diag_scan, fft_conv, selective_scan, selective_scan_2d, vandermonde" -- bench --op fftconv
 expect 0 "butterfly_conv +cpu +float32 +B16_H256_L1024_Lk1024_D_float32 +fwd\+bwd +paired" -- bench --op butterfly_conv --quick --repeats 1 --json "$tmp/b.json"
@@ -62,6 +68,13 @@ fc=(--set data.task=forecast --set "data.root=$tmp" --set data.forecast.file=toy
 expect 0 "best val mse .*test: loss .*mse .*mae" -- train "$tmp/empty.yaml" "${fc[@]}" --quiet
 expect 0 "test split: 57 examples, loss .*, mse .*, mae " -- eval "$tmp/fc/best.pt"
 expect nonzero "toy.csv: no column 'price'" -- train "$tmp/empty.yaml" "${fc[@]}" --set data.forecast.features=S --set data.forecast.target=price --set "trainer.out_dir=$tmp/fc2"
+# A task without a validation split trains (the test uses the last state) and says so; evaluating that split is an error.
+expect 0 "wrote 20 / 0 / 5 ListOps" -- data listops --out "$tmp/lo0" --train 20 --val 0 --test 5 --min-length 10 --max-length 40
+lo0=(--set data.task=listops --set "data.root=$tmp/lo0" --set data.batch_size=8 --set model.d_model=8 --set model.n_layers=1
+  --set model.d_state=4 --set trainer.max_steps=2 --set trainer.threads=1 --set "trainer.out_dir=$tmp/lo0run")
+expect 0 "best val accuracy \(no validation split\); test: loss" -- train "$tmp/empty.yaml" "${lo0[@]}" --quiet
+expect nonzero "the val split of .*config.yaml's task \(listops\) is empty" -- eval "$tmp/lo0run/last.pt" --split val
+expect 0 "test split: 5 examples" -- eval "$tmp/lo0run/last.pt"
 expect 0 "usage: ssm init ptd" -- init --help
 expect 0 "kappa\(V\)" -- init ptd --n 8 --iterations 20 --cache "$tmp/cache"
 expect nonzero "must be a positive multiple of --blocks" -- init ptd --n 10 --blocks 3
