@@ -21,9 +21,7 @@ CsvTable read_csv(const std::string& path) {
   int64_t line_no = 0;
   bool have_header = false;
   std::vector<std::string> header;
-  while (std::getline(f, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  while (read_line(f, line, line_no, path)) {
     if (trim(line).empty()) continue;
     header = split(line, ',');
     have_header = true;
@@ -38,9 +36,7 @@ CsvTable read_csv(const std::string& path) {
   const size_t width = header.size(), first = has_date ? 1 : 0;
   std::vector<double> values;
   int64_t rows = 0;
-  while (std::getline(f, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  while (read_line(f, line, line_no, path)) {
     if (trim(line).empty()) continue;
     const std::vector<std::string> cells = split(line, ',');
     if (cells.size() != width)

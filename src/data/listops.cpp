@@ -1,4 +1,5 @@
 #include "data/listops.h"
+#include "data/text.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
@@ -38,11 +39,6 @@ struct Gen {
     return "( " + t + " ] )";
   }
 };
-
-std::string trim_cr(std::string s) {
-  if (!s.empty() && s.back() == '\r') s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -114,13 +110,17 @@ void write_listops_tsv(const std::string& path, const std::vector<ListOpsExample
 std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw std::runtime_error(path + ": cannot open");
+  // 1 MiB a line: 100 times the longest line of the LRA release (2000 tokens), so that a wrong file cannot take
+  // gigabytes of memory in tokens.
+  constexpr size_t kMaxLine = size_t(1) << 20;
   std::string line;
-  if (!std::getline(f, line)) throw std::runtime_error(path + ":1: empty file (expected the header Source<TAB>Target)");
-  if (trim_cr(line) != "Source\tTarget")
-    throw std::runtime_error(path + ":1: expected the header 'Source<TAB>Target', got '" + trim_cr(line) + "'");
+  int64_t no = 0;
+  if (!read_line(f, line, no, path, kMaxLine))
+    throw std::runtime_error(path + ":1: empty file (expected the header Source<TAB>Target)");
+  if (line != "Source\tTarget")
+    throw std::runtime_error(path + ":1: expected the header 'Source<TAB>Target', got '" + line + "'");
   std::vector<std::pair<std::string, int>> out;
-  for (int64_t no = 2; std::getline(f, line); ++no) {
-    line = trim_cr(line);
+  while (read_line(f, line, no, path, kMaxLine)) {
     if (line.empty()) continue;
     const auto cols = std::count(line.begin(), line.end(), '\t') + 1;
     if (cols != 2)

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <istream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,31 @@ inline std::string trim(const std::string& s) {
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
   while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
   return s.substr(b, e - b);
+}
+
+// The longest line a reader accepts: far beyond any real record of these formats (a UEA case of 6 dimensions x 18,000
+// steps is about 1 MB; an LRA ListOps line 10 KB), small enough that a wrong or hostile file cannot exhaust memory.
+constexpr size_t kMaxLineBytes = size_t(64) << 20;
+
+// std::getline with a bound: reads the next line (the '\n' dropped, a trailing '\r' too) into `line` and counts it in
+// `line_no`; false at the end of the file. A line longer than max_bytes is an error naming the file and line, raised
+// before more than max_bytes are held.
+inline bool read_line(std::istream& in, std::string& line, int64_t& line_no, const std::string& path,
+                      size_t max_bytes = kMaxLineBytes) {
+  line.clear();
+  std::streambuf* sb = in.rdbuf();
+  if (!sb || sb->sgetc() == std::char_traits<char>::eof()) return false;
+  ++line_no;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof() || c == '\n') break;
+    if (line.size() >= max_bytes)
+      throw std::runtime_error(path + ":" + std::to_string(line_no) + ": line longer than " +
+                               std::to_string(max_bytes >> 20) + " MiB: not a file of this format?");
+    line.push_back(static_cast<char>(c));
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
 }
 
 inline std::string lower(std::string s) {

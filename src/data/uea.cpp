@@ -37,9 +37,7 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
   std::vector<std::vector<std::vector<float>>> cases;  // case, dimension, values
   std::vector<int64_t> y;
   std::string line;
-  while (std::getline(f, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  while (read_line(f, line, line_no, path)) {
     const std::string s = trim(line);
     if (s.empty() || s[0] == '#') continue;
     if (!in_data) {

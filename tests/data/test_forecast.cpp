@@ -61,6 +61,8 @@ TEST_F(Forecast, MalformedCsvFilesNameFileLineAndColumn) {
                      {"text.csv:3:", "column 3 (b)", "'x7' is not a finite number"});
   test::expect_error([&] { read_csv(write("blank.csv", "a,b\n1,\n")); }, {"blank.csv:2:", "column 2 (b)"});
   test::expect_error([&] { read_csv((dir / "missing.csv").string()); }, {"missing.csv", "cannot open"});
+  test::expect_error([&] { read_csv(write("huge.csv", "a,b\n1,2\n" + std::string(65 << 20, '7') + ",1\n")); },
+                     {"huge.csv:3:", "line longer than 64 MiB"});
 }
 
 TEST_F(Forecast, EttBordersNormalizationAndWindows) {

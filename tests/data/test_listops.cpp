@@ -1,6 +1,7 @@
 // ListOps: the generator (length bounds, labels, determinism), its TSV round trip through the loader, tokenization,
 // and malformed files.
 #include "data/listops.h"
+#include "data/text.h"
 #include "support/fixtures.h"
 
 #include <gtest/gtest.h>
@@ -131,6 +132,28 @@ TEST_F(ListOps, MalformedFilesNameFileAndLine) {
                {"c.tsv:2:", "label 'seven'"});
   expect_error([&] { read_listops_tsv(write("d.tsv", "")); }, {"d.tsv:1:", "empty"});
   expect_error([&] { read_listops_tsv((dir / "none.tsv").string()); }, {"none.tsv", "cannot open"});
+  // A line far beyond any real record is refused before it is held (or tokenized) in memory.
+  expect_error([&] { read_listops_tsv(write("e.tsv", "Source\tTarget\n( 1 )\t1\n" + std::string(3 << 20, '1') + "\t1\n")); },
+               {"e.tsv:3:", "line longer than 1 MiB"});
+}
+
+TEST(ReadLine, BoundsTheLineAndCountsLines) {
+  std::istringstream in("ab\r\n\nabcdef\nlast");
+  std::string line;
+  int64_t no = 0;
+  ASSERT_TRUE(read_line(in, line, no, "f", 6));
+  EXPECT_EQ(line, "ab");
+  ASSERT_TRUE(read_line(in, line, no, "f", 6));
+  EXPECT_EQ(line, "");
+  ASSERT_TRUE(read_line(in, line, no, "f", 6));
+  EXPECT_EQ(line, "abcdef");
+  ASSERT_TRUE(read_line(in, line, no, "f", 6));
+  EXPECT_EQ(line, "last");
+  EXPECT_EQ(no, 4);
+  EXPECT_FALSE(read_line(in, line, no, "f", 6));
+  std::istringstream longer("abcdefg\n");
+  no = 0;
+  expect_error([&] { read_line(longer, line, no, "f", 6); }, {"f:1:", "line longer than"});
 }
 
 }  // namespace
