@@ -335,6 +335,14 @@ TEST_F(Trainer, DamagedCheckpointIsDetected) {
   test::expect_error([&] { evaluate_checkpoint(ckpt.string(), "test"); }, {ckpt.string(), "damaged", "checksum"});
 }
 
+TEST_F(Trainer, WriteFailuresNameTheFile) {
+  // The temporary name of last.pt is taken by a folder with a file in it: the checkpoint cannot be written.
+  fs::create_directories(dir / "ro" / "last.pt.tmp" / "x");
+  test::expect_error([&] { train(cfg("ro", {"trainer.max_steps=2"}), {false, true}); },
+                     {"cannot write " + (dir / "ro" / "last.pt").string()});
+  EXPECT_FALSE(fs::exists(dir / "ro" / "last.pt"));
+}
+
 TEST_F(Trainer, NonFiniteWeightsAreNeverCheckpointed) {
   // Weights that turn non-finite on an epoch's last step (12 steps an epoch), after its loss was computed.
   train(cfg("inf", {"trainer.epochs=1"}), {false, true});
