@@ -1,5 +1,6 @@
 #include "data/listops.h"
 #include "data/text.h"
+#include "io/atomic_write.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
@@ -96,15 +97,9 @@ int evaluate_listops(const std::string& source) {
 }
 
 void write_listops_tsv(const std::string& path, const std::vector<ListOpsExample>& examples) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw std::runtime_error(path + ": cannot write");
-    f << "Source\tTarget\n";
-    for (const auto& e : examples) f << e.source << "\t" << e.label << "\n";
-    if (!f) throw std::runtime_error(path + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error(path + ": cannot rename " + tmp);
+  std::string text = "Source\tTarget\n";
+  for (const auto& e : examples) text += e.source + "\t" + std::to_string(e.label) + "\n";
+  io::write_text_atomically(path, text);
 }
 
 std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "layers/ptd.h"
 
+#include "io/atomic_write.h"
 #include "layers/hippo.h"
 
 #include <torch/torch.h>
@@ -104,9 +105,7 @@ PtdResult ptd(const PtdOptions& o, const std::string& cache_dir) {
   std::filesystem::create_directories(path.parent_path());
   torch::serialize::OutputArchive ar;
   ar.write("E", r.E);
-  const std::string tmp = path.string() + ".tmp";
-  ar.save_to(tmp);
-  std::filesystem::rename(tmp, path);
+  io::write_atomically(path, [&](const std::string& tmp) { ar.save_to(tmp); });
   return r;
 }
 

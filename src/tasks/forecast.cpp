@@ -1,5 +1,7 @@
 #include "tasks/forecast.h"
 
+#include "io/atomic_write.h"
+
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -89,9 +91,7 @@ void ForecastTask::save_examples(const std::string& path,
     out << "]}";
   }
   out << "\n]}\n";
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << out.str();
-  std::filesystem::rename(tmp, path);
+  io::write_text_atomically(path, out.str());
 }
 
 TaskSpec forecast_spec() {

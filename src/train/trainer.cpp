@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "io/atomic_write.h"
 #include "layers/registry.h"
 #include "ssm/ops/library.h"
 #include "train/schema.h"
@@ -40,39 +41,8 @@ torch::Device pick_device(const config::Config& c) {
                                                                         : torch::Device(torch::kCPU);
 }
 
-[[noreturn]] void cannot_write(const fs::path& path, const std::string& why) {
-  throw std::runtime_error("cannot write " + path.string() + ": " + why);
-}
-
-// Flushes a file (or folder) to the disk; a failure names the path.
-void sync_path(const fs::path& path, bool folder) {
-  const int fd = ::open(path.c_str(), (folder ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) cannot_write(path, std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0 && err != EINVAL) cannot_write(path, std::strerror(err));  // EINVAL: a file system without fsync
-}
-
-// Writes through a temporary file, fsync, a rename and an fsync of the folder, so that neither a crash nor a power
-// loss leaves a half-written file under `path` (the old one stays until the new one is complete on the disk).
-template <typename F>
-void write_atomically(const fs::path& path, F&& write) {
-  const fs::path tmp = path.string() + ".tmp";
-  try {
-    write(tmp.string());
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    cannot_write(path, e.what_without_backtrace());
-  }
-  if (!fs::exists(tmp)) cannot_write(path, "the temporary file " + tmp.string() + " was not created");
-  sync_path(tmp, false);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) cannot_write(path, "renaming " + tmp.string() + " onto it failed: " + ec.message());
-  sync_path(path.has_parent_path() ? path.parent_path() : fs::path("."), true);
-}
+using io::cannot_write;
+using io::write_atomically;
 
 // One run per folder: an exclusive flock on <out_dir>/run.lock for the life of the run. The kernel drops it when the
 // process ends in any way (kill -9 included), so a stale lock file of a dead run never blocks the next one; the file
@@ -276,11 +246,7 @@ void rewind_metrics(const fs::path& path, int64_t step) {
       continue;
     kept += line + "\n";
   }
-  write_atomically(path, [&](const std::string& tmp) {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << kept;
-    if (!f.flush()) cannot_write(tmp, std::strerror(errno));
-  });
+  io::write_text_atomically(path, kept);
 }
 
 // Metrics of a whole split, in eval mode; `perturb` (optional) changes each batch's inputs.
@@ -417,10 +383,9 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   // config.yaml and metrics.jsonl as they were.
   State st;
   if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer, c);
-  write_atomically(out / "config.yaml", [&](const std::string& tmp) {
-    std::ofstream(tmp) << "# resolved configuration of " << (c.source().empty() ? "(no file)" : c.source()) << "\n"
-                       << c.to_yaml([&](const std::string& key) { return key_applies(c, key); });
-  });
+  io::write_text_atomically(out / "config.yaml", "# resolved configuration of " +
+                                                     (c.source().empty() ? "(no file)" : c.source()) + "\n" +
+                                                     c.to_yaml([&](const std::string& key) { return key_applies(c, key); }));
 
   const int64_t batch = c.get_int("data.batch_size"), n_train = task->size(tasks::SplitId::kTrain);
   if (n_train == 0) throw std::runtime_error("the training split is empty");
