@@ -43,6 +43,11 @@ class Trainer : public test::TempDirTest {
     sets.insert(sets.end(), extra.begin(), extra.end());
     return config::Config::from_overrides(train_schema(), sets);
   }
+  // A file's bytes (checkpoints compared before and after).
+  static std::string bytes(const fs::path& file) {
+    std::ifstream f(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  }
   // Train losses by step from a run's metrics.
   std::map<int64_t, double> train_losses(const std::string& run) {
     std::map<int64_t, double> out;
@@ -170,10 +175,7 @@ TEST_F(Trainer, RefusesToOverwriteARunAndReportsMissingCheckpoint) {
 
 TEST_F(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   train(cfg("nan", {"trainer.epochs=1"}), {false, true});
-  auto read = [&] {
-    std::ifstream f(dir / "nan" / "last.pt", std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  };
+  const auto read = [&] { return bytes(dir / "nan" / "last.pt"); };
   const std::string good = read();
   TrainOptions poison{true, true};
   poison.on_step = [](int64_t step, model::SequenceModel& m) {
@@ -281,10 +283,7 @@ TEST_F(Trainer, OneRunPerFolder) {
 
 TEST_F(Trainer, FailedResumeChangesNothingAndNamesTheKey) {
   train(cfg("keep", {"trainer.max_steps=3"}), {false, true});
-  auto read = [&](const char* f) {
-    std::ifstream in(dir / "keep" / f, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  const auto read = [&](const char* f) { return bytes(dir / "keep" / f); };
   const std::string config = read("config.yaml"), metrics = read("metrics.jsonl");
   for (const std::string bad : {"model.d_model=16", "model.n_layers=2", "model.bidirectional=true",
                                 "model.d_state=6", "model.pooling=last"}) {
@@ -311,14 +310,9 @@ TEST_F(Trainer, FailedResumeChangesNothingAndNamesTheKey) {
 TEST_F(Trainer, DamagedCheckpointIsDetected) {
   train(cfg("bits", {"trainer.max_steps=3"}), {false, true});
   const fs::path ckpt = dir / "bits" / "last.pt";
-  std::string bytes;
-  {
-    std::ifstream in(ckpt, std::ios::binary);
-    bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
+  EXPECT_GT(evaluate_checkpoint(ckpt.string(), "test").examples, 0);  // intact: loads
   // The stored bytes of one weight (float32, little-endian, stored uncompressed), found and one bit flipped.
-  const EvalSummary before = evaluate_checkpoint(ckpt.string(), "test");
-  EXPECT_GT(before.examples, 0);
+  std::string file = bytes(ckpt);
   torch::serialize::InputArchive ar;
   ar.load_from(ckpt.string());
   torch::serialize::InputArchive ma;
@@ -328,10 +322,10 @@ TEST_F(Trainer, DamagedCheckpointIsDetected) {
   torch::Tensor w;
   decode.read("weight", w);
   const std::string needle(static_cast<const char*>(w.contiguous().data_ptr()), 16);
-  const size_t at = bytes.find(needle);
+  const size_t at = file.find(needle);
   ASSERT_NE(at, std::string::npos);
-  bytes[at + 5] ^= 0x10;
-  { std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes; }
+  file[at + 5] ^= 0x10;
+  { std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << file; }
   test::expect_error([&] { evaluate_checkpoint(ckpt.string(), "test"); }, {ckpt.string(), "damaged", "checksum"});
 }
 
@@ -346,10 +340,7 @@ TEST_F(Trainer, WriteFailuresNameTheFile) {
 TEST_F(Trainer, NonFiniteWeightsAreNeverCheckpointed) {
   // Weights that turn non-finite on an epoch's last step (12 steps an epoch), after its loss was computed.
   train(cfg("inf", {"trainer.epochs=1"}), {false, true});
-  const auto last = [&] {
-    std::ifstream f(dir / "inf" / "last.pt", std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  };
+  const auto last = [&] { return bytes(dir / "inf" / "last.pt"); };
   const std::string good = last();
   TrainOptions poison{true, true};
   poison.after_step = [](int64_t step, model::SequenceModel& m) {
