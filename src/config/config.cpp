@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -86,14 +88,64 @@ bool quote_closes_on_its_line(const std::vector<std::string>& lines, int line, i
   return false;
 }
 
+// The byte offset of the first sequence of `s` that is not UTF-8 (overlong forms and surrogates included), or npos.
+// A YAML reader replaces such bytes with U+FFFD, so that a value would not read back as it was written.
+size_t invalid_utf8(const std::string& s) {
+  for (size_t i = 0, n = s.size(); i < n;) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 1;
+    uint32_t cp = c;
+    if (c >= 0x80) {
+      if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
+      else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
+      else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
+      else return i;
+      if (i + len > n) return i;
+      for (size_t k = 1; k < len; ++k) {
+        const unsigned char d = static_cast<unsigned char>(s[i + k]);
+        if ((d & 0xC0) != 0x80) return i;
+        cp = (cp << 6) | (d & 0x3F);
+      }
+      if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+          (cp >= 0xD800 && cp <= 0xDFFF))
+        return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// What is wrong with a value's text, or "": it must be UTF-8 on one line without control characters (a NUL would cut
+// a path short, a newline cannot be written back on the key's line).
+std::string bad_value_text(const std::string& v) {
+  if (const size_t at = invalid_utf8(v); at != std::string::npos) {
+    char b[8];
+    std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(v[at]));
+    return "is not UTF-8 text (byte " + std::string(b) + " at offset " + std::to_string(at) + ")";
+  }
+  for (const char ch : v) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      char b[8];
+      std::snprintf(b, sizeof b, "0x%02X", c);
+      return std::string("contains a control character (") + b + (c == '\n' ? ", a line break" : "") +
+             "): a value is one line of text";
+    }
+  }
+  return "";
+}
+
 Origin origin_of(const std::string& file, const YAML::Node& n) { return {file, n.Mark().line + 1}; }
 
 void walk(const Schema& schema, const std::string& file, const std::vector<std::string>& lines, const YAML::Node& map,
           const std::string& prefix, std::map<std::string, Leaf>& leaves) {
   std::map<std::string, int> seen;  // names of this mapping -> their line
   for (const auto& kv : map) {
-    if (!kv.first.IsScalar()) fail_at(origin_of(file, kv.first), prefix.empty() ? "(top level)" : prefix,
-                                      "expected a key name, got a " + std::string(kv.first.IsMap() ? "mapping" : "list"));
+    if (!kv.first.IsScalar())
+      fail_at(origin_of(file, kv.first), prefix.empty() ? "(top level)" : prefix,
+              "expected a key name, got " + std::string(kv.first.IsMap()        ? "a mapping"
+                                                         : kv.first.IsSequence() ? "a list"
+                                                                                 : "no name"));
     const std::string name = kv.first.as<std::string>();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = kv.second;
@@ -116,26 +168,49 @@ void walk(const Schema& schema, const std::string& file, const std::vector<std::
     } else {
       if (!quote_closes_on_its_line(lines, value.Mark().line, value.Mark().column))
         fail_at(origin_of(file, value), key, "the quote that opens this value is not closed on its line");
+      if (const std::string bad = bad_value_text(value.Scalar()); !bad.empty()) fail_at(origin_of(file, value), key, bad);
       leaves[key] = {value.Scalar(), o};
     }
   }
 }
 
+// The largest config file read: configs are a few hundred bytes; a bound keeps a wrong base (a device, a huge file)
+// from being read without end.
+constexpr std::streamsize kMaxConfigBytes = 1 << 20;
+
 void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& stack,
              std::map<std::string, Leaf>& leaves, bool allow_empty) {
-  const fs::path canon = fs::weakly_canonical(file);
-  if (std::find(stack.begin(), stack.end(), canon) != stack.end())
-    throw ConfigError(file.string() + ": base files include each other in a cycle");
-  if (!fs::exists(file)) {
-    throw ConfigError(stack.empty() ? file.string() + ": no such config file"
-                                    : stack.back().string() + ": base file '" + file.string() + "' does not exist");
+  const std::string name = stack.empty() ? file.string() : stack.back().string() + ": base file '" + file.string() + "'";
+  fs::path canon;
+  try {
+    canon = fs::weakly_canonical(file);
+    if (std::find(stack.begin(), stack.end(), canon) != stack.end())
+      throw ConfigError(file.string() + ": base files include each other in a cycle");
+    const fs::file_status st = fs::status(file);
+    if (!fs::exists(st))
+      throw ConfigError(stack.empty() ? file.string() + ": no such config file" : name + " does not exist");
+    if (fs::is_directory(st)) throw ConfigError(name + (stack.empty() ? ": " : " ") + "is a folder, not a config file");
+    if (!fs::is_regular_file(st))
+      throw ConfigError(name + (stack.empty() ? ": " : " ") + "is not a regular file (a device or a pipe?)");
+  } catch (const fs::filesystem_error& e) {
+    throw ConfigError(name + (stack.empty() ? ": " : " ") + "cannot be read: " + e.code().message());
   }
-  if (fs::is_directory(file)) throw ConfigError(file.string() + ": is a folder, not a config file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(file.string() + ": cannot read: " + std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  std::string text(static_cast<size_t>(kMaxConfigBytes) + 1, '\0');
+  in.read(text.data(), kMaxConfigBytes + 1);
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (static_cast<std::streamsize>(text.size()) > kMaxConfigBytes)
+    throw ConfigError(file.string() + ": larger than 1 MiB: not a config file?");
+  if (const size_t at = invalid_utf8(text); at != std::string::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+    const size_t bol = text.rfind('\n', at == 0 ? 0 : at - 1);
+    const size_t column = at - (bol == std::string::npos || at == 0 ? 0 : bol + 1) + 1;
+    char b[8];
+    std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(text[at]));
+    throw ConfigError(file.string() + ":" + std::to_string(line) + ": not UTF-8 text (byte " + b + " at column " +
+                      std::to_string(column) + "): config files are UTF-8");
+  }
   std::vector<std::string> lines;
   {
     std::istringstream ls(text);
@@ -202,6 +277,7 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
     if (!spec_of(schema, key) && is_section(schema, key))
       fail_at({"--set", 0}, key, "is a section: --set one of its keys" + near_keys(schema, key + ".x"));
     if (!spec_of(schema, key)) fail_at({"--set", 0}, key, "unknown key" + near_keys(schema, key));
+    if (const std::string bad = bad_value_text(o.substr(eq + 1)); !bad.empty()) fail_at({"--set", 0}, key, bad);
     leaves[key] = {o.substr(eq + 1), {"--set", 0}};
   }
   Config c;
@@ -217,7 +293,7 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
         errno = 0;
         char* end = nullptr;
         const long long v = std::strtoll(t.c_str(), &end, 10);
-        if (t.empty() || *end != '\0' || errno != 0) fail_at(leaf.origin, spec.path, "expected an integer, got '" + t + "'");
+        if (t.empty() || end != t.c_str() + t.size() || errno != 0) fail_at(leaf.origin, spec.path, "expected an integer, got '" + t + "'");
         if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
           std::ostringstream s;
           s << "must be in " << (spec.min_exclusive ? "(" : "[") << fmt_double(spec.min) << ", " << fmt_double(spec.max)
@@ -232,7 +308,7 @@ Config Config::load(const Schema& schema, const std::string& path, const std::ve
         errno = 0;
         char* end = nullptr;
         const double v = std::strtod(t.c_str(), &end);
-        if (t.empty() || *end != '\0' || errno != 0 || !std::isfinite(v))
+        if (t.empty() || end != t.c_str() + t.size() || errno != 0 || !std::isfinite(v))
           fail_at(leaf.origin, spec.path, "expected a finite number, got '" + t + "'");
         if (v < spec.min || v > spec.max || (spec.min_exclusive && v <= spec.min)) {
           std::ostringstream s;

@@ -48,9 +48,10 @@ CsvTable read_csv(const std::string& path) {
       errno = 0;
       char* end = nullptr;
       const double v = std::strtod(cell.c_str(), &end);
-      if (cell.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v))
+      // The whole cell must be the number (an embedded NUL byte ends strtod's string early).
+      if (cell.empty() || end != cell.c_str() + cell.size() || errno == ERANGE || !std::isfinite(v))
         throw std::runtime_error(path + ":" + std::to_string(line_no) + ": column " + std::to_string(j + 1) + " (" +
-                                 header[j] + "): '" + cell + "' is not a finite number");
+                                 printable(header[j]) + "): '" + printable(cell) + "' is not a finite number");
       values.push_back(v);
     }
     ++rows;

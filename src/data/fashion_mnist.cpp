@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -16,13 +17,21 @@ namespace {
 // Pixel statistics of the Fashion-MNIST training set.
 constexpr double kMean = 0.2860, kStd = 0.3530;
 
-std::vector<uint8_t> read_file(const std::string& path) {
+// Reads at most `limit` bytes (gzip-decompressed when the file is compressed); `total` is the file's whole
+// (decompressed) size, counted without keeping what lies past the limit. The bound keeps a wrong or hostile file (a
+// small gzip stream that expands to gigabytes) from exhausting memory.
+std::vector<uint8_t> read_file(const std::string& path, size_t limit, uint64_t& total) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files as they are
   if (!f) throw std::runtime_error(path + ": cannot open");
   std::vector<uint8_t> out;
   uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
+  int n = 0;
+  total = 0;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) {
+    total += static_cast<uint64_t>(n);
+    const size_t keep = std::min<size_t>(static_cast<size_t>(n), limit - out.size());
+    out.insert(out.end(), buf, buf + keep);
+  }
   int err = 0;
   const char* msg = gzerror(f, &err);
   const std::string what = (n < 0 || (err != Z_OK && err != Z_BUF_ERROR)) ? std::string(msg) : "";
@@ -49,7 +58,11 @@ at::Tensor labels(const IdxArray& a, const std::string& path) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file(path);
+  // The header first (at most 4 + 4 * 4 bytes), then exactly the data it declares: the declared size is checked
+  // before anything of that size is read or allocated.
+  constexpr uint64_t kMaxBytes = uint64_t(1) << 32;  // 4 GiB: 80 times the Fashion-MNIST training images
+  uint64_t total = 0;
+  std::vector<uint8_t> bytes = read_file(path, 4 + 4 * 4, total);
   auto be32 = [&](size_t off) -> uint32_t {
     if (off + 4 > bytes.size())
       throw std::runtime_error(path + ": truncated header at byte offset " + std::to_string(off) + " (file has " +
@@ -65,16 +78,27 @@ IdxArray read_idx(const std::string& path) {
   const int ndim = magic & 0xff;
   if (ndim < 1 || ndim > 4) throw std::runtime_error(path + ": byte offset 3: bad dimension count " + std::to_string(ndim));
   IdxArray a;
-  size_t count = 1;
+  uint64_t count = 1;
+  bool too_big = false;
   for (int d = 0; d < ndim; ++d) {
     a.dims.push_back(be32(4 + 4 * d));
-    count *= a.dims.back();
+    if (a.dims.back() != 0 && count > kMaxBytes / static_cast<uint64_t>(a.dims.back())) too_big = true;
+    else count *= static_cast<uint64_t>(a.dims.back());
   }
-  const size_t header = 4 + 4 * ndim;
-  if (bytes.size() != header + count)
-    throw std::runtime_error(path + ": byte offset " + std::to_string(bytes.size()) + ": expected " +
-                             std::to_string(header + count) + " bytes for the declared dimensions, file has " +
-                             std::to_string(bytes.size()) + (bytes.size() < header + count ? " (truncated)" : ""));
+  if (too_big || count > kMaxBytes) {
+    std::string shape;
+    for (const int64_t d : a.dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
+    throw std::runtime_error(path + ": byte offset 4: the declared dimensions (" + shape + ") exceed " +
+                             std::to_string(kMaxBytes >> 30) + " GiB of data: not an IDX file of this reader?");
+  }
+  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
+  if (total != header + count)
+    throw std::runtime_error(path + ": byte offset " + std::to_string(std::min<uint64_t>(total, header + count)) +
+                             ": expected " + std::to_string(header + count) +
+                             " bytes for the declared dimensions, file has " + std::to_string(total) +
+                             (total < header + count ? " (truncated)" : ""));
+  bytes = read_file(path, header + count, total);
+  if (total != header + count) throw std::runtime_error(path + ": changed while being read");
   a.data.assign(bytes.begin() + header, bytes.end());
   return a;
 }

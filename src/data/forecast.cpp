@@ -75,6 +75,17 @@ ForecastSeries load_forecast(const ForecastOptions& o) {
   // A constant column is left centred, not divided by zero (scikit-learn's rule).
   const at::Tensor scale = at::where(f.std > 0, f.std, at::ones_like(f.std));
   f.series = ((values - f.mean) / scale).to(at::kFloat).contiguous();
+  // A value far outside the training part's range can normalize past float32's range (found by fuzzing: -4e111 in
+  // the validation rows became -inf): an error naming it, never an infinite input.
+  const at::Tensor bad = at::logical_not(at::isfinite(f.series)).nonzero();
+  if (bad.size(0) > 0) {
+    const int64_t r = bad[0][0].item<int64_t>(), c = bad[0][1].item<int64_t>();
+    throw std::runtime_error(o.path + ": data row " + std::to_string(r + 1) + ", column " + f.columns[c] + ": " +
+                             std::to_string(values[r][c].item<double>()) +
+                             " is out of float32 range once normalized with the training rows' mean and standard "
+                             "deviation (" + std::to_string(f.mean[c].item<double>()) + ", " +
+                             std::to_string(f.std[c].item<double>()) + ")");
+  }
   return f;
 }
 

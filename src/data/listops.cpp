@@ -113,7 +113,7 @@ std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& pat
   if (!read_line(f, line, no, path, kMaxLine))
     throw std::runtime_error(path + ":1: empty file (expected the header Source<TAB>Target)");
   if (line != "Source\tTarget")
-    throw std::runtime_error(path + ":1: expected the header 'Source<TAB>Target', got '" + line + "'");
+    throw std::runtime_error(path + ":1: expected the header 'Source<TAB>Target', got '" + printable(line) + "'");
   std::vector<std::pair<std::string, int>> out;
   while (read_line(f, line, no, path, kMaxLine)) {
     if (line.empty()) continue;
@@ -124,7 +124,7 @@ std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& pat
     const auto tab = line.find('\t');
     const std::string label = line.substr(tab + 1);
     if (label.size() != 1 || !std::isdigit(static_cast<unsigned char>(label[0])))
-      throw std::runtime_error(path + ":" + std::to_string(no) + ": label '" + label + "' is not an integer 0-9");
+      throw std::runtime_error(path + ":" + std::to_string(no) + ": label '" + printable(label) + "' is not an integer 0-9");
     out.emplace_back(line.substr(0, tab), label[0] - '0');
   }
   return out;

@@ -55,6 +55,25 @@ inline bool read_line(std::istream& in, std::string& line, int64_t& line_no, con
   return true;
 }
 
+// `s` for an error message: control bytes as \xNN, so that a NUL does not end the message and a line break does not
+// split it; at most 80 bytes of it.
+inline std::string printable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 80; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
 inline std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;

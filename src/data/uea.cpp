@@ -35,7 +35,7 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
   int64_t dims = -1, line_no = 0;
   bool in_data = false, has_labels = false, timestamps = false;
   std::vector<std::vector<std::vector<float>>> cases;  // case, dimension, values
-  std::vector<int64_t> y;
+  std::vector<int64_t> y, case_lines;
   std::string line;
   while (read_line(f, line, line_no, path)) {
     const std::string s = trim(line);
@@ -58,8 +58,12 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
       } else if (key == "@dimensions") {
         char* end = nullptr;
         const std::string v = value();
+        errno = 0;
         dims = std::strtoll(v.c_str(), &end, 10);
-        if (*end || dims < 1) throw std::runtime_error(where(line_no) + "@dimensions needs a positive integer, got '" + v + "'");
+        // Every dimension of a case takes at least two bytes of its line, which is bounded (kMaxLineBytes).
+        if (end != v.c_str() + v.size() || errno == ERANGE || dims < 1 || dims > static_cast<int64_t>(kMaxLineBytes / 2))
+          throw std::runtime_error(where(line_no) + "@dimensions needs a positive integer up to " +
+                                   std::to_string(kMaxLineBytes / 2) + ", got '" + printable(v) + "'");
       } else if (key == "@timestamps") {
         timestamps = value() == "true";
       } else if (key == "@classlabel") {
@@ -71,12 +75,17 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
                  key == "@targetlabel") {
         value();
       } else {
-        throw std::runtime_error(where(line_no) + "unknown header key " + w[0]);
+        throw std::runtime_error(where(line_no) + "unknown header key " + printable(w[0]));
       }
       continue;
     }
     std::vector<std::string> fields = split(s, ':');
-    if (dims < 0) dims = static_cast<int64_t>(fields.size()) - 1;  // no @dimensions: the first case decides
+    if (dims < 0) {  // no @dimensions: the first case decides
+      dims = static_cast<int64_t>(fields.size()) - 1;
+      if (dims < 1)  // found by fuzzing: a case of a label only made a file of cases without values
+        throw std::runtime_error(where(line_no) + "expected values and a class label separated by ':', got '" +
+                                 printable(s) + "'");
+    }
     if (static_cast<int64_t>(fields.size()) != dims + 1)
       throw std::runtime_error(where(line_no) + "expected " + std::to_string(dims) +
                                " dimensions and a class label separated by ':', got " + std::to_string(fields.size()) +
@@ -86,7 +95,7 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
     if (it == t.labels.end()) {
       std::string list;
       for (const auto& l : t.labels) list += (list.empty() ? "" : " ") + l;
-      throw std::runtime_error(where(line_no) + "class label '" + label + "' is not among the labels (" + list + ")");
+      throw std::runtime_error(where(line_no) + "class label '" + printable(label) + "' is not among the labels (" + list + ")");
     }
     y.push_back(it - t.labels.begin());
     std::vector<std::vector<float>> c(static_cast<size_t>(dims));
@@ -101,24 +110,34 @@ TsFile read_ts(const std::string& path, const std::vector<std::string>& known_la
         char* end = nullptr;
         errno = 0;
         const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end || errno == ERANGE || !std::isfinite(x))
+        if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(x))
           throw std::runtime_error(where(line_no) + "dimension " + std::to_string(d + 1) + ", value " +
-                                   std::to_string(k + 1) + ": '" + v + "' is not a number or '?'");
+                                   std::to_string(k + 1) + ": '" + printable(v) + "' is not a number or '?'");
         c[d].push_back(static_cast<float>(x));
       }
       if (c[d].empty()) throw std::runtime_error(where(line_no) + "dimension " + std::to_string(d + 1) + " has no values");
     }
     cases.push_back(std::move(c));
+    case_lines.push_back(line_no);
   }
   if (!in_data) throw std::runtime_error(path + ": no @data line (is this a .ts file?)");
   if (cases.empty()) throw std::runtime_error(path + ": no cases after @data");
   const int64_t n = static_cast<int64_t>(cases.size());
-  int64_t L = 0;
+  int64_t L = 0, longest = 0;
   std::vector<int64_t> len(n);
   for (int64_t i = 0; i < n; ++i) {
     for (const auto& d : cases[i]) len[i] = std::max<int64_t>(len[i], static_cast<int64_t>(d.size()));
-    L = std::max(L, len[i]);
+    if (len[i] > L) L = len[i], longest = i;
   }
+  // Padding every case to the longest one multiplies sizes: a file of many short cases and one long one would ask for
+  // far more memory than it holds. Bounded (2^31 values, 8 GiB), with the numbers.
+  constexpr int64_t kMaxValues = int64_t(1) << 31;
+  if (static_cast<double>(n) * static_cast<double>(L) * static_cast<double>(dims) > static_cast<double>(kMaxValues))
+    throw std::runtime_error(path + ": " + std::to_string(n) + " cases of " + std::to_string(dims) +
+                             " dimensions padded to the longest case (line " + std::to_string(case_lines[longest]) +
+                             ", " + std::to_string(L) + " values) take " +
+                             std::to_string(static_cast<double>(n) * L * dims * 4 / (1 << 30)) +
+                             " GiB: more than the 8 GiB this reader allows");
   t.x = at::zeros({n, L, dims}, at::TensorOptions().dtype(at::kFloat));
   t.lengths = at::empty({n}, at::TensorOptions().dtype(at::kLong));
   t.y = at::empty({n}, at::TensorOptions().dtype(at::kLong));

@@ -157,6 +157,30 @@ TEST_F(ConfigTest, StrictAboutWhatYamlWouldLetThrough) {
   EXPECT_EQ(Config::load(schema(), write("g.yaml", "# all on the command line\n"), {"model.d_model=3"}).get_int("model.d_model"), 3);
   fs::create_directories(dir / "folder.yaml");
   expect_error([&] { Config::load(schema(), (dir / "folder.yaml").string()); }, {"folder.yaml", "is a folder"});
+  // Bases that are not config files: a device (read without end before), a name the file system refuses (an
+  // uncaught std::filesystem error before), a folder; a file past the size bound; a key without a name.
+  expect_error([&] { Config::load(schema(), write("dev.yaml", "base: /dev/zero\n")); },
+               {"dev.yaml", "base file '/dev/zero'", "not a regular file"});
+  expect_error([&] { Config::load(schema(), write("long.yaml", "base: " + std::string(300, 'a') + "\n")); },
+               {"long.yaml", "base file", "cannot be read", "too long"});
+  expect_error([&] { Config::load(schema(), write("bfolder.yaml", "base: folder.yaml\n")); },
+               {"bfolder.yaml", "base file", "is a folder"});
+  expect_error([&] { Config::load(schema(), write("big.yaml", "# " + std::string(1 << 20, 'x') + "\n")); },
+               {"big.yaml", "larger than 1 MiB"});
+  expect_error([&] { Config::load(schema(), write("nokey.yaml", "model:\n  ~: 3\n")); },
+               {"nokey.yaml:2:", "model", "expected a key name, got no name"});
+  // Found by fuzzing (tests/fuzz): text that a YAML reader changes or cuts. Bytes that are not UTF-8 (read back as
+  // U+FFFD, so that config.yaml said something else), NUL bytes ("12\0junk" read as 12; a path cut short), line breaks.
+  expect_error([&] { Config::load(schema(), write("latin1.yaml", "model:\n  d_model: 3\n  norm: caf\xe9\n")); },
+               {"latin1.yaml:3:", "not UTF-8 text (byte 0xE9 at column 12)"});
+  expect_error([&] { Config::load(schema(), write("nul.yaml", "model:\n  d_model: \"12\\0junk\"\n")); },
+               {"nul.yaml:2:", "model.d_model", "control character (0x00)"});
+  expect_error([&] { Config::load(schema(), write("block.yaml", "model:\n  norm: |\n    a\n    b\n")); },
+               {"block.yaml:2:", "model.norm", "a line break"});
+  expect_error([&] { Config::load(schema(), {}, {std::string("model.norm=a\xff")}); },
+               {"--set model.norm", "not UTF-8 text (byte 0xFF at offset 1)"});
+  EXPECT_EQ(Config::load(schema(), write("utf8.yaml", "trainer:\n  out_dir: \"caf\\u00e9\\ttab\"\n")).get_string("trainer.out_dir"),
+            "caf\xc3\xa9\ttab");
   // --set on a section names it as one and lists its keys, each once.
   expect_error([&] { Config::load(schema(), {}, {"model=3"}); },
                {"--set model", "is a section", "known here: d_model, dropout, prenorm, norm, s4d)"});

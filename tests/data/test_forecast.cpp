@@ -60,9 +60,26 @@ TEST_F(Forecast, MalformedCsvFilesNameFileLineAndColumn) {
   test::expect_error([&] { read_csv(write("text.csv", "date,a,b\nd1,1,2\nd2,3,x7\n")); },
                      {"text.csv:3:", "column 3 (b)", "'x7' is not a finite number"});
   test::expect_error([&] { read_csv(write("blank.csv", "a,b\n1,\n")); }, {"blank.csv:2:", "column 2 (b)"});
+  // Found by fuzzing (tests/fuzz): a NUL byte inside a cell ended the number early, "0.21<NUL>1242" read as 0.21.
+  test::expect_error([&] { read_csv(write("nul.csv", std::string("a,b\n1,0.21\0\0" "1242\n", 17))); },
+                     {"nul.csv:2:", "column 2 (b)", "0.21\\x00\\x001242' is not a finite number"});
   test::expect_error([&] { read_csv((dir / "missing.csv").string()); }, {"missing.csv", "cannot open"});
   test::expect_error([&] { read_csv(write("huge.csv", "a,b\n1,2\n" + std::string(65 << 20, '7') + ",1\n")); },
                      {"huge.csv:3:", "line longer than 64 MiB"});
+}
+
+// Found by fuzzing (tests/fuzz): a value that normalizes past float32's range became -inf in the series.
+TEST_F(Forecast, ValuesOutOfRangeOnceNormalizedAreErrors) {
+  std::string csv = "date,a,OT\n";
+  for (int i = 0; i < 24; ++i)
+    csv += "d" + std::to_string(i) + "," + (i == 18 ? "-4e111" : std::to_string(i)) + "," + std::to_string(i % 5) + "\n";
+  ForecastOptions o;
+  o.path = write("far.csv", csv);
+  o.lookback = 2;
+  o.horizon = 1;
+  test::expect_error([&] { load_forecast(o); }, {"far.csv", "data row 19", "column a", "out of float32 range"});
+  o.features = "S";  // the column with the value is not read
+  EXPECT_NO_THROW(load_forecast(o));
 }
 
 TEST_F(Forecast, EttBordersNormalizationAndWindows) {

@@ -71,6 +71,24 @@ TEST_F(Uea, MalformedFilesNameFileAndLine) {
   test::expect_error([&] { read_ts(write("key.ts", "@colour blue\n")); }, {"key.ts:1:", "unknown header key @colour"});
   test::expect_error([&] { read_ts(write("known.ts", "@dimensions 1\n@classLabel true a\n@data\n1:a\n"), {"x", "y"}); },
                      {"known.ts:4:", "class label 'a'", "(x y)"});
+  // Found by fuzzing: a first case of a label only (no @dimensions) was read as cases of no dimensions.
+  test::expect_error([&] { read_ts(write("labelonly.ts", "@classLabel true 1 2\n@data\n2\n1,2:1\n")); },
+                     {"labelonly.ts:3:", "expected values and a class label separated by ':'", "got '2'"});
+  // A NUL byte inside a value ended the number early (as in the CSV reader, found by fuzzing there).
+  test::expect_error([&] { read_ts(write("nul.ts", h + std::string("1,2\0" "7:3,4:run\n", 14))); },
+                     {"nul.ts:11:", "dimension 1, value 2"});
+  // Found by fuzzing (tests/fuzz): a dimension count past int64 overflowed in the field count check.
+  for (const std::string n : {"99999999999999999999", "9223372036854775807", "0", "-3", "2x"})
+    test::expect_error([&] { read_ts(write("dimcount.ts", "@dimensions " + n + "\n@classLabel true 1\n@data\n1:1\n")); },
+                       {"dimcount.ts:1:", "@dimensions needs a positive integer up to", "'" + n + "'"});
+  // Cases padded to the longest one: refused with the size they would take, before it is allocated.
+  std::string many = "@classLabel true 1\n@data\n";
+  for (int i = 0; i < 40000; ++i) many += "1:1\n";
+  for (int i = 0; i < 60000; ++i) many += "2,";
+  many += "3:1\n";
+  test::expect_error([&] { read_ts(write("pad.ts", many)); },
+                     {"pad.ts", "40001 cases", "longest case (line 40003, 60001 values)", "GiB", "more than"});
+  EXPECT_NO_THROW(read_ts(write("pad.ts", "@classLabel true 1\n@data\n1:1\n1,2,3:1\n")));
 }
 
 TEST(UeaRealData, BasicMotionsAndJapaneseVowels) {

@@ -1,0 +1,4 @@
+@dimensions 3
+@classLabel true 1
+@data
+1:2:1

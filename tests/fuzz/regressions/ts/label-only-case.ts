@@ -1,0 +1,4 @@
+@problemName u
+@classLabel true 1 2
+@data
+2
