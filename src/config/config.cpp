@@ -88,6 +88,12 @@ bool quote_closes_on_its_line(const std::vector<std::string>& lines, int line, i
   return false;
 }
 
+std::string hex_byte(char c) {
+  char b[8];
+  std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(c));
+  return b;
+}
+
 // The byte offset of the first sequence of `s` that is not UTF-8 (overlong forms and surrogates included), or npos.
 // A YAML reader replaces such bytes with U+FFFD, so that a value would not read back as it was written.
 size_t invalid_utf8(const std::string& s) {
@@ -118,20 +124,12 @@ size_t invalid_utf8(const std::string& s) {
 // What is wrong with a value's text, or "": it must be UTF-8 on one line without control characters (a NUL would cut
 // a path short, a newline cannot be written back on the key's line).
 std::string bad_value_text(const std::string& v) {
-  if (const size_t at = invalid_utf8(v); at != std::string::npos) {
-    char b[8];
-    std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(v[at]));
-    return "is not UTF-8 text (byte " + std::string(b) + " at offset " + std::to_string(at) + ")";
-  }
-  for (const char ch : v) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7F) {
-      char b[8];
-      std::snprintf(b, sizeof b, "0x%02X", c);
-      return std::string("contains a control character (") + b + (c == '\n' ? ", a line break" : "") +
+  if (const size_t at = invalid_utf8(v); at != std::string::npos)
+    return "is not UTF-8 text (byte " + hex_byte(v[at]) + " at offset " + std::to_string(at) + ")";
+  for (const char c : v)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F)
+      return "contains a control character (" + hex_byte(c) + (c == '\n' ? ", a line break" : "") +
              "): a value is one line of text";
-    }
-  }
   return "";
 }
 
@@ -180,20 +178,22 @@ constexpr std::streamsize kMaxConfigBytes = 1 << 20;
 
 void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& stack,
              std::map<std::string, Leaf>& leaves, bool allow_empty) {
-  const std::string name = stack.empty() ? file.string() : stack.back().string() + ": base file '" + file.string() + "'";
+  // "<file>: <problem>" for the config given, "<including file>: base file '<file>' <problem>" for a base.
+  const auto file_error = [&](const std::string& problem) {
+    return ConfigError(stack.empty() ? file.string() + ": " + problem
+                                     : stack.back().string() + ": base file '" + file.string() + "' " + problem);
+  };
   fs::path canon;
   try {
     canon = fs::weakly_canonical(file);
     if (std::find(stack.begin(), stack.end(), canon) != stack.end())
       throw ConfigError(file.string() + ": base files include each other in a cycle");
     const fs::file_status st = fs::status(file);
-    if (!fs::exists(st))
-      throw ConfigError(stack.empty() ? file.string() + ": no such config file" : name + " does not exist");
-    if (fs::is_directory(st)) throw ConfigError(name + (stack.empty() ? ": " : " ") + "is a folder, not a config file");
-    if (!fs::is_regular_file(st))
-      throw ConfigError(name + (stack.empty() ? ": " : " ") + "is not a regular file (a device or a pipe?)");
+    if (!fs::exists(st)) throw file_error(stack.empty() ? "no such config file" : "does not exist");
+    if (fs::is_directory(st)) throw file_error("is a folder, not a config file");
+    if (!fs::is_regular_file(st)) throw file_error("is not a regular file (a device or a pipe?)");
   } catch (const fs::filesystem_error& e) {
-    throw ConfigError(name + (stack.empty() ? ": " : " ") + "cannot be read: " + e.code().message());
+    throw file_error("cannot be read: " + e.code().message());
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(file.string() + ": cannot read: " + std::strerror(errno));
@@ -204,12 +204,10 @@ void collect(const Schema& schema, const fs::path& file, std::vector<fs::path>& 
     throw ConfigError(file.string() + ": larger than 1 MiB: not a config file?");
   if (const size_t at = invalid_utf8(text); at != std::string::npos) {
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
-    const size_t bol = text.rfind('\n', at == 0 ? 0 : at - 1);
-    const size_t column = at - (bol == std::string::npos || at == 0 ? 0 : bol + 1) + 1;
-    char b[8];
-    std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(text[at]));
-    throw ConfigError(file.string() + ":" + std::to_string(line) + ": not UTF-8 text (byte " + b + " at column " +
-                      std::to_string(column) + "): config files are UTF-8");
+    const size_t bol = text.rfind('\n', at);  // text[at] is not a line break
+    const size_t column = at - (bol == std::string::npos ? 0 : bol + 1) + 1;
+    throw ConfigError(file.string() + ":" + std::to_string(line) + ": not UTF-8 text (byte " + hex_byte(text[at]) +
+                      " at column " + std::to_string(column) + "): config files are UTF-8");
   }
   std::vector<std::string> lines;
   {

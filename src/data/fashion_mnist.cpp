@@ -17,21 +17,18 @@ namespace {
 // Pixel statistics of the Fashion-MNIST training set.
 constexpr double kMean = 0.2860, kStd = 0.3530;
 
-// Reads at most `limit` bytes (gzip-decompressed when the file is compressed); `total` is the file's whole
-// (decompressed) size, counted without keeping what lies past the limit. The bound keeps a wrong or hostile file (a
-// small gzip stream that expands to gigabytes) from exhausting memory.
-std::vector<uint8_t> read_file(const std::string& path, size_t limit, uint64_t& total) {
+// Reads the file's first `limit` + 1 bytes, or all of it when it is shorter (gzip-decompressed when the file is
+// compressed): one byte past the limit tells that there is more. The bound keeps a wrong or hostile file (a small gzip
+// stream that expands to gigabytes) from exhausting memory.
+std::vector<uint8_t> read_file(const std::string& path, size_t limit) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files as they are
   if (!f) throw std::runtime_error(path + ": cannot open");
   std::vector<uint8_t> out;
   uint8_t buf[1 << 16];
   int n = 0;
-  total = 0;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) {
-    total += static_cast<uint64_t>(n);
-    const size_t keep = std::min<size_t>(static_cast<size_t>(n), limit - out.size());
-    out.insert(out.end(), buf, buf + keep);
-  }
+  while (out.size() <= limit &&
+         (n = gzread(f, buf, static_cast<unsigned>(std::min<size_t>(sizeof buf, limit + 1 - out.size())))) > 0)
+    out.insert(out.end(), buf, buf + n);
   int err = 0;
   const char* msg = gzerror(f, &err);
   const std::string what = (n < 0 || (err != Z_OK && err != Z_BUF_ERROR)) ? std::string(msg) : "";
@@ -61,8 +58,7 @@ IdxArray read_idx(const std::string& path) {
   // The header first (at most 4 + 4 * 4 bytes), then exactly the data it declares: the declared size is checked
   // before anything of that size is read or allocated.
   constexpr uint64_t kMaxBytes = uint64_t(1) << 32;  // 4 GiB: 80 times the Fashion-MNIST training images
-  uint64_t total = 0;
-  std::vector<uint8_t> bytes = read_file(path, 4 + 4 * 4, total);
+  std::vector<uint8_t> bytes = read_file(path, 4 + 4 * 4);
   auto be32 = [&](size_t off) -> uint32_t {
     if (off + 4 > bytes.size())
       throw std::runtime_error(path + ": truncated header at byte offset " + std::to_string(off) + " (file has " +
@@ -92,13 +88,13 @@ IdxArray read_idx(const std::string& path) {
                              std::to_string(kMaxBytes >> 30) + " GiB of data: not an IDX file of this reader?");
   }
   const size_t header = 4 + 4 * static_cast<size_t>(ndim);
-  if (total != header + count)
-    throw std::runtime_error(path + ": byte offset " + std::to_string(std::min<uint64_t>(total, header + count)) +
+  bytes = read_file(path, header + count);
+  if (bytes.size() != header + count)
+    throw std::runtime_error(path + ": byte offset " + std::to_string(std::min<size_t>(bytes.size(), header + count)) +
                              ": expected " + std::to_string(header + count) +
-                             " bytes for the declared dimensions, file has " + std::to_string(total) +
-                             (total < header + count ? " (truncated)" : ""));
-  bytes = read_file(path, header + count, total);
-  if (total != header + count) throw std::runtime_error(path + ": changed while being read");
+                             " bytes for the declared dimensions, file has " +
+                             (bytes.size() < header + count ? std::to_string(bytes.size()) + " (truncated)"
+                                                            : "more"));
   a.data.assign(bytes.begin() + header, bytes.end());
   return a;
 }

@@ -38,16 +38,16 @@ TEST_F(FashionMnist, MalformedIdxFilesNameFileAndOffset) {
   test::write_idx(p, {4, 2}, {1, 2, 3, 4, 5});
   expect_error([&] { read_idx(p); }, {p, "expected 20 bytes", "truncated"});
   test::write_idx(p, {1}, {1, 2});
-  expect_error([&] { read_idx(p); }, {p, "expected 9 bytes", "file has 10"});
+  expect_error([&] { read_idx(p); }, {p, "expected 9 bytes", "file has more"});
   // Declared sizes past 4 GiB, and ones whose product wraps around 64 bits (2^16 to the 4th is 2^64, "0"), are refused
   // before anything is allocated (the second was accepted as an empty array with dimensions of 65536).
   test::write_idx(p, {65536, 65536, 65536, 65536}, {});
   expect_error([&] { read_idx(p); }, {p, "byte offset 4", "65536 x 65536 x 65536 x 65536", "exceed 4 GiB"});
   test::write_idx(p, {0xFFFFFFFFu, 2}, {});
   expect_error([&] { read_idx(p); }, {p, "exceed 4 GiB"});
-  // A gzip stream that expands past its header's size is measured, not held: the error gives its size.
+  // A gzip stream that expands past its header's size is read only one byte past it.
   test::write_idx(p + ".gz", {3}, std::vector<uint8_t>(1 << 20, 7), true);
-  expect_error([&] { read_idx(p + ".gz"); }, {"expected 11 bytes", "file has 1048584"});
+  expect_error([&] { read_idx(p + ".gz"); }, {"byte offset 11", "expected 11 bytes", "file has more"});
   expect_error([&] { read_idx((dir / "none").string()); }, {"none", "cannot open"});
 }
 
