@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -121,11 +122,33 @@ size_t invalid_utf8(const std::string& s) {
   return std::string::npos;
 }
 
+// The first character of valid UTF-8 text `s` that YAML cannot hold in a scalar, as {offset, code point}, or
+// {npos, 0}: the C1 controls U+0080-U+009F (U+0085 is a YAML line break) and the noncharacters U+FFFE and U+FFFF,
+// which a YAML reader replaces with U+FFFD (found by tests/fuzz/fuzz_config).
+std::pair<size_t, uint32_t> non_yaml_char(const std::string& s) {
+  for (size_t i = 0, n = s.size(); i < n;) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len && i + k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if ((cp >= 0x80 && cp <= 0x9F) || cp == 0xFFFE || cp == 0xFFFF) return {i, cp};
+    i += len;
+  }
+  return {std::string::npos, 0};
+}
+
 // What is wrong with a value's text, or "": it must be UTF-8 on one line without control characters (a NUL would cut
 // a path short, a newline cannot be written back on the key's line).
 std::string bad_value_text(const std::string& v) {
   if (const size_t at = invalid_utf8(v); at != std::string::npos)
     return "is not UTF-8 text (byte " + hex_byte(v[at]) + " at offset " + std::to_string(at) + ")";
+  if (const auto [at, cp] = non_yaml_char(v); at != std::string::npos) {
+    char code[16];
+    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
+    return std::string("contains ") + code + " at offset " + std::to_string(at) +
+           (cp >= 0x80 && cp <= 0x9F ? " (a control character)" : " (a noncharacter)") +
+           ", which YAML cannot hold in a value";
+  }
   for (const char c : v)
     if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F)
       return "contains a control character (" + hex_byte(c) + (c == '\n' ? ", a line break" : "") +
