@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <utility>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -95,64 +94,58 @@ std::string hex_byte(char c) {
   return b;
 }
 
-// The byte offset of the first sequence of `s` that is not UTF-8 (overlong forms and surrogates included), or npos.
-// A YAML reader replaces such bytes with U+FFFD, so that a value would not read back as it was written.
-size_t invalid_utf8(const std::string& s) {
-  for (size_t i = 0, n = s.size(); i < n;) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = 1;
-    uint32_t cp = c;
-    if (c >= 0x80) {
-      if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-      else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-      else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
-      else return i;
-      if (i + len > n) return i;
-      for (size_t k = 1; k < len; ++k) {
-        const unsigned char d = static_cast<unsigned char>(s[i + k]);
-        if ((d & 0xC0) != 0x80) return i;
-        cp = (cp << 6) | (d & 0x3F);
-      }
-      if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-          (cp >= 0xD800 && cp <= 0xDFFF))
-        return i;
-    }
-    i += len;
+// The UTF-8 sequence of `s` at byte `i`: its length, with its code point in `cp`, or 0 when it is not UTF-8
+// (overlong forms and surrogates included). A YAML reader replaces such bytes with U+FFFD, so that a value would not
+// read back as it was written.
+size_t utf8_char(const std::string& s, size_t i, uint32_t& cp) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  cp = c;
+  if (c < 0x80) return 1;
+  size_t len;
+  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
+  else return 0;
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3F);
   }
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+// The byte offset of the first sequence of `s` that is not UTF-8, or npos.
+size_t invalid_utf8(const std::string& s) {
+  uint32_t cp;
+  for (size_t i = 0, len; i < s.size(); i += len)
+    if ((len = utf8_char(s, i, cp)) == 0) return i;
   return std::string::npos;
 }
 
-// The first character of valid UTF-8 text `s` that YAML cannot hold in a scalar, as {offset, code point}, or
-// {npos, 0}: the C1 controls U+0080-U+009F (U+0085 is a YAML line break) and the noncharacters U+FFFE and U+FFFF,
-// which a YAML reader replaces with U+FFFD (found by tests/fuzz/fuzz_config).
-std::pair<size_t, uint32_t> non_yaml_char(const std::string& s) {
-  for (size_t i = 0, n = s.size(); i < n;) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; k < len && i + k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    if ((cp >= 0x80 && cp <= 0x9F) || cp == 0xFFFE || cp == 0xFFFF) return {i, cp};
-    i += len;
-  }
-  return {std::string::npos, 0};
-}
-
 // What is wrong with a value's text, or "": it must be UTF-8 on one line without control characters (a NUL would cut
-// a path short, a newline cannot be written back on the key's line).
+// a path short, a newline cannot be written back on the key's line) and without the characters YAML cannot hold in a
+// scalar, which a YAML reader replaces with U+FFFD (found by tests/fuzz/fuzz_config): the C1 controls U+0080-U+009F
+// (U+0085 is a YAML line break) and the noncharacters U+FFFE and U+FFFF.
 std::string bad_value_text(const std::string& v) {
-  if (const size_t at = invalid_utf8(v); at != std::string::npos)
-    return "is not UTF-8 text (byte " + hex_byte(v[at]) + " at offset " + std::to_string(at) + ")";
-  if (const auto [at, cp] = non_yaml_char(v); at != std::string::npos) {
-    char code[16];
-    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
-    return std::string("contains ") + code + " at offset " + std::to_string(at) +
-           (cp >= 0x80 && cp <= 0x9F ? " (a control character)" : " (a noncharacter)") +
-           ", which YAML cannot hold in a value";
-  }
-  for (const char c : v)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F)
-      return "contains a control character (" + hex_byte(c) + (c == '\n' ? ", a line break" : "") +
+  uint32_t cp;
+  for (size_t i = 0, len; i < v.size(); i += len) {
+    if ((len = utf8_char(v, i, cp)) == 0)
+      return "is not UTF-8 text (byte " + hex_byte(v[i]) + " at offset " + std::to_string(i) + ")";
+    if ((cp < 0x20 && cp != '\t') || cp == 0x7F)
+      return "contains a control character (" + hex_byte(v[i]) + (cp == '\n' ? ", a line break" : "") +
              "): a value is one line of text";
+    const bool c1 = cp >= 0x80 && cp <= 0x9F;
+    if (c1 || cp == 0xFFFE || cp == 0xFFFF) {
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
+      return std::string("contains ") + code + " at offset " + std::to_string(i) +
+             (c1 ? " (a control character)" : " (a noncharacter)") + ", which YAML cannot hold in a value";
+    }
+  }
   return "";
 }
 

@@ -183,14 +183,14 @@ TEST_F(ConfigTest, StrictAboutWhatYamlWouldLetThrough) {
             "caf\xc3\xa9\ttab");
   // Characters YAML cannot hold in a scalar, which a reader turns into U+FFFD: the noncharacters U+FFFE and U+FFFF
   // (raw or escaped) and the C1 controls (U+0085 is a YAML line break). U+FFFD itself is a character like any other.
-  expect_error([&] { Config::load(schema(), write("nonchar.yaml", "model:\n  norm: ab\xef\xbf\xbf\n")); },
-               {"nonchar.yaml:2:", "model.norm", "contains U+FFFF at offset 2 (a noncharacter)"});
-  expect_error([&] { Config::load(schema(), write("nonchar2.yaml", "model:\n  norm: \"\\uFFFE\"\n")); },
-               {"nonchar2.yaml:2:", "model.norm", "U+FFFE"});
-  expect_error([&] { Config::load(schema(), write("nel.yaml", "model:\n  norm: \"a\\x85b\"\n")); },
-               {"nel.yaml:2:", "model.norm", "U+0085 at offset 1 (a control character)"});
-  expect_error([&] { Config::load(schema(), {}, {std::string("model.norm=x\xef\xbf\xbf")}); },
-               {"--set model.norm", "U+FFFF"});
+  expect_error([&] { Config::load(schema(), write("nonchar.yaml", "trainer:\n  out_dir: ab\xef\xbf\xbf\n")); },
+               {"nonchar.yaml:2:", "trainer.out_dir", "contains U+FFFF at offset 2 (a noncharacter)"});
+  expect_error([&] { Config::load(schema(), write("nonchar2.yaml", "trainer:\n  out_dir: \"\\uFFFE\"\n")); },
+               {"nonchar2.yaml:2:", "trainer.out_dir", "contains U+FFFE at offset 0"});
+  expect_error([&] { Config::load(schema(), write("nel.yaml", "trainer:\n  out_dir: \"a\\x85b\"\n")); },
+               {"nel.yaml:2:", "trainer.out_dir", "U+0085 at offset 1 (a control character)"});
+  expect_error([&] { Config::load(schema(), {}, {std::string("trainer.out_dir=x\xef\xbf\xbf")}); },
+               {"--set trainer.out_dir", "contains U+FFFF at offset 1"});
   EXPECT_EQ(Config::load(schema(), write("fffd.yaml", "trainer:\n  out_dir: a\xef\xbf\xbd\n")).get_string("trainer.out_dir"),
             "a\xef\xbf\xbd");
   // --set on a section names it as one and lists its keys, each once.
