@@ -40,6 +40,9 @@ void randomize(torch::nn::Module& m, double scale = 0.4) {
 
 // The block on a (B, V, L, H) grid, cell by cell in float64 (no op, no conv module).
 torch::Tensor reference(ChimeraImpl& m, const torch::Tensor& grid_u) {
+  // Without autograd: the loop writes each cell into a view of h1/h2 and reads earlier cells back through views, and
+  // autograd would keep every saved view's base alive from the node that saved it, a reference cycle that leaks.
+  torch::NoGradGuard no_grad;
   const auto& o = m.options();
   const int64_t B = grid_u.size(0), V = grid_u.size(1), L = grid_u.size(2), E = m.inner(), N = o.d_state,
                 R = m.dt_rank(), K = o.d_conv;
