@@ -84,7 +84,11 @@ FlushDenormals::~FlushDenormals() {}
 
 namespace ssm {
 
-const char* version() { return "0.1.0"; }
+const char* version() { return SSM_VERSION; }
+
+const char* torch_version_built() { return SSM_TORCH_VERSION; }
+
+const char* cuda_version_built() { return SSM_CUDA_VERSION; }
 
 bool built_with_cuda() {
 #ifdef SSM_WITH_CUDA
@@ -99,4 +103,10 @@ bool built_with_cuda() {
 SSM_LIBRARY_FRAGMENT(m) {
   // The file of the copy that registered the ops (what a second copy's warning names).
   m.def("library_path() -> str", [] { return ssm::ops::this_library_path(); });
+  // What this copy was built as and against: "ssm <version>; torch <version>; cuda <version or none>".
+  m.def("build_info() -> str", [] {
+    const std::string cuda = ssm::cuda_version_built();
+    return std::string("ssm ") + ssm::version() + "; torch " + ssm::torch_version_built() + "; cuda " +
+           (cuda.empty() ? "none" : cuda);
+  });
 }
