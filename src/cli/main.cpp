@@ -32,6 +32,7 @@ const char* kUsage =
     "commands:\n"
     "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
     "  eval CHECKPOINT [--split S] [--perturb fourier --eps E1,...]    evaluate a checkpoint, optionally under noise\n"
+    "  export CHECKPOINT [--out FILE]                                  its weights as a plain file for Python\n"
     "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
     "  init ptd [--n N] [--blocks J] [--iterations I] [--lambda L]    compute a PTD initialization (cached)\n"
     "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
@@ -150,6 +151,42 @@ int cmd_eval(int argc, char** argv) {
     std::printf("eps %-8.4g %s\n", e, r.report.c_str());
     std::fflush(stdout);
   }
+  return 0;
+}
+
+int cmd_export(int argc, char** argv) {
+  std::string ckpt, out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: ssm export CHECKPOINT [--out FILE]\n\n"
+          "Loads a checkpoint of ssm train (checked against config.yaml beside it, as ssm eval does) and writes its\n"
+          "weights as a file that Python opens without ssm: torch.load(FILE, weights_only=True) gives a dict with\n"
+          "'state_dict' (every parameter and buffer by its model name, CPU tensors), 'config' (the run's\n"
+          "config.yaml), 'versions', 'step' and 'format'. Default FILE: the checkpoint's name with .state_dict.pt\n"
+          "in place of .pt (runs/x/best.pt -> runs/x/best.state_dict.pt).\n");
+      return 0;
+    } else if (a == "--out") {
+      if (i + 1 >= argc) return usage_error("export: --out needs a file");
+      out = argv[++i];
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("export: unknown option '" + a + "'");
+    } else if (!ckpt.empty()) {
+      return usage_error("export: one checkpoint at a time (got '" + ckpt + "' and '" + a + "')");
+    } else {
+      ckpt = a;
+    }
+  }
+  if (ckpt.empty()) return usage_error("export: no checkpoint given");
+  if (out.empty()) {
+    std::filesystem::path p(ckpt);
+    out = (p.parent_path() / (p.stem().string() + ".state_dict.pt")).string();
+  }
+  const auto e = ssm::train::export_checkpoint(ckpt, out);
+  std::printf("%s: %lld tensors (%lld parameter values) of step %lld, %lld bytes\n", out.c_str(),
+              static_cast<long long>(e.tensors), static_cast<long long>(e.values), static_cast<long long>(e.step),
+              static_cast<long long>(e.bytes));
   return 0;
 }
 
@@ -297,6 +334,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "train") return cmd_train(argc - 2, argv + 2);
     if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
+    if (cmd == "export") return cmd_export(argc - 2, argv + 2);
     if (cmd == "data") return cmd_data(argc - 2, argv + 2);
     if (cmd == "init") return cmd_init(argc - 2, argv + 2);
     if (cmd == "bench") return ssm::bench::main(argc - 1, argv + 1);

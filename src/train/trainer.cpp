@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "io/atomic_write.h"
+#include "io/torch_file.h"
 #include "layers/registry.h"
 #include "ssm/ops/library.h"
 #include "train/schema.h"
@@ -591,6 +592,40 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
   e.metrics = run_eval(m, *task, id, c.get_int("data.eval_batch_size"), dev, perturb);
   e.report = task->report(e.metrics);
   e.examples = task->size(id);
+  return e;
+}
+
+ExportSummary export_checkpoint(const std::string& checkpoint, const std::string& out) {
+  const fs::path dir = fs::path(checkpoint).parent_path();
+  const fs::path cfg_path = dir / "config.yaml";
+  if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
+  const config::Config c = config::Config::load(train_schema(), cfg_path.string());
+  const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
+  model::SequenceModel m = build_model(c, task->model_shape());
+  const State s = load_checkpoint(checkpoint, m, nullptr, c);  // checks the config and the checksum
+  c10::Dict<std::string, at::Tensor> weights;
+  ExportSummary e;
+  for (const auto& p : m->named_parameters()) {
+    weights.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
+    e.tensors += 1;
+    e.values += p.value().numel();
+  }
+  for (const auto& b : m->named_buffers()) {
+    weights.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
+    e.tensors += 1;
+  }
+  std::ifstream in(cfg_path, std::ios::binary);
+  std::stringstream yaml;
+  yaml << in.rdbuf();
+  c10::impl::GenericDict top(c10::StringType::get(), c10::AnyType::get());
+  top.insert("format", c10::IValue(std::string("ssm export 1")));
+  top.insert("state_dict", c10::IValue(weights));
+  top.insert("config", c10::IValue(yaml.str()));
+  top.insert("versions", c10::IValue(std::string("ssm ") + ssm::version() + ", torch " + TORCH_VERSION));
+  top.insert("step", c10::IValue(s.step));
+  io::save_torch_file(out, c10::IValue(top));
+  e.bytes = static_cast<int64_t>(fs::file_size(out));
+  e.step = s.step;
   return e;
 }
 

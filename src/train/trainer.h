@@ -62,6 +62,15 @@ at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& noise);
 EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split,
                                 const FourierNoise* noise = nullptr);
 
+// Writes the weights of a checkpoint as a plain file that Python opens with torch.load(path, weights_only=True): a dict
+// {"format": "ssm export 1", "state_dict": {name: tensor} (every parameter and buffer, on the CPU, the model's
+// names), "config": the run's config.yaml, "versions", "step"}. The checkpoint is loaded and checked first (config
+// and checksum), as for ssm eval; `out` is written atomically.
+struct ExportSummary {
+  int64_t tensors = 0, values = 0, step = 0, bytes = 0;
+};
+ExportSummary export_checkpoint(const std::string& checkpoint, const std::string& out);
+
 // The model that the config's model.* keys describe for a task's shape (checks that involve two keys included:
 // config::ConfigError names the key).
 model::SequenceModel build_model(const config::Config& c, const model::ModelShape& shape);

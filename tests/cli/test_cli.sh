@@ -67,6 +67,11 @@ fc=(--set data.task=forecast --set "data.root=$tmp" --set data.forecast.file=toy
 : >"$tmp/empty.yaml"
 expect 0 "best val mse .*test: loss .*mse .*mae" -- train "$tmp/empty.yaml" "${fc[@]}" --quiet
 expect 0 "test split: 57 examples, loss .*, mse .*, mae " -- eval "$tmp/fc/best.pt"
+expect 0 "fc/best.state_dict.pt: [0-9]+ tensors \([0-9]+ parameter values\) of step 3" -- export "$tmp/fc/best.pt"
+expect 0 "x.pt: " -- export "$tmp/fc/last.pt" --out "$tmp/x.pt"
+expect nonzero "export: no checkpoint given" -- export
+expect nonzero "config.yaml: missing" -- export "$tmp/nowhere/best.pt"
+expect nonzero "export: unknown option '--fast'" -- export "$tmp/fc/best.pt" --fast
 expect nonzero "toy.csv: no column 'price'" -- train "$tmp/empty.yaml" "${fc[@]}" --set data.forecast.features=S --set data.forecast.target=price --set "trainer.out_dir=$tmp/fc2"
 # A task without a validation split trains (the test uses the last state) and says so; evaluating that split is an error.
 expect 0 "wrote 20 / 0 / 5 ListOps" -- data listops --out "$tmp/lo0" --train 20 --val 0 --test 5 --min-length 10 --max-length 40

@@ -183,3 +183,88 @@ def test_compile_fullgraph_through_the_wrappers():
     torch.testing.assert_close(out, f(u, k, D))
     for g, e in zip(torch.autograd.grad(out, (u, k, D)), eager_grads):
         torch.testing.assert_close(g, e)
+
+
+# ---- ssm.nn against the C++ layers ---------------------------------------------------------------------------------
+
+REFERENCES = os.environ.get("SSM_LAYER_REFERENCE_DIR")
+LAYERS = {"s4d": ssm.nn.S4D}
+
+
+def reference_files():
+    if not REFERENCES or not os.path.isdir(REFERENCES):
+        return []
+    return sorted(os.path.join(REFERENCES, f) for f in os.listdir(REFERENCES) if f.startswith(tuple(LAYERS)))
+
+
+@pytest.mark.skipif(not REFERENCES, reason="SSM_LAYER_REFERENCE_DIR is not set (ctest sets it)")
+def test_the_references_are_there():
+    names = [os.path.basename(f) for f in reference_files()]
+    for init in ("lin", "inv", "real", "legs", "ptd"):
+        assert any(n.startswith("s4d_") and n.endswith(f"_{init}.pt") for n in names), names
+
+
+@pytest.mark.parametrize("path", reference_files(), ids=os.path.basename)
+def test_python_layer_with_the_cpp_weights_gives_the_cpp_output(path):
+    ref = torch.load(path, weights_only=True)
+    layer = LAYERS[ref["layer"]](**ref["options"])
+    assert set(dict(layer.named_parameters())) == set(ref["state_dict"])
+    layer.load_state_dict(ref["state_dict"], strict=True)
+    layer.eval()
+    torch.testing.assert_close(layer(ref["input"]), ref["output"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["lin", "inv", "real", "legs"])
+def test_python_initializations_have_the_cpp_shapes_and_ranges(init):
+    torch.manual_seed(0)
+    layer = ssm.nn.S4D(d_model=7, d_state=10, init=init, bidirectional=True, dt_min=0.01, dt_max=0.2)
+    shapes = {k: tuple(v.shape) for k, v in layer.named_parameters()}
+    assert shapes == {"log_dt": (7,), "A_log_re": (7, 5), "A_im": (7, 5), "C": (2, 7, 5, 2), "D": (7,),
+                      "output.out.weight": (14, 7), "output.out.bias": (14,)}
+    dt = torch.exp(layer.log_dt)
+    assert dt.min() >= 0.01 - 1e-6 and dt.max() <= 0.2 + 1e-6
+    assert torch.all(torch.exp(layer.A_log_re) > 0)
+    y = layer(torch.randn(3, 20, 7))
+    assert y.shape == (3, 20, 7) and torch.isfinite(y).all()
+    if init == "legs":  # S4D-LegS: Re A = -1/2, Im A the positive eigenvalues of the skew part of HiPPO-LegS
+        torch.testing.assert_close(torch.exp(layer.A_log_re), torch.full((7, 5), 0.5))
+        assert torch.all(layer.A_im > 0)
+
+
+def test_an_unloaded_ptd_layer_is_an_error():
+    layer = ssm.nn.S4D(d_model=4, d_state=6, init="ptd")
+    with pytest.raises(RuntimeError, match="computed by the engine"):
+        layer(torch.randn(1, 5, 4))
+
+
+CLI = os.environ.get("SSM_CLI")
+
+
+@pytest.mark.skipif(not CLI, reason="SSM_CLI is not set (ctest sets it)")
+def test_an_exported_checkpoint_loads_with_weights_only_into_the_python_layers(tmp_path):
+    with open(tmp_path / "toy.csv", "w") as f:
+        f.write("x,OT\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(300)))
+    (tmp_path / "empty.yaml").write_text("")
+    sets = ["data.task=forecast", f"data.root={tmp_path}", "data.forecast.file=toy.csv", "data.forecast.lookback=12",
+            "data.forecast.horizon=4", "model.d_model=8", "model.n_layers=2", "model.d_state=4",
+            "model.s4d.init=legs", "trainer.max_steps=3", "trainer.threads=1", f"trainer.out_dir={tmp_path / 'run'}"]
+    args = [CLI, "train", str(tmp_path / "empty.yaml"), "--quiet"] + [a for s in sets for a in ("--set", s)]
+    subprocess.run(args, check=True, capture_output=True)
+    r = subprocess.run([CLI, "export", str(tmp_path / "run" / "best.pt")], check=True, capture_output=True, text=True)
+    out = tmp_path / "run" / "best.state_dict.pt"
+    assert str(out) in r.stdout
+    data = ssm.nn.load_export(str(out))
+    assert data["step"] == 3 and "torch" in data["versions"]
+    import yaml
+    config = yaml.safe_load(data["config"])
+    assert config["model"]["d_model"] == 8 and config["model"]["s4d"]["init"] == "legs"
+    for i in range(2):
+        layer = ssm.nn.S4D(d_model=8, d_state=4, init="legs")
+        weights = ssm.nn.layer_state_dict(data["state_dict"], f"backbone.block{i}")
+        layer.load_state_dict(weights, strict=True)
+        assert torch.isfinite(layer(torch.randn(2, 12, 8))).all()
+    with pytest.raises(KeyError, match="no weights under 'backbone.block9.'"):
+        ssm.nn.layer_state_dict(data["state_dict"], "backbone.block9")
+    with pytest.raises(ValueError, match="not a file of ssm export"):
+        torch.save({"x": 1}, tmp_path / "other.pt")
+        ssm.nn.load_export(str(tmp_path / "other.pt"))

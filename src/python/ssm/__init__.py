@@ -10,7 +10,7 @@ import os
 
 import torch
 
-__all__ = ["__version__", "build_info", "library_path", "ops"]
+__all__ = ["__version__", "build_info", "library_path", "nn", "ops"]
 
 
 def _release(version: str) -> str:
@@ -99,3 +99,4 @@ def library_path() -> str:
 
 
 from . import ops  # noqa: E402  (after the library is loaded)
+from . import nn  # noqa: E402

@@ -1,0 +1,146 @@
+"""torch.nn modules of ssm's sequence layers, on the ssm ops, with the C++ layers' parameter names, shapes and
+initializations: the weights of a layer trained with ``ssm train`` (``ssm export``) load into them with
+``load_state_dict(strict=True)`` and give the C++ layer's outputs.
+
+Layers map (B, L, H) to (B, L, H), as in the engine.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Mapping, Optional
+
+import torch
+from torch import Tensor, nn
+
+from . import ops
+
+__all__ = ["OutputStage", "S4D", "layer_state_dict", "load_export"]
+
+
+class OutputStage(nn.Module):
+    """GELU, dropout, a linear map H -> 2H and a GLU over the last axis, as S4D, S5 and long conv end."""
+
+    def __init__(self, d_model: int, dropout: float = 0.0):
+        super().__init__()
+        self.out = nn.Linear(d_model, 2 * d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return nn.functional.glu(self.out(self.drop(nn.functional.gelu(y))), -1)
+
+
+def _s4d_legs(N: int):
+    """The diagonal part of HiPPO-LegS (S4D-LegS): A = -1/2 + i w for the N/2 positive w, B = V^* B_LegS."""
+    q = torch.sqrt(2 * torch.arange(N, dtype=torch.float64) + 1)
+    A = -torch.tril(torch.outer(q, q), -1) - torch.diag(torch.arange(N, dtype=torch.float64) + 1)
+    P = torch.sqrt(torch.arange(N, dtype=torch.float64) + 0.5)
+    skew = A + torch.outer(P, P) + 0.5 * torch.eye(N, dtype=torch.float64)
+    w, V = torch.linalg.eigh(skew.to(torch.complex128) * -1j)
+    w, V = w[N // 2:], V[:, N // 2:]
+    return torch.complex(torch.full_like(w, -0.5), w), V.conj().T @ q.to(torch.complex128)
+
+
+class S4D(nn.Module):
+    """The S4D layer (a diagonal state-space convolution; the engine's layer 's4d', README "Tasks, layers and
+    models"). Per channel h: A = -exp(A_log_re) + i A_im (N/2 modes, conjugates implied), dt = exp(log_dt), complex C
+    (2 output channels when bidirectional), real D; the kernel K = 2 Re sum_n C dB exp(dtA l) by
+    :func:`ssm.ops.vandermonde` (zero-order hold or bilinear), ``y = fft_conv(u, K[0], D, K[1])``, then the
+    :class:`OutputStage`.
+
+    init: 'lin', 'inv', 'real' or 'legs' (S4D-Lin/Inv/Real/LegS, drawn as the engine draws them); 'ptd' (S4-PTD, all
+    N eigenvalues of the engine's perturbed HiPPO matrix, which only the engine computes: ``ssm init ptd``) gives the
+    layer's shapes for loading weights, and its parameters must come from load_state_dict.
+    """
+
+    def __init__(self, d_model: int = 128, d_state: int = 64, init: str = "lin", discretization: str = "zoh",
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__()
+        if d_model < 1:
+            raise ValueError(f"S4D: d_model must be >= 1, got {d_model}")
+        if d_state < 2 or d_state % 2:
+            raise ValueError(f"S4D: d_state must be an even number >= 2, got {d_state}")
+        if not (dt_min > 0 and dt_max >= dt_min):
+            raise ValueError("S4D: need 0 < dt_min <= dt_max")
+        if discretization not in ("zoh", "bilinear"):
+            raise ValueError(f"S4D: discretization must be zoh or bilinear, got '{discretization}'")
+        if init not in ("lin", "inv", "real", "legs", "ptd"):
+            raise ValueError(f"S4D: init must be lin, inv, real, legs or ptd, got '{init}'")
+        self.d_model, self.d_state, self.init = d_model, d_state, init
+        self.discretization, self.bidirectional = discretization, bidirectional
+        H, N2, channels = d_model, d_state if init == "ptd" else d_state // 2, 2 if bidirectional else 1
+        self.mode_scale = 0.5 if init == "ptd" else 1.0  # all N modes stored: Re, not 2 Re, of the sum
+        self.output = OutputStage(d_model, dropout)
+        log_dt = torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        n = torch.arange(N2, dtype=torch.float32).expand(H, N2)
+        re = torch.full((H, N2), 0.5)
+        c0 = torch.randn(channels, H, N2, 2) * math.sqrt(0.5)
+        if init == "lin":
+            im = math.pi * n
+        elif init == "inv":
+            im = (d_state / math.pi) * (d_state / (2 * n + 1) - 1)
+        elif init == "real":
+            re, im = n + 1, torch.zeros(H, N2)
+        elif init == "legs":
+            A, B = _s4d_legs(d_state)
+            im = A.imag.float().expand(H, N2)
+            b = torch.complex(B.real, B.imag.clamp(-2, 2)).to(torch.complex64)
+            c0 = torch.view_as_real(torch.view_as_complex(c0) * b)
+        else:  # ptd: shapes only
+            im = torch.full((H, N2), float("nan"))
+            re = torch.full((H, N2), float("nan"))
+            c0 = torch.full_like(c0, float("nan"))
+        self.log_dt = nn.Parameter(log_dt)
+        self.A_log_re = nn.Parameter(torch.log(re).contiguous())
+        self.A_im = nn.Parameter(im.contiguous())
+        self.C = nn.Parameter(c0.contiguous())
+        self.D = nn.Parameter(torch.randn(H))
+
+    def _discretize(self):
+        A = torch.complex(-torch.exp(self.A_log_re), self.A_im)
+        dt = torch.exp(self.log_dt).unsqueeze(-1)
+        dtA = A * dt
+        if self.discretization == "zoh":
+            x, dB = dtA, (torch.exp(dtA) - 1) / A
+        else:
+            den = 1 - dtA / 2
+            x, dB = torch.log((1 + dtA / 2) / den), dt / den
+        Cc = torch.view_as_complex(self.C)
+        channels = Cc.shape[0]
+        v = (Cc * dB * self.mode_scale).reshape(channels * self.d_model, -1)
+        return x.repeat(channels, 1), v
+
+    def kernel(self, L: int) -> Tensor:
+        """The convolution kernel, (channels, H, L) with channels = 2 when bidirectional."""
+        x, v = self._discretize()
+        return ops.vandermonde(v.contiguous(), x.contiguous(), L).view(-1, self.d_model, L)
+
+    def forward(self, u: Tensor) -> Tensor:
+        if u.dim() != 3 or u.shape[2] != self.d_model:
+            raise ValueError(f"S4D: input must have shape (B, L, {self.d_model}), got {tuple(u.shape)}")
+        if self.init == "ptd" and torch.isnan(self.A_im).any():
+            raise RuntimeError("S4D(init='ptd'): the parameters were never loaded (S4-PTD's initialization is "
+                               "computed by the engine: load the weights of an ssm export with load_state_dict)")
+        k = self.kernel(u.shape[1]).to(u.dtype)
+        y = ops.fft_conv(u.transpose(1, 2), k[0], self.D.to(u.dtype), k[1] if self.bidirectional else None)
+        return self.output(y.transpose(1, 2))
+
+
+def load_export(path: str) -> dict:
+    """Opens a file of ``ssm export`` (torch.load with weights_only=True): {'state_dict', 'config' (the run's
+    config.yaml text), 'versions', 'step', 'format'}."""
+    data = torch.load(path, weights_only=True, map_location="cpu")
+    if not isinstance(data, dict) or data.get("format") != "ssm export 1":
+        raise ValueError(f"{path}: not a file of ssm export (format 'ssm export 1')")
+    return data
+
+
+def layer_state_dict(state_dict: Mapping[str, Tensor], prefix: str) -> Dict[str, Tensor]:
+    """The entries under ``prefix`` (e.g. 'backbone.block0.'), with the prefix removed: one layer's weights of an
+    exported model, for load_state_dict."""
+    if not prefix.endswith("."):
+        prefix += "."
+    out = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not out:
+        names = sorted({k.rsplit(".", 1)[0] for k in state_dict})
+        raise KeyError(f"no weights under '{prefix}' (modules: {', '.join(names)})")
+    return out

@@ -1,0 +1,128 @@
+// io::save_torch_file: the values read back, and the layer references that the Python package's tests compare
+// ssm.nn against (tests/package/test_installed.py): each layer's options, weights, an input and the C++ output, in
+// SSM_LAYER_REFERENCE_DIR (ctest sets it; a temporary folder otherwise).
+#include "io/torch_file.h"
+#include "layers/s4d.h"
+#include "support/fixtures.h"
+
+#include <gtest/gtest.h>
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace ssm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TorchFile : public test::TempDirTest {
+ protected:
+  // Where the files go: SSM_LAYER_REFERENCE_DIR when set (kept for the Python tests), else the test's own folder.
+  fs::path out_dir() const {
+    const char* env = std::getenv("SSM_LAYER_REFERENCE_DIR");
+    if (!env || !*env) return dir;
+    fs::create_directories(env);
+    return env;
+  }
+};
+
+c10::IValue read_back(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return torch::pickle_load(bytes);
+}
+
+TEST_F(TorchFile, ValuesReadBack) {
+  const fs::path path = out_dir() / "values.pt";
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  const torch::Tensor t = torch::randn({3, 4}, torch::kDouble), s = torch::randn({5}).slice(0, 1, 4);
+  c10::Dict<std::string, at::Tensor> tensors;
+  tensors.insert("t", t);
+  tensors.insert("s", s.contiguous());
+  d.insert("tensors", c10::IValue(tensors));
+  d.insert("text", c10::IValue(std::string("a: 1\nb: [2, 3]\n")));
+  d.insert("n", c10::IValue(int64_t{-7}));
+  io::save_torch_file(path, c10::IValue(d));
+  EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
+  const auto back = read_back(path).toGenericDict();
+  EXPECT_EQ(back.at("text").toStringRef(), "a: 1\nb: [2, 3]\n");
+  EXPECT_EQ(back.at("n").toInt(), -7);
+  const auto bt = back.at("tensors").toGenericDict();
+  EXPECT_TRUE(torch::equal(bt.at("t").toTensor(), t));
+  EXPECT_TRUE(torch::equal(bt.at("s").toTensor(), s));
+}
+
+TEST_F(TorchFile, AFailedWriteNamesTheFile) {
+  const fs::path path = out_dir() / "no-such-folder" / "x.pt";
+  try {
+    io::save_torch_file(path, c10::IValue(int64_t{1}));
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+}
+
+c10::impl::GenericDict reference(torch::nn::Module& layer, const std::string& kind,
+                                 const c10::impl::GenericDict& options, const torch::Tensor& u,
+                                 const torch::Tensor& y) {
+  c10::Dict<std::string, at::Tensor> weights;
+  for (const auto& p : layer.named_parameters()) weights.insert(p.key(), p.value().detach().clone());
+  for (const auto& b : layer.named_buffers()) weights.insert(b.key(), b.value().detach().clone());
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  d.insert("layer", c10::IValue(kind));
+  d.insert("options", c10::IValue(options));
+  d.insert("state_dict", c10::IValue(weights));
+  d.insert("input", c10::IValue(u));
+  d.insert("output", c10::IValue(y.detach()));
+  return d;
+}
+
+// S4D in each initialization, discretization and direction the Python layer has (ptd through its weights).
+TEST_F(TorchFile, LayerReferencesForPython) {
+  test::use_temp_cache();
+  struct Case {
+    std::string init, disc;
+    bool bidir;
+  };
+  const std::vector<Case> cases = {
+      {"lin", "zoh", false}, {"inv", "bilinear", true}, {"real", "zoh", true}, {"legs", "bilinear", false},
+      {"ptd", "zoh", false}};
+  const fs::path where = out_dir();
+  int index = 0;
+  for (const auto& c : cases) {
+    torch::manual_seed(100 + index);
+    layers::S4DOptions o;
+    o.d_model = 5;
+    o.d_state = 6;
+    o.init = c.init;
+    o.discretization = c.disc;
+    o.bidirectional = c.bidir;
+    o.dt_min = 0.01;
+    o.dt_max = 0.5;
+    o.ptd_iterations = 100;
+    layers::S4D layer(o);
+    layer->eval();
+    const torch::Tensor u = torch::randn({2, 11, 5});
+    const torch::Tensor y = layer->forward(u);
+    c10::impl::GenericDict opts(c10::StringType::get(), c10::AnyType::get());
+    opts.insert("d_model", c10::IValue(o.d_model));
+    opts.insert("d_state", c10::IValue(o.d_state));
+    opts.insert("init", c10::IValue(o.init));
+    opts.insert("discretization", c10::IValue(o.discretization));
+    opts.insert("bidirectional", c10::IValue(o.bidirectional));
+    opts.insert("dt_min", c10::IValue(o.dt_min));
+    opts.insert("dt_max", c10::IValue(o.dt_max));
+    const fs::path path = where / ("s4d_" + std::to_string(index++) + "_" + c.init + ".pt");
+    io::save_torch_file(path, c10::IValue(reference(*layer, "s4d", opts, u, y)));
+    const auto back = read_back(path).toGenericDict();
+    EXPECT_TRUE(torch::equal(back.at("output").toTensor(), y)) << path;
+    EXPECT_EQ(back.at("state_dict").toGenericDict().size(), layer->named_parameters().size()) << path;
+  }
+}
+
+}  // namespace
+}  // namespace ssm
