@@ -2,7 +2,9 @@
 // ssm.nn against (tests/package/test_installed.py): each layer's options, weights, an input and the C++ output, in
 // SSM_LAYER_REFERENCE_DIR (ctest sets it; a temporary folder otherwise).
 #include "io/torch_file.h"
+#include "layers/long_conv.h"
 #include "layers/s4d.h"
+#include "layers/s5.h"
 #include "support/fixtures.h"
 
 #include <gtest/gtest.h>
@@ -121,6 +123,90 @@ TEST_F(TorchFile, LayerReferencesForPython) {
     const auto back = read_back(path).toGenericDict();
     EXPECT_TRUE(torch::equal(back.at("output").toTensor(), y)) << path;
     EXPECT_EQ(back.at("state_dict").toGenericDict().size(), layer->named_parameters().size()) << path;
+  }
+}
+
+// S5 (hippo_n in one and two blocks, both discretizations and directions; ptd through its weights) and long conv
+// (fft and butterfly, learned factors shared and per channel, Smooth, Squash, both initializations).
+TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
+  test::use_temp_cache();
+  const fs::path where = out_dir();
+  auto opts = [] { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); };
+  struct S5Case {
+    std::string init, disc;
+    int64_t blocks;
+    bool bidir;
+  };
+  int index = 0;
+  for (const S5Case& c : std::vector<S5Case>{{"hippo_n", "zoh", 1, false}, {"hippo_n", "bilinear", 2, true},
+                                             {"ptd", "zoh", 2, false}}) {
+    torch::manual_seed(200 + index);
+    layers::S5Options o;
+    o.d_model = 5;
+    o.d_state = 6;
+    o.blocks = c.blocks;
+    o.init = c.init;
+    o.discretization = c.disc;
+    o.bidirectional = c.bidir;
+    o.dt_min = 0.01;
+    o.dt_max = 0.5;
+    o.ptd_iterations = 100;
+    layers::S5 layer(o);
+    layer->eval();
+    const torch::Tensor u = torch::randn({2, 13, 5});
+    const torch::Tensor y = layer->forward(u);
+    auto d = opts();
+    d.insert("d_model", c10::IValue(o.d_model));
+    d.insert("d_state", c10::IValue(o.d_state));
+    d.insert("blocks", c10::IValue(o.blocks));
+    d.insert("init", c10::IValue(o.init));
+    d.insert("discretization", c10::IValue(o.discretization));
+    d.insert("bidirectional", c10::IValue(o.bidirectional));
+    io::save_torch_file(where / ("s5_" + std::to_string(index++) + "_" + c.init + ".pt"),
+                        c10::IValue(reference(*layer, "s5", d, u, y)));
+  }
+  struct ConvCase {
+    std::string conv, init;
+    bool learn, per_channel, bidir;
+    int64_t smooth, L;
+  };
+  index = 0;
+  for (const ConvCase& c : std::vector<ConvCase>{{"fft", "randn", false, false, false, 0, 16},
+                                                 {"fft", "double_exp", false, false, true, 2, 11},
+                                                 {"butterfly", "double_exp", false, false, true, 1, 16},
+                                                 {"butterfly", "randn", true, true, false, 0, 12},
+                                                 {"butterfly", "double_exp", true, false, true, 1, 16}}) {
+    torch::manual_seed(300 + index);
+    layers::LongConvOptions o;
+    o.d_model = 4;
+    o.max_length = 16;
+    o.lambda = 0.001;
+    o.smooth = c.smooth;
+    o.bidirectional = c.bidir;
+    o.init = c.init;
+    o.conv = c.conv;
+    o.learn_butterfly = c.learn;
+    o.butterfly_per_channel = c.per_channel;
+    layers::LongConv layer(o);
+    {
+      torch::NoGradGuard g;  // weights away from the exact DFT and from the Squash threshold: every part matters
+      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.05);
+    }
+    layer->eval();
+    const torch::Tensor u = torch::randn({2, c.L, 4});
+    const torch::Tensor y = layer->forward(u);
+    auto d = opts();
+    d.insert("d_model", c10::IValue(o.d_model));
+    d.insert("max_length", c10::IValue(o.max_length));
+    d.insert("lambda_", c10::IValue(o.lambda));
+    d.insert("smooth", c10::IValue(o.smooth));
+    d.insert("bidirectional", c10::IValue(o.bidirectional));
+    d.insert("init", c10::IValue(o.init));
+    d.insert("conv", c10::IValue(o.conv));
+    d.insert("learn_butterfly", c10::IValue(o.learn_butterfly));
+    d.insert("butterfly_per_channel", c10::IValue(o.butterfly_per_channel));
+    io::save_torch_file(where / ("longconv_" + std::to_string(index++) + "_" + c.conv + ".pt"),
+                        c10::IValue(reference(*layer, "longconv", d, u, y)));
   }
 }
 

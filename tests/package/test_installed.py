@@ -188,7 +188,7 @@ def test_compile_fullgraph_through_the_wrappers():
 # ---- ssm.nn against the C++ layers ---------------------------------------------------------------------------------
 
 REFERENCES = os.environ.get("SSM_LAYER_REFERENCE_DIR")
-LAYERS = {"s4d": ssm.nn.S4D}
+LAYERS = {"s4d": ssm.nn.S4D, "s5": ssm.nn.S5, "longconv": ssm.nn.LongConv}
 
 
 def reference_files():
@@ -202,6 +202,9 @@ def test_the_references_are_there():
     names = [os.path.basename(f) for f in reference_files()]
     for init in ("lin", "inv", "real", "legs", "ptd"):
         assert any(n.startswith("s4d_") and n.endswith(f"_{init}.pt") for n in names), names
+    for init in ("hippo_n", "ptd"):
+        assert any(n.startswith("s5_") and n.endswith(f"_{init}.pt") for n in names), names
+    assert sum(n.startswith("longconv_") for n in names) == 5, names
 
 
 @pytest.mark.parametrize("path", reference_files(), ids=os.path.basename)
@@ -268,3 +271,31 @@ def test_an_exported_checkpoint_loads_with_weights_only_into_the_python_layers(t
     with pytest.raises(ValueError, match="not a file of ssm export"):
         torch.save({"x": 1}, tmp_path / "other.pt")
         ssm.nn.load_export(str(tmp_path / "other.pt"))
+
+
+def test_s5_and_long_conv_initializations():
+    torch.manual_seed(0)
+    s5 = ssm.nn.S5(d_model=6, d_state=8, blocks=2, bidirectional=True, dt_min=0.01, dt_max=0.2)
+    shapes = {k: tuple(v.shape) for k, v in s5.named_parameters()}
+    assert shapes == {"Lambda_re": (8,), "Lambda_im": (8,), "log_step": (8,), "B": (8, 6, 2), "C": (2, 6, 8, 2),
+                      "D": (6,), "output.out.weight": (12, 6), "output.out.bias": (12,)}
+    torch.testing.assert_close(s5.Lambda_re, torch.full((8,), -0.5))  # HiPPO-N: Re Lambda = -1/2, blocks repeat
+    torch.testing.assert_close(s5.Lambda_im[:4], s5.Lambda_im[4:])
+    assert torch.all(s5.Lambda_im > 0)
+    assert torch.isfinite(s5(torch.randn(2, 9, 6))).all()
+    with pytest.raises(RuntimeError, match="computed by the engine"):
+        ssm.nn.S5(d_model=3, d_state=4, init="ptd")(torch.randn(1, 5, 3))
+    with pytest.raises(ValueError, match="positive multiple of blocks"):
+        ssm.nn.S5(d_state=6, blocks=4)
+    lc = ssm.nn.LongConv(d_model=4, max_length=30, conv="butterfly", learn_butterfly=True, init="double_exp")
+    names = [k for k, _ in lc.named_parameters()]
+    radices = ssm.ops.butterfly_radices(ssm.ops.fft_conv_size(30, 30))
+    assert names[:2] == ["kernel", "D"] and names[2:2 + len(radices)] == [f"butterfly{i}" for i in range(len(radices))]
+    assert [tuple(getattr(lc, f"butterfly{i}").shape) for i in range(len(radices))] == [(4, r, r, 2) for r in radices]
+    # Exact DFT factors at the start: the layer is the exact convolution.
+    u = torch.randn(2, 17, 4)
+    exact = ssm.nn.LongConv(d_model=4, max_length=30, init="double_exp")
+    exact.load_state_dict({k: v for k, v in lc.state_dict().items() if not k.startswith("butterfly")})
+    torch.testing.assert_close(lc(u), exact(u), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds the kernel length 30"):
+        exact(torch.randn(1, 31, 4))

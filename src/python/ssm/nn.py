@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from . import ops
 
-__all__ = ["OutputStage", "S4D", "layer_state_dict", "load_export"]
+__all__ = ["OutputStage", "S4D", "S5", "LongConv", "layer_state_dict", "load_export"]
 
 
 class OutputStage(nn.Module):
@@ -29,15 +29,17 @@ class OutputStage(nn.Module):
         return nn.functional.glu(self.out(self.drop(nn.functional.gelu(y))), -1)
 
 
-def _s4d_legs(N: int):
-    """The diagonal part of HiPPO-LegS (S4D-LegS): A = -1/2 + i w for the N/2 positive w, B = V^* B_LegS."""
+def _s4d_legs(N: int, with_vectors: bool = False):
+    """The diagonal part of HiPPO-LegS (S4D-LegS): A = -1/2 + i w for the N/2 positive w, B = V^* B_LegS (and the
+    eigenvectors V, (N, N/2))."""
     q = torch.sqrt(2 * torch.arange(N, dtype=torch.float64) + 1)
     A = -torch.tril(torch.outer(q, q), -1) - torch.diag(torch.arange(N, dtype=torch.float64) + 1)
     P = torch.sqrt(torch.arange(N, dtype=torch.float64) + 0.5)
     skew = A + torch.outer(P, P) + 0.5 * torch.eye(N, dtype=torch.float64)
     w, V = torch.linalg.eigh(skew.to(torch.complex128) * -1j)
     w, V = w[N // 2:], V[:, N // 2:]
-    return torch.complex(torch.full_like(w, -0.5), w), V.conj().T @ q.to(torch.complex128)
+    A, B = torch.complex(torch.full_like(w, -0.5), w), V.conj().T @ q.to(torch.complex128)
+    return (A, B, V) if with_vectors else (A, B)
 
 
 class S4D(nn.Module):
@@ -123,6 +125,159 @@ class S4D(nn.Module):
         k = self.kernel(u.shape[1]).to(u.dtype)
         y = ops.fft_conv(u.transpose(1, 2), k[0], self.D.to(u.dtype), k[1] if self.bidirectional else None)
         return self.output(y.transpose(1, 2))
+
+
+class S5(nn.Module):
+    """The S5 layer (the engine's layer 's5'): one multi-input multi-output diagonal SSM over all H channels by
+    :func:`ssm.ops.diag_scan`. P complex modes Lambda = Lambda_re + i Lambda_im, B (P, H), C (channels, H, P), D (H),
+    dt = exp(log_step) per mode; zero-order hold or bilinear; x_k = Lambda_bar x_{k-1} + B_bar u_k,
+    y_k = 2 Re(C x_k) + D u_k (plus the reverse scan through C[1] when bidirectional), then the :class:`OutputStage`.
+
+    init: 'hippo_n' (J = blocks blocks of S4D-LegS eigenpairs of size 2P/J; B = V^* B0, C = C0 V, LeCun-normal B0,
+    C0, as the engine draws them) or 'ptd' (S5-PTD, y = Re(C x): shapes for loading an export's weights, since only
+    the engine computes PTD).
+    """
+
+    def __init__(self, d_model: int = 128, d_state: int = 64, blocks: int = 1, init: str = "hippo_n",
+                 discretization: str = "zoh", dt_min: float = 1e-3, dt_max: float = 1e-1, bidirectional: bool = False,
+                 dropout: float = 0.0):
+        super().__init__()
+        if d_model < 1:
+            raise ValueError(f"S5: d_model must be >= 1, got {d_model}")
+        if blocks < 1 or d_state < 1 or d_state % blocks:
+            raise ValueError(f"S5: d_state ({d_state}) must be a positive multiple of blocks ({blocks})")
+        if discretization not in ("zoh", "bilinear"):
+            raise ValueError(f"S5: discretization must be zoh or bilinear, got '{discretization}'")
+        if not (dt_min > 0 and dt_max >= dt_min):
+            raise ValueError("S5: need 0 < dt_min <= dt_max")
+        if init not in ("hippo_n", "ptd"):
+            raise ValueError(f"S5: init must be hippo_n or ptd, got '{init}'")
+        self.d_model, self.d_state, self.init = d_model, d_state, init
+        self.discretization, self.bidirectional = discretization, bidirectional
+        self.out_scale = 1.0 if init == "ptd" else 2.0
+        self.output = OutputStage(d_model, dropout)
+        H, P, J, channels = d_model, d_state, blocks, 2 if bidirectional else 1
+        Pb = P // J
+        if init == "hippo_n":
+            lam, _, V = _s4d_legs(2 * Pb, with_vectors=True)
+            n = V.shape[0]
+            B0 = (torch.randn(J, n, H, dtype=torch.float64) / math.sqrt(H)).to(torch.complex128)
+            C0 = (torch.randn(channels, H, J, n, dtype=torch.float64) / math.sqrt(J * n)).to(torch.complex128)
+            Bt = (V.conj().T @ B0).reshape(P, H)
+            Ct = (C0 @ V).reshape(channels, H, P)
+            lam = lam.repeat(J)
+        else:  # ptd: shapes only
+            nan = float("nan")
+            lam = torch.full((P,), complex(nan, nan), dtype=torch.complex128)
+            Bt = torch.full((P, H), complex(nan, nan), dtype=torch.complex128)
+            Ct = torch.full((channels, H, P), complex(nan, nan), dtype=torch.complex128)
+        self.Lambda_re = nn.Parameter(lam.real.float().contiguous())
+        self.Lambda_im = nn.Parameter(lam.imag.float().contiguous())
+        self.log_step = nn.Parameter(torch.rand(P) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        self.B = nn.Parameter(torch.view_as_real(Bt.to(torch.complex64)).contiguous())
+        self.C = nn.Parameter(torch.view_as_real(Ct.to(torch.complex64)).contiguous())
+        self.D = nn.Parameter(torch.randn(H))
+
+    def discretize(self):
+        """(Lambda_bar (P), B_bar (P, H)), complex64."""
+        lam = torch.complex(self.Lambda_re, self.Lambda_im)
+        dt = torch.exp(self.log_step)
+        if self.discretization == "zoh":
+            lbar = torch.exp(lam * dt)
+            scale = (lbar - 1) / lam
+        else:
+            den = 1 - dt * lam / 2
+            lbar, scale = (1 + dt * lam / 2) / den, dt / den
+        return lbar, scale.unsqueeze(-1) * torch.view_as_complex(self.B)
+
+    def forward(self, u: Tensor) -> Tensor:
+        if u.dim() != 3 or u.shape[2] != self.d_model:
+            raise ValueError(f"S5: input must have shape (B, L, {self.d_model}), got {tuple(u.shape)}")
+        if self.init == "ptd" and torch.isnan(self.Lambda_re).any():
+            raise RuntimeError("S5(init='ptd'): the parameters were never loaded (S5-PTD's initialization is "
+                               "computed by the engine: load the weights of an ssm export with load_state_dict)")
+        lbar, bbar = self.discretize()
+        Cc = torch.view_as_complex(self.C)
+        bu = (u.to(torch.complex64) @ bbar.T).contiguous()
+        y = self.out_scale * (ops.diag_scan(lbar, bu) @ Cc[0].T).real
+        if self.bidirectional:
+            y = y + self.out_scale * (ops.diag_scan(lbar, bu, True) @ Cc[1].T).real
+        return self.output(y + self.D * u)
+
+
+class LongConv(nn.Module):
+    """The long-convolution layer (the engine's layer 'longconv'): an explicit kernel (channels, H, max_length),
+    Smooth (moving average over 2 smooth + 1), Squash (soft threshold lambda_), kernel dropout, then
+    ``fft_conv(u, k[0], D, k[1])`` (conv='butterfly': :func:`ssm.ops.butterfly_conv`, with learn_butterfly its DFT
+    factors as parameters butterfly0, butterfly1, ... initialized to the exact DFT matrices of the plan of
+    max_length, shorter inputs zero-padded to it) and the :class:`OutputStage`. init: 'randn' or 'double_exp'."""
+
+    def __init__(self, d_model: int = 128, max_length: int = 2048, lambda_: float = 0.002, smooth: int = 0,
+                 kernel_dropout: float = 0.0, bidirectional: bool = False, dropout: float = 0.0, init: str = "randn",
+                 conv: str = "fft", learn_butterfly: bool = False, butterfly_per_channel: bool = True):
+        super().__init__()
+        if d_model < 1:
+            raise ValueError(f"LongConv: d_model must be >= 1, got {d_model}")
+        if max_length < 1:
+            raise ValueError("LongConv: max_length must be >= 1")
+        if lambda_ < 0 or smooth < 0 or not 0 <= kernel_dropout < 1:
+            raise ValueError("LongConv: need lambda >= 0, smooth >= 0, 0 <= kernel_dropout < 1")
+        if conv not in ("fft", "butterfly"):
+            raise ValueError(f"LongConv: conv must be fft or butterfly, got '{conv}'")
+        if learn_butterfly and conv != "butterfly":
+            raise ValueError("LongConv: learn_butterfly needs conv = butterfly")
+        self.d_model, self.max_length, self.lambda_, self.smooth = d_model, max_length, lambda_, smooth
+        self.kernel_dropout, self.bidirectional, self.conv = kernel_dropout, bidirectional, conv
+        self.output = OutputStage(d_model, dropout)
+        channels = 2 if bidirectional else 1
+        if init == "randn":
+            k0 = torch.randn(channels, d_model, max_length) * 0.002
+        elif init == "double_exp":
+            rate = torch.pow(d_model / 2, torch.arange(d_model, dtype=torch.float64) / d_model).unsqueeze(1)
+            decay = torch.exp(-(torch.arange(max_length, dtype=torch.float64) / max_length).unsqueeze(0) * rate)
+            k0 = torch.randn(channels, d_model, max_length) * 0.02 * decay.float()
+        else:
+            raise ValueError(f"LongConv: init must be randn or double_exp, got '{init}'")
+        self.kernel = nn.Parameter(k0)
+        self.D = nn.Parameter(torch.randn(d_model))
+        self.factors = []
+        if learn_butterfly:
+            n = ops.fft_conv_size(max_length, max_length, bidirectional)
+            exact = ops.butterfly_dft_factors(n, torch.complex64, d_model if butterfly_per_channel else 0)
+            for i, F in enumerate(exact):
+                self.register_parameter(f"butterfly{i}", nn.Parameter(torch.view_as_real(F).contiguous()))
+            self.factors = [f"butterfly{i}" for i in range(len(exact))]
+
+    def regularized_kernel(self, L: int) -> Tensor:
+        """The kernel used for an input of length L, after Smooth, Squash and kernel dropout: (channels, H, L)."""
+        if not 1 <= L <= self.max_length:
+            raise ValueError(f"LongConv: sequence length {L} exceeds the kernel length {self.max_length} "
+                             "(model.longconv.max_length)")
+        k = self.kernel[:, :, :L]
+        if self.smooth > 0:
+            k = nn.functional.avg_pool1d(k, 2 * self.smooth + 1, 1, self.smooth, False, True)
+        k = torch.sign(k) * torch.relu(torch.abs(k) - self.lambda_)
+        if self.training and self.kernel_dropout > 0:
+            k = nn.functional.dropout(k, self.kernel_dropout, True)
+        return k
+
+    def forward(self, u: Tensor) -> Tensor:
+        if u.dim() != 3 or u.shape[2] != self.d_model:
+            raise ValueError(f"LongConv: input must have shape (B, L, {self.d_model}), got {tuple(u.shape)}")
+        L = u.shape[1]
+        Lc = max(L, self.max_length) if self.factors else L
+        k = self.regularized_kernel(Lc).to(u.dtype)
+        k_rev = k[1] if self.bidirectional else None
+        x = u.transpose(1, 2)
+        if Lc > L:
+            x = nn.functional.pad(x, (0, Lc - L))
+        D = self.D.to(u.dtype)
+        if self.conv == "fft":
+            y = ops.fft_conv(x, k[0], D, k_rev)
+        else:
+            F = [torch.view_as_complex(getattr(self, name)) for name in self.factors] or None
+            y = ops.butterfly_conv(x, k[0], D, k_rev, F)
+        return self.output(y[:, :, :L].transpose(1, 2))
 
 
 def load_export(path: str) -> dict:
