@@ -3,6 +3,7 @@
 // SSM_LAYER_REFERENCE_DIR (ctest sets it; a temporary folder otherwise).
 #include "io/torch_file.h"
 #include "layers/long_conv.h"
+#include "layers/mamba.h"
 #include "layers/s4d.h"
 #include "layers/s5.h"
 #include "support/fixtures.h"
@@ -207,6 +208,50 @@ TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
     d.insert("butterfly_per_channel", c10::IValue(o.butterfly_per_channel));
     io::save_torch_file(where / ("longconv_" + std::to_string(index++) + "_" + c.conv + ".pt"),
                         c10::IValue(reference(*layer, "longconv", d, u, y)));
+  }
+}
+
+// Mamba, one and two directions (the second with ragged lengths), default and explicit dt_rank, with and without
+// biases.
+TEST_F(TorchFile, LayerReferencesForPythonMamba) {
+  const fs::path where = out_dir();
+  struct Case {
+    bool bidir, bias;
+    int64_t dt_rank;
+  };
+  int index = 0;
+  for (const Case& c : std::vector<Case>{{false, false, 0}, {true, true, 2}, {true, false, 0}}) {
+    torch::manual_seed(400 + index);
+    layers::MambaOptions o;
+    o.d_model = 6;
+    o.d_state = 3;
+    o.expand = 2;
+    o.d_conv = 3;
+    o.dt_rank = c.dt_rank;
+    o.bias = c.bias;
+    o.bidirectional = c.bidir;
+    layers::Mamba layer(o);
+    {
+      torch::NoGradGuard g;  // away from the initialization's constants (D = 1, A_log = log n): every weight matters
+      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.1);
+    }
+    layer->eval();
+    const torch::Tensor u = torch::randn({2, 9, 6});
+    layers::SequenceContext ctx;
+    const torch::Tensor lengths = torch::tensor({9, 6}, torch::kLong);
+    if (c.bidir) ctx.lengths = lengths;
+    torch::Tensor y = layer->forward(u, ctx);
+    auto d = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+    d.insert("d_model", c10::IValue(o.d_model));
+    d.insert("d_state", c10::IValue(o.d_state));
+    d.insert("expand", c10::IValue(o.expand));
+    d.insert("d_conv", c10::IValue(o.d_conv));
+    d.insert("dt_rank", c10::IValue(o.dt_rank));
+    d.insert("bias", c10::IValue(o.bias));
+    d.insert("bidirectional", c10::IValue(o.bidirectional));
+    auto ref = reference(*layer, "mamba", d, u, y);
+    if (c.bidir) ref.insert("lengths", c10::IValue(lengths));
+    io::save_torch_file(where / ("mamba_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
   }
 }
 

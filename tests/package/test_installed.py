@@ -188,7 +188,7 @@ def test_compile_fullgraph_through_the_wrappers():
 # ---- ssm.nn against the C++ layers ---------------------------------------------------------------------------------
 
 REFERENCES = os.environ.get("SSM_LAYER_REFERENCE_DIR")
-LAYERS = {"s4d": ssm.nn.S4D, "s5": ssm.nn.S5, "longconv": ssm.nn.LongConv}
+LAYERS = {"s4d": ssm.nn.S4D, "s5": ssm.nn.S5, "longconv": ssm.nn.LongConv, "mamba": ssm.nn.Mamba}
 
 
 def reference_files():
@@ -205,6 +205,7 @@ def test_the_references_are_there():
     for init in ("hippo_n", "ptd"):
         assert any(n.startswith("s5_") and n.endswith(f"_{init}.pt") for n in names), names
     assert sum(n.startswith("longconv_") for n in names) == 5, names
+    assert sum(n.startswith("mamba_") for n in names) == 3, names
 
 
 @pytest.mark.parametrize("path", reference_files(), ids=os.path.basename)
@@ -214,7 +215,8 @@ def test_python_layer_with_the_cpp_weights_gives_the_cpp_output(path):
     assert set(dict(layer.named_parameters())) == set(ref["state_dict"])
     layer.load_state_dict(ref["state_dict"], strict=True)
     layer.eval()
-    torch.testing.assert_close(layer(ref["input"]), ref["output"], rtol=1e-5, atol=1e-5)
+    extra = {"lengths": ref["lengths"]} if "lengths" in ref else {}
+    torch.testing.assert_close(layer(ref["input"], **extra), ref["output"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("init", ["lin", "inv", "real", "legs"])

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from . import ops
 
-__all__ = ["OutputStage", "S4D", "S5", "LongConv", "layer_state_dict", "load_export"]
+__all__ = ["OutputStage", "S4D", "S5", "LongConv", "Mamba", "layer_state_dict", "load_export"]
 
 
 class OutputStage(nn.Module):
@@ -278,6 +278,96 @@ class LongConv(nn.Module):
             F = [torch.view_as_complex(getattr(self, name)) for name in self.factors] or None
             y = ops.butterfly_conv(x, k[0], D, k_rev, F)
         return self.output(y[:, :, :L].transpose(1, 2))
+
+
+def _dt_bias_init(n: int, dt_min: float, dt_max: float, floor: float) -> Tensor:
+    dt = torch.exp(torch.rand(n) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp_min(floor)
+    return dt + torch.log(-torch.expm1(-dt))  # softplus^-1(dt)
+
+
+def _reverse_valid(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
+    """Each sequence of (B, L, ...) reversed along dim 1 within its valid length; the padding stays in place."""
+    if lengths is None:
+        return x.flip(1)
+    B, L = x.shape[:2]
+    t = torch.arange(L, device=x.device).expand(B, L)
+    n = lengths.to(x.device).view(B, 1)
+    idx = torch.where(t < n, n - 1 - t, t).view(B, L, *([1] * (x.dim() - 2))).expand(x.shape)
+    return x.gather(1, idx)
+
+
+class _MambaDirection(nn.Module):
+    def __init__(self, inner: int, rank: int, d_state: int, d_conv: int, conv_bias: bool, dt_min: float,
+                 dt_max: float, dt_init_floor: float, dt_scale: float):
+        super().__init__()
+        self.conv = nn.Conv1d(inner, inner, d_conv, groups=inner, bias=conv_bias, padding=d_conv - 1)
+        self.x_proj = nn.Linear(inner, rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(rank, inner)
+        with torch.no_grad():
+            std = dt_scale / math.sqrt(rank)
+            self.dt_proj.weight.uniform_(-std, std)
+            self.dt_proj.bias.copy_(_dt_bias_init(inner, dt_min, dt_max, dt_init_floor))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(inner, 1))
+        self.D = nn.Parameter(torch.ones(inner))
+
+
+class Mamba(nn.Module):
+    """The Mamba block's selective-SSM mixer (the engine's layer 'mamba'), over (B, L, H):
+    ``[x, z] = in_proj(u)``; ``x = silu(causal depthwise conv1d(x))``; ``[dt_r, B, C] = x_proj(x)``;
+    ``y = selective_scan(x, dt_proj.weight dt_r, -exp(A_log), B, C, D, z, dt_proj.bias, softplus)``;
+    ``out_proj(y)``. Mamba's initialization (A_log = log(n + 1), D = 1, dt_proj's bias softplus^-1 of a log-uniform
+    dt). bidirectional: a second direction (its own conv, x_proj, dt_proj, A_log, D) scans each sequence reversed
+    within its valid length (``forward(u, lengths)``), and the two gated outputs are summed before out_proj. The
+    directions' weights are named 'forward.*' and 'backward.*', as in the C++ block."""
+
+    def __init__(self, d_model: int = 128, d_state: int = 16, expand: int = 2, d_conv: int = 4, dt_rank: int = 0,
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init_floor: float = 1e-4, dt_scale: float = 1.0,
+                 conv_bias: bool = True, bias: bool = False, bidirectional: bool = False):
+        super().__init__()
+        if d_model < 1:
+            raise ValueError(f"Mamba: d_model must be >= 1, got {d_model}")
+        for name, value in (("expand", expand), ("d_conv", d_conv), ("d_state", d_state)):
+            if value < 1:
+                raise ValueError(f"Mamba: {name} must be >= 1, got {value}")
+        if dt_rank < 0:
+            raise ValueError(f"Mamba: dt_rank must be >= 0 (0: ceil(d_model / 16)), got {dt_rank}")
+        if not (dt_min > 0 and dt_max >= dt_min):
+            raise ValueError("Mamba: need 0 < dt_min <= dt_max")
+        if not (dt_init_floor >= 0 and dt_scale > 0):
+            raise ValueError("Mamba: need dt_init_floor >= 0 and dt_scale > 0")
+        self.d_model, self.d_state, self.bidirectional = d_model, d_state, bidirectional
+        self.inner = expand * d_model
+        self.rank = dt_rank if dt_rank > 0 else (d_model + 15) // 16
+        self.in_proj = nn.Linear(d_model, 2 * self.inner, bias=bias)
+        self.out_proj = nn.Linear(self.inner, d_model, bias=bias)
+        for name in ("forward", "backward")[: 2 if bidirectional else 1]:
+            # Set in _modules directly: 'forward' and 'backward' would otherwise clash with the methods' names.
+            self._modules[name] = _MambaDirection(self.inner, self.rank, d_state, d_conv, conv_bias, dt_min, dt_max,
+                                                  dt_init_floor, dt_scale)
+
+    def _scan(self, d: _MambaDirection, x: Tensor, z: Tensor) -> Tensor:
+        L, N, R = x.shape[2], self.d_state, self.rank
+        xc = nn.functional.silu(d.conv(x)[:, :, :L])
+        dbl = d.x_proj(xc.transpose(1, 2))
+        delta = (dbl[:, :, :R] @ d.dt_proj.weight.T).transpose(1, 2)
+        Bm, Cm = dbl[:, :, R:R + N].transpose(1, 2), dbl[:, :, R + N:R + 2 * N].transpose(1, 2)
+        return ops.selective_scan(xc, delta, -torch.exp(d.A_log), Bm, Cm, d.D, z, d.dt_proj.bias, True)[0]
+
+    def forward(self, u: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        if u.dim() != 3 or u.shape[2] != self.d_model:
+            raise ValueError(f"Mamba: input must have shape (B, L, {self.d_model}), got {tuple(u.shape)}")
+        xz = self.in_proj(u)
+        E = self.inner
+
+        def split(t):
+            return t[:, :, :E].transpose(1, 2), t[:, :, E:].transpose(1, 2)
+
+        x, z = split(xz)
+        y = self._scan(self._modules["forward"], x, z).transpose(1, 2)
+        if self.bidirectional:
+            xr, zr = split(_reverse_valid(xz, lengths))
+            y = y + _reverse_valid(self._scan(self._modules["backward"], xr, zr).transpose(1, 2), lengths)
+        return self.out_proj(y)
 
 
 def load_export(path: str) -> dict:
