@@ -2,6 +2,7 @@
 // ssm.nn against (tests/package/test_installed.py): each layer's options, weights, an input and the C++ output, in
 // SSM_LAYER_REFERENCE_DIR (ctest sets it; a temporary folder otherwise).
 #include "io/torch_file.h"
+#include "layers/chimera.h"
 #include "layers/long_conv.h"
 #include "layers/mamba.h"
 #include "layers/s4d.h"
@@ -252,6 +253,53 @@ TEST_F(TorchFile, LayerReferencesForPythonMamba) {
     auto ref = reference(*layer, "mamba", d, u, y);
     if (c.bidir) ref.insert("lengths", c10::IValue(lengths));
     io::save_torch_file(where / ("mamba_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
+  }
+}
+
+// Chimera: both heads with a seasonal lag and mixing over 3 variates; one head without the conv; without the
+// variate path.
+TEST_F(TorchFile, LayerReferencesForPythonChimera) {
+  const fs::path where = out_dir();
+  struct Case {
+    std::string heads;
+    int64_t d_conv, lag;
+    bool variates;
+  };
+  int index = 0;
+  for (const Case& c : std::vector<Case>{{"both", 3, 2, true}, {"season", 0, 3, true}, {"trend", 2, 1, false}}) {
+    torch::manual_seed(500 + index);
+    layers::ChimeraOptions o;
+    o.d_model = 4;
+    o.d_state = 3;
+    o.expand = 2;
+    o.d_conv = c.d_conv;
+    o.dt_rank = 2;
+    o.heads = c.heads;
+    o.season_lag = c.lag;
+    o.variates = c.variates;
+    layers::Chimera layer(o);
+    {
+      torch::NoGradGuard g;
+      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.1);
+    }
+    layer->eval();
+    const int64_t V = 3;
+    const torch::Tensor u = torch::randn({2 * V, 7, 4});
+    layers::SequenceContext ctx;
+    ctx.variates = V;
+    const torch::Tensor y = layer->forward(u, ctx);
+    auto d = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+    d.insert("d_model", c10::IValue(o.d_model));
+    d.insert("d_state", c10::IValue(o.d_state));
+    d.insert("expand", c10::IValue(o.expand));
+    d.insert("d_conv", c10::IValue(o.d_conv));
+    d.insert("dt_rank", c10::IValue(o.dt_rank));
+    d.insert("heads", c10::IValue(o.heads));
+    d.insert("season_lag", c10::IValue(o.season_lag));
+    d.insert("variates", c10::IValue(o.variates));
+    auto ref = reference(*layer, "chimera", d, u, y);
+    ref.insert("variates", c10::IValue(V));
+    io::save_torch_file(where / ("chimera_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
   }
 }
 

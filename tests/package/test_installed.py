@@ -188,7 +188,7 @@ def test_compile_fullgraph_through_the_wrappers():
 # ---- ssm.nn against the C++ layers ---------------------------------------------------------------------------------
 
 REFERENCES = os.environ.get("SSM_LAYER_REFERENCE_DIR")
-LAYERS = {"s4d": ssm.nn.S4D, "s5": ssm.nn.S5, "longconv": ssm.nn.LongConv, "mamba": ssm.nn.Mamba}
+LAYERS = {"s4d": ssm.nn.S4D, "s5": ssm.nn.S5, "longconv": ssm.nn.LongConv, "mamba": ssm.nn.Mamba, "chimera": ssm.nn.Chimera}
 
 
 def reference_files():
@@ -206,6 +206,7 @@ def test_the_references_are_there():
         assert any(n.startswith("s5_") and n.endswith(f"_{init}.pt") for n in names), names
     assert sum(n.startswith("longconv_") for n in names) == 5, names
     assert sum(n.startswith("mamba_") for n in names) == 3, names
+    assert sum(n.startswith("chimera_") for n in names) == 3, names
 
 
 @pytest.mark.parametrize("path", reference_files(), ids=os.path.basename)
@@ -215,7 +216,7 @@ def test_python_layer_with_the_cpp_weights_gives_the_cpp_output(path):
     assert set(dict(layer.named_parameters())) == set(ref["state_dict"])
     layer.load_state_dict(ref["state_dict"], strict=True)
     layer.eval()
-    extra = {"lengths": ref["lengths"]} if "lengths" in ref else {}
+    extra = {k: ref[k] for k in ("lengths", "variates") if k in ref}
     torch.testing.assert_close(layer(ref["input"], **extra), ref["output"], rtol=1e-5, atol=1e-5)
 
 

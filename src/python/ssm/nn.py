@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from . import ops
 
-__all__ = ["OutputStage", "S4D", "S5", "LongConv", "Mamba", "layer_state_dict", "load_export"]
+__all__ = ["OutputStage", "S4D", "S5", "LongConv", "Mamba", "Chimera", "layer_state_dict", "load_export"]
 
 
 class OutputStage(nn.Module):
@@ -368,6 +368,101 @@ class Mamba(nn.Module):
             xr, zr = split(_reverse_valid(xz, lengths))
             y = y + _reverse_valid(self._scan(self._modules["backward"], xr, zr).transpose(1, 2), lengths)
         return self.out_proj(y)
+
+
+class _ChimeraHead(nn.Module):
+    def __init__(self, inner: int, rank: int, d_state: int, lag: int, dt_min: float, dt_max: float,
+                 variate_dt_min: float, variate_dt_max: float, coupling: float):
+        super().__init__()
+        self.lag = lag
+        self.x_proj = nn.Linear(inner, 2 * rank + 4 * d_state, bias=False)
+        self.dt1_proj = nn.Linear(rank, inner)
+        self.dt2_proj = nn.Linear(rank, inner)
+        with torch.no_grad():
+            std = 1 / math.sqrt(rank)
+            self.dt1_proj.weight.uniform_(-std, std)
+            self.dt2_proj.weight.uniform_(-std, std)
+            self.dt1_proj.bias.copy_(_dt_bias_init(inner, dt_min, dt_max, 1e-4))
+            self.dt2_proj.bias.copy_(_dt_bias_init(inner, variate_dt_min, variate_dt_max, 1e-4))
+        kappa = coupling if coupling > 0 else math.log(1 / dt_min) / (dt_min + variate_dt_min)
+        n1 = torch.arange(1, d_state + 1, dtype=torch.float32)
+        diag, cross = torch.log(n1), torch.log(n1 * kappa)
+        self.A_log = nn.Parameter(torch.stack([diag, cross, cross, diag]).unsqueeze(1).repeat(1, inner, 1))
+
+
+class Chimera(nn.Module):
+    """The Chimera block (the engine's layer 'chimera'; README "selective_scan_2d"): a Mamba-style block whose mixer
+    is a trend head (lag 1) and a seasonal head (lag season_lag) of the 2-D selective SSM over the variates and time
+    of a multivariate series, on :func:`ssm.ops.selective_scan_2d`, the variate recurrence run both ways and averaged.
+    Input: (B V, L, H) rows, V consecutive rows per sample: ``forward(u, variates=V)``. variates=False: each variate
+    alone (h2 = 0). The engine's initialization (S4D-Real A1, A4; cross couplings scaled by kappa; Mamba's dt biases;
+    D = 1)."""
+
+    def __init__(self, d_model: int = 128, d_state: int = 16, expand: int = 2, d_conv: int = 4, dt_rank: int = 0,
+                 heads: str = "both", trend_dt_min: float = 1e-3, trend_dt_max: float = 1e-2, season_lag: int = 1,
+                 season_dt_min: float = 1e-2, season_dt_max: float = 1e-1, variate_dt_min: float = 1e-3,
+                 variate_dt_max: float = 1e-1, coupling: float = 0.0, variates: bool = True):
+        super().__init__()
+        if d_model < 1:
+            raise ValueError(f"Chimera: d_model must be >= 1, got {d_model}")
+        if expand < 1 or d_conv < 0 or d_state < 1 or dt_rank < 0 or season_lag < 1:
+            raise ValueError("Chimera: need expand >= 1, d_conv >= 0, d_state >= 1, dt_rank >= 0, season_lag >= 1")
+        if heads not in ("both", "trend", "season"):
+            raise ValueError(f"Chimera: heads must be both, trend or season, got '{heads}'")
+        for name, lo, hi in (("trend", trend_dt_min, trend_dt_max), ("season", season_dt_min, season_dt_max),
+                             ("variate", variate_dt_min, variate_dt_max)):
+            if not (lo > 0 and hi >= lo):
+                raise ValueError(f"Chimera: need 0 < {name}_dt_min <= {name}_dt_max")
+        if not coupling >= 0:
+            raise ValueError("Chimera: coupling must be >= 0 (0: automatic)")
+        self.d_model, self.d_state, self.d_conv, self.variates = d_model, d_state, d_conv, variates
+        self.inner = expand * d_model
+        self.rank = dt_rank if dt_rank > 0 else (d_model + 15) // 16
+        self.in_proj = nn.Linear(d_model, 2 * self.inner, bias=False)
+        self.out_proj = nn.Linear(self.inner, d_model, bias=False)
+        self.conv = nn.Conv1d(self.inner, self.inner, d_conv, groups=self.inner, padding=d_conv - 1) if d_conv else None
+        self.head_names = []
+        for name, lag, lo, hi in (("trend", 1, trend_dt_min, trend_dt_max),
+                                  ("season", season_lag, season_dt_min, season_dt_max)):
+            if heads in ("both", name):
+                self.add_module(name, _ChimeraHead(self.inner, self.rank, d_state, lag, lo, hi, variate_dt_min,
+                                                   variate_dt_max, coupling))
+                self.head_names.append(name)
+        self.D = nn.Parameter(torch.ones(self.inner))
+
+    def forward(self, u: Tensor, variates: int = 1) -> Tensor:
+        if u.dim() != 3 or u.shape[2] != self.d_model:
+            raise ValueError(f"Chimera: input must have shape (B V, L, {self.d_model}), got {tuple(u.shape)}")
+        V, L, N, R, E = variates, u.shape[1], self.d_state, self.rank, self.inner
+        if V < 1 or u.shape[0] % V:
+            raise ValueError(f"Chimera: the batch's {u.shape[0]} rows must be whole groups of variates = {V}")
+        xz = self.in_proj(u)
+        x, z = xz[:, :, :E], xz[:, :, E:]
+        if self.conv is not None:
+            x = self.conv(x.transpose(1, 2))[:, :, :L].transpose(1, 2)
+        x = nn.functional.silu(x).contiguous()
+        mix = self.variates and V > 1
+        grid = x.view(u.shape[0] // V, V, L, E) if mix else x.view(u.shape[0], 1, L, E)
+        y = self.D * grid
+        for name in self.head_names:
+            h = getattr(self, name)
+            dbl = h.x_proj(grid)
+            dt1 = nn.functional.softplus(h.dt1_proj(dbl[..., :R]))
+            B1, C1 = dbl[..., 2 * R:2 * R + N].contiguous(), dbl[..., 2 * R + 2 * N:2 * R + 3 * N].contiguous()
+            if self.variates:
+                dt2 = nn.functional.softplus(h.dt2_proj(dbl[..., R:2 * R]))
+                B2, C2 = dbl[..., 2 * R + N:2 * R + 2 * N].contiguous(), dbl[..., 2 * R + 3 * N:].contiguous()
+            else:
+                dt2, B2 = dt1, torch.zeros_like(B1)
+                C2 = B2
+            A = -torch.exp(h.A_log)
+
+            def run(reverse):
+                return ops.selective_scan_2d(grid, dt1, dt2, A[0], A[1], A[2], A[3], B1, B2, C1, C2, None, h.lag,
+                                             reverse)
+
+            y = y + (0.5 * (run(False) + run(True)) if mix else run(False))
+        return self.out_proj(y.reshape(u.shape[0], L, E) * nn.functional.silu(z))
 
 
 def load_export(path: str) -> dict:
