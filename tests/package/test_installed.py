@@ -302,3 +302,22 @@ def test_s5_and_long_conv_initializations():
     torch.testing.assert_close(lc(u), exact(u), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="exceeds the kernel length 30"):
         exact(torch.randn(1, 31, 4))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (ssm.nn.S4D(d_model=4, d_state=4, bidirectional=True), {}),
+    lambda: (ssm.nn.S5(d_model=4, d_state=4, bidirectional=True), {}),
+    lambda: (ssm.nn.LongConv(d_model=4, max_length=12, conv="butterfly", learn_butterfly=True), {}),
+    lambda: (ssm.nn.Mamba(d_model=4, d_state=3, bidirectional=True), {"lengths": torch.tensor([12, 7])}),
+    lambda: (ssm.nn.Chimera(d_model=4, d_state=3, season_lag=2), {"variates": 2}),
+], ids=["s4d", "s5", "longconv", "mamba", "chimera"])
+def test_layers_compile_fullgraph_with_eager_outputs_and_gradients(make):
+    torch.manual_seed(0)
+    layer, extra = make()
+    u = torch.randn(2, 12, 4, requires_grad=True)
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    out, ref = compiled(u, **extra), layer(u, **extra)
+    torch.testing.assert_close(out, ref)
+    params = [u] + list(layer.parameters())
+    for g, e in zip(torch.autograd.grad(out.square().sum(), params), torch.autograd.grad(ref.square().sum(), params)):
+        torch.testing.assert_close(g, e)
