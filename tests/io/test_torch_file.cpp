@@ -70,6 +70,19 @@ TEST_F(TorchFile, AFailedWriteNamesTheFile) {
   }
 }
 
+// A {str: value} dict for a file.
+c10::impl::GenericDict dict(std::initializer_list<std::pair<std::string, c10::IValue>> items) {
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [key, value] : items) d.insert(key, value);
+  return d;
+}
+
+// Moves every weight by noise of this scale, away from the initialization's constants, so that every weight matters.
+void perturb(torch::nn::Module& layer, double scale) {
+  torch::NoGradGuard g;
+  for (auto& p : layer.parameters()) p.add_(torch::randn_like(p) * scale);
+}
+
 c10::impl::GenericDict reference(torch::nn::Module& layer, const std::string& kind,
                                  const c10::impl::GenericDict& options, const torch::Tensor& u,
                                  const torch::Tensor& y) {
@@ -112,14 +125,9 @@ TEST_F(TorchFile, LayerReferencesForPython) {
     layer->eval();
     const torch::Tensor u = torch::randn({2, 11, 5});
     const torch::Tensor y = layer->forward(u);
-    c10::impl::GenericDict opts(c10::StringType::get(), c10::AnyType::get());
-    opts.insert("d_model", c10::IValue(o.d_model));
-    opts.insert("d_state", c10::IValue(o.d_state));
-    opts.insert("init", c10::IValue(o.init));
-    opts.insert("discretization", c10::IValue(o.discretization));
-    opts.insert("bidirectional", c10::IValue(o.bidirectional));
-    opts.insert("dt_min", c10::IValue(o.dt_min));
-    opts.insert("dt_max", c10::IValue(o.dt_max));
+    const auto opts = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"init", o.init},
+        {"discretization", o.discretization}, {"bidirectional", o.bidirectional}, {"dt_min", o.dt_min},
+        {"dt_max", o.dt_max}});
     const fs::path path = where / ("s4d_" + std::to_string(index++) + "_" + c.init + ".pt");
     io::save_torch_file(path, c10::IValue(reference(*layer, "s4d", opts, u, y)));
     const auto back = read_back(path).toGenericDict();
@@ -133,7 +141,6 @@ TEST_F(TorchFile, LayerReferencesForPython) {
 TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
   test::use_temp_cache();
   const fs::path where = out_dir();
-  auto opts = [] { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); };
   struct S5Case {
     std::string init, disc;
     int64_t blocks;
@@ -157,13 +164,8 @@ TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
     layer->eval();
     const torch::Tensor u = torch::randn({2, 13, 5});
     const torch::Tensor y = layer->forward(u);
-    auto d = opts();
-    d.insert("d_model", c10::IValue(o.d_model));
-    d.insert("d_state", c10::IValue(o.d_state));
-    d.insert("blocks", c10::IValue(o.blocks));
-    d.insert("init", c10::IValue(o.init));
-    d.insert("discretization", c10::IValue(o.discretization));
-    d.insert("bidirectional", c10::IValue(o.bidirectional));
+    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"blocks", o.blocks}, {"init", o.init},
+        {"discretization", o.discretization}, {"bidirectional", o.bidirectional}});
     io::save_torch_file(where / ("s5_" + std::to_string(index++) + "_" + c.init + ".pt"),
                         c10::IValue(reference(*layer, "s5", d, u, y)));
   }
@@ -190,23 +192,13 @@ TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
     o.learn_butterfly = c.learn;
     o.butterfly_per_channel = c.per_channel;
     layers::LongConv layer(o);
-    {
-      torch::NoGradGuard g;  // weights away from the exact DFT and from the Squash threshold: every part matters
-      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.05);
-    }
+    perturb(*layer, 0.05);
     layer->eval();
     const torch::Tensor u = torch::randn({2, c.L, 4});
     const torch::Tensor y = layer->forward(u);
-    auto d = opts();
-    d.insert("d_model", c10::IValue(o.d_model));
-    d.insert("max_length", c10::IValue(o.max_length));
-    d.insert("lambda_", c10::IValue(o.lambda));
-    d.insert("smooth", c10::IValue(o.smooth));
-    d.insert("bidirectional", c10::IValue(o.bidirectional));
-    d.insert("init", c10::IValue(o.init));
-    d.insert("conv", c10::IValue(o.conv));
-    d.insert("learn_butterfly", c10::IValue(o.learn_butterfly));
-    d.insert("butterfly_per_channel", c10::IValue(o.butterfly_per_channel));
+    const auto d = dict({{"d_model", o.d_model}, {"max_length", o.max_length}, {"lambda_", o.lambda},
+        {"smooth", o.smooth}, {"bidirectional", o.bidirectional}, {"init", o.init}, {"conv", o.conv},
+        {"learn_butterfly", o.learn_butterfly}, {"butterfly_per_channel", o.butterfly_per_channel}});
     io::save_torch_file(where / ("longconv_" + std::to_string(index++) + "_" + c.conv + ".pt"),
                         c10::IValue(reference(*layer, "longconv", d, u, y)));
   }
@@ -232,24 +224,15 @@ TEST_F(TorchFile, LayerReferencesForPythonMamba) {
     o.bias = c.bias;
     o.bidirectional = c.bidir;
     layers::Mamba layer(o);
-    {
-      torch::NoGradGuard g;  // away from the initialization's constants (D = 1, A_log = log n): every weight matters
-      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.1);
-    }
+    perturb(*layer, 0.1);
     layer->eval();
     const torch::Tensor u = torch::randn({2, 9, 6});
     layers::SequenceContext ctx;
     const torch::Tensor lengths = torch::tensor({9, 6}, torch::kLong);
     if (c.bidir) ctx.lengths = lengths;
     torch::Tensor y = layer->forward(u, ctx);
-    auto d = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
-    d.insert("d_model", c10::IValue(o.d_model));
-    d.insert("d_state", c10::IValue(o.d_state));
-    d.insert("expand", c10::IValue(o.expand));
-    d.insert("d_conv", c10::IValue(o.d_conv));
-    d.insert("dt_rank", c10::IValue(o.dt_rank));
-    d.insert("bias", c10::IValue(o.bias));
-    d.insert("bidirectional", c10::IValue(o.bidirectional));
+    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand}, {"d_conv", o.d_conv},
+        {"dt_rank", o.dt_rank}, {"bias", o.bias}, {"bidirectional", o.bidirectional}});
     auto ref = reference(*layer, "mamba", d, u, y);
     if (c.bidir) ref.insert("lengths", c10::IValue(lengths));
     io::save_torch_file(where / ("mamba_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
@@ -278,25 +261,15 @@ TEST_F(TorchFile, LayerReferencesForPythonChimera) {
     o.season_lag = c.lag;
     o.variates = c.variates;
     layers::Chimera layer(o);
-    {
-      torch::NoGradGuard g;
-      for (auto& p : layer->parameters()) p.add_(torch::randn_like(p) * 0.1);
-    }
+    perturb(*layer, 0.1);
     layer->eval();
     const int64_t V = 3;
     const torch::Tensor u = torch::randn({2 * V, 7, 4});
     layers::SequenceContext ctx;
     ctx.variates = V;
     const torch::Tensor y = layer->forward(u, ctx);
-    auto d = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
-    d.insert("d_model", c10::IValue(o.d_model));
-    d.insert("d_state", c10::IValue(o.d_state));
-    d.insert("expand", c10::IValue(o.expand));
-    d.insert("d_conv", c10::IValue(o.d_conv));
-    d.insert("dt_rank", c10::IValue(o.dt_rank));
-    d.insert("heads", c10::IValue(o.heads));
-    d.insert("season_lag", c10::IValue(o.season_lag));
-    d.insert("variates", c10::IValue(o.variates));
+    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand}, {"d_conv", o.d_conv},
+        {"dt_rank", o.dt_rank}, {"heads", o.heads}, {"season_lag", o.season_lag}, {"variates", o.variates}});
     auto ref = reference(*layer, "chimera", d, u, y);
     ref.insert("variates", c10::IValue(V));
     io::save_torch_file(where / ("chimera_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
