@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The installed tree (cmake --install): its executables run from the prefix without LD_LIBRARY_PATH, finding ssm's
 # libraries beside them; the CMake package names no path of this machine's torch; a consumer project
-# (tests/package/consumer) builds against it with find_package(ssm), links ssm::ssm_ops and runs.
+# (tests/package/consumer) builds against it with find_package(ssm): ssm::ssm_ops runs an op, ssm::ssm (the layers)
+# trains a small model whose loss falls.
 #   tests/package/test_install_tree.sh BUILD_DIR PREFIX TORCH_CMAKE_PREFIX
 set -euo pipefail
 build=$1 prefix=$2 torch_prefix=$3
@@ -35,4 +36,7 @@ check "a consumer configures with find_package(ssm)" cmake -S "$root/tests/packa
   -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix;$torch_prefix" "${launcher[@]}"
 check "the consumer builds" cmake --build "$consumer"
 check "the consumer runs (fft_conv and its gradient)" "$consumer/consumer"
+if [ -x "$build/ssm" ]; then
+  check "a consumer of the layers (ssm::ssm) trains: its loss falls" "$consumer/consumer_layers"
+fi
 exit $fail
