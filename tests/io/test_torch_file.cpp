@@ -89,13 +89,35 @@ c10::impl::GenericDict reference(torch::nn::Module& layer, const std::string& ki
   c10::Dict<std::string, at::Tensor> weights;
   for (const auto& p : layer.named_parameters()) weights.insert(p.key(), p.value().detach().clone());
   for (const auto& b : layer.named_buffers()) weights.insert(b.key(), b.value().detach().clone());
-  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
-  d.insert("layer", c10::IValue(kind));
-  d.insert("options", c10::IValue(options));
-  d.insert("state_dict", c10::IValue(weights));
-  d.insert("input", c10::IValue(u));
-  d.insert("output", c10::IValue(y.detach()));
-  return d;
+  return dict({{"layer", kind}, {"options", options}, {"state_dict", weights}, {"input", u}, {"output", y.detach()}});
+}
+
+// Runs `layer` in eval mode on u, writes its reference file (with `extra` entries, e.g. the forward's context) and
+// checks that it reads back.
+template <class Layer>
+void write_reference(const fs::path& path, const std::string& kind, Layer& layer, const c10::impl::GenericDict& options,
+                     const torch::Tensor& u, const layers::SequenceContext& ctx = {},
+                     const c10::impl::GenericDict& extra = dict({})) {
+  layer->eval();
+  const torch::Tensor y = layer->forward(u, ctx);
+  auto d = reference(*layer, kind, options, u, y);
+  for (const auto& e : extra) d.insert(e.key(), e.value());
+  io::save_torch_file(path, c10::IValue(d));
+  const auto back = read_back(path).toGenericDict();
+  EXPECT_TRUE(torch::equal(back.at("output").toTensor(), y)) << path;
+  EXPECT_EQ(back.at("state_dict").toGenericDict().size(), layer->named_parameters().size()) << path;
+}
+
+// The sizes and dt range of the S4D and S5 references (PTD cheap enough for a test).
+template <class Options>
+Options small_state_options() {
+  Options o;
+  o.d_model = 5;
+  o.d_state = 6;
+  o.dt_min = 0.01;
+  o.dt_max = 0.5;
+  o.ptd_iterations = 100;
+  return o;
 }
 
 // S4D in each initialization, discretization and direction the Python layer has (ptd through its weights).
@@ -105,34 +127,20 @@ TEST_F(TorchFile, LayerReferencesForPython) {
     std::string init, disc;
     bool bidir;
   };
-  const std::vector<Case> cases = {
-      {"lin", "zoh", false}, {"inv", "bilinear", true}, {"real", "zoh", true}, {"legs", "bilinear", false},
-      {"ptd", "zoh", false}};
-  const fs::path where = out_dir();
   int index = 0;
-  for (const auto& c : cases) {
+  for (const Case& c : std::vector<Case>{{"lin", "zoh", false}, {"inv", "bilinear", true}, {"real", "zoh", true},
+                                         {"legs", "bilinear", false}, {"ptd", "zoh", false}}) {
     torch::manual_seed(100 + index);
-    layers::S4DOptions o;
-    o.d_model = 5;
-    o.d_state = 6;
+    auto o = small_state_options<layers::S4DOptions>();
     o.init = c.init;
     o.discretization = c.disc;
     o.bidirectional = c.bidir;
-    o.dt_min = 0.01;
-    o.dt_max = 0.5;
-    o.ptd_iterations = 100;
     layers::S4D layer(o);
-    layer->eval();
-    const torch::Tensor u = torch::randn({2, 11, 5});
-    const torch::Tensor y = layer->forward(u);
-    const auto opts = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"init", o.init},
-        {"discretization", o.discretization}, {"bidirectional", o.bidirectional}, {"dt_min", o.dt_min},
-        {"dt_max", o.dt_max}});
-    const fs::path path = where / ("s4d_" + std::to_string(index++) + "_" + c.init + ".pt");
-    io::save_torch_file(path, c10::IValue(reference(*layer, "s4d", opts, u, y)));
-    const auto back = read_back(path).toGenericDict();
-    EXPECT_TRUE(torch::equal(back.at("output").toTensor(), y)) << path;
-    EXPECT_EQ(back.at("state_dict").toGenericDict().size(), layer->named_parameters().size()) << path;
+    write_reference(out_dir() / ("s4d_" + std::to_string(index++) + "_" + c.init + ".pt"), "s4d", layer,
+                    dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"init", o.init},
+                          {"discretization", o.discretization}, {"bidirectional", o.bidirectional},
+                          {"dt_min", o.dt_min}, {"dt_max", o.dt_max}}),
+                    torch::randn({2, 11, 5}));
   }
 }
 
@@ -140,7 +148,6 @@ TEST_F(TorchFile, LayerReferencesForPython) {
 // (fft and butterfly, learned factors shared and per channel, Smooth, Squash, both initializations).
 TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
   test::use_temp_cache();
-  const fs::path where = out_dir();
   struct S5Case {
     std::string init, disc;
     int64_t blocks;
@@ -150,24 +157,16 @@ TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
   for (const S5Case& c : std::vector<S5Case>{{"hippo_n", "zoh", 1, false}, {"hippo_n", "bilinear", 2, true},
                                              {"ptd", "zoh", 2, false}}) {
     torch::manual_seed(200 + index);
-    layers::S5Options o;
-    o.d_model = 5;
-    o.d_state = 6;
+    auto o = small_state_options<layers::S5Options>();
     o.blocks = c.blocks;
     o.init = c.init;
     o.discretization = c.disc;
     o.bidirectional = c.bidir;
-    o.dt_min = 0.01;
-    o.dt_max = 0.5;
-    o.ptd_iterations = 100;
     layers::S5 layer(o);
-    layer->eval();
-    const torch::Tensor u = torch::randn({2, 13, 5});
-    const torch::Tensor y = layer->forward(u);
-    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"blocks", o.blocks}, {"init", o.init},
-        {"discretization", o.discretization}, {"bidirectional", o.bidirectional}});
-    io::save_torch_file(where / ("s5_" + std::to_string(index++) + "_" + c.init + ".pt"),
-                        c10::IValue(reference(*layer, "s5", d, u, y)));
+    write_reference(out_dir() / ("s5_" + std::to_string(index++) + "_" + c.init + ".pt"), "s5", layer,
+                    dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"blocks", o.blocks}, {"init", o.init},
+                          {"discretization", o.discretization}, {"bidirectional", o.bidirectional}}),
+                    torch::randn({2, 13, 5}));
   }
   struct ConvCase {
     std::string conv, init;
@@ -192,22 +191,19 @@ TEST_F(TorchFile, LayerReferencesForPythonS5AndLongConv) {
     o.learn_butterfly = c.learn;
     o.butterfly_per_channel = c.per_channel;
     layers::LongConv layer(o);
-    perturb(*layer, 0.05);
-    layer->eval();
-    const torch::Tensor u = torch::randn({2, c.L, 4});
-    const torch::Tensor y = layer->forward(u);
-    const auto d = dict({{"d_model", o.d_model}, {"max_length", o.max_length}, {"lambda_", o.lambda},
-        {"smooth", o.smooth}, {"bidirectional", o.bidirectional}, {"init", o.init}, {"conv", o.conv},
-        {"learn_butterfly", o.learn_butterfly}, {"butterfly_per_channel", o.butterfly_per_channel}});
-    io::save_torch_file(where / ("longconv_" + std::to_string(index++) + "_" + c.conv + ".pt"),
-                        c10::IValue(reference(*layer, "longconv", d, u, y)));
+    perturb(*layer, 0.05);  // away from the exact DFT and from the Squash threshold
+    write_reference(out_dir() / ("longconv_" + std::to_string(index++) + "_" + c.conv + ".pt"), "longconv", layer,
+                    dict({{"d_model", o.d_model}, {"max_length", o.max_length}, {"lambda_", o.lambda},
+                          {"smooth", o.smooth}, {"bidirectional", o.bidirectional}, {"init", o.init},
+                          {"conv", o.conv}, {"learn_butterfly", o.learn_butterfly},
+                          {"butterfly_per_channel", o.butterfly_per_channel}}),
+                    torch::randn({2, c.L, 4}));
   }
 }
 
 // Mamba, one and two directions (the second with ragged lengths), default and explicit dt_rank, with and without
 // biases.
 TEST_F(TorchFile, LayerReferencesForPythonMamba) {
-  const fs::path where = out_dir();
   struct Case {
     bool bidir, bias;
     int64_t dt_rank;
@@ -224,25 +220,20 @@ TEST_F(TorchFile, LayerReferencesForPythonMamba) {
     o.bias = c.bias;
     o.bidirectional = c.bidir;
     layers::Mamba layer(o);
-    perturb(*layer, 0.1);
-    layer->eval();
-    const torch::Tensor u = torch::randn({2, 9, 6});
+    perturb(*layer, 0.1);  // away from D = 1 and A_log = log n
     layers::SequenceContext ctx;
-    const torch::Tensor lengths = torch::tensor({9, 6}, torch::kLong);
-    if (c.bidir) ctx.lengths = lengths;
-    torch::Tensor y = layer->forward(u, ctx);
-    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand}, {"d_conv", o.d_conv},
-        {"dt_rank", o.dt_rank}, {"bias", o.bias}, {"bidirectional", o.bidirectional}});
-    auto ref = reference(*layer, "mamba", d, u, y);
-    if (c.bidir) ref.insert("lengths", c10::IValue(lengths));
-    io::save_torch_file(where / ("mamba_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
+    if (c.bidir) ctx.lengths = torch::tensor({9, 6}, torch::kLong);
+    write_reference(out_dir() / ("mamba_" + std::to_string(index++) + ".pt"), "mamba", layer,
+                    dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand},
+                          {"d_conv", o.d_conv}, {"dt_rank", o.dt_rank}, {"bias", o.bias},
+                          {"bidirectional", o.bidirectional}}),
+                    torch::randn({2, 9, 6}), ctx, c.bidir ? dict({{"lengths", ctx.lengths}}) : dict({}));
   }
 }
 
 // Chimera: both heads with a seasonal lag and mixing over 3 variates; one head without the conv; without the
 // variate path.
 TEST_F(TorchFile, LayerReferencesForPythonChimera) {
-  const fs::path where = out_dir();
   struct Case {
     std::string heads;
     int64_t d_conv, lag;
@@ -262,17 +253,13 @@ TEST_F(TorchFile, LayerReferencesForPythonChimera) {
     o.variates = c.variates;
     layers::Chimera layer(o);
     perturb(*layer, 0.1);
-    layer->eval();
-    const int64_t V = 3;
-    const torch::Tensor u = torch::randn({2 * V, 7, 4});
     layers::SequenceContext ctx;
-    ctx.variates = V;
-    const torch::Tensor y = layer->forward(u, ctx);
-    const auto d = dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand}, {"d_conv", o.d_conv},
-        {"dt_rank", o.dt_rank}, {"heads", o.heads}, {"season_lag", o.season_lag}, {"variates", o.variates}});
-    auto ref = reference(*layer, "chimera", d, u, y);
-    ref.insert("variates", c10::IValue(V));
-    io::save_torch_file(where / ("chimera_" + std::to_string(index++) + ".pt"), c10::IValue(ref));
+    ctx.variates = 3;
+    write_reference(out_dir() / ("chimera_" + std::to_string(index++) + ".pt"), "chimera", layer,
+                    dict({{"d_model", o.d_model}, {"d_state", o.d_state}, {"expand", o.expand},
+                          {"d_conv", o.d_conv}, {"dt_rank", o.dt_rank}, {"heads", o.heads},
+                          {"season_lag", o.season_lag}, {"variates", o.variates}}),
+                    torch::randn({2 * ctx.variates, 7, 4}), ctx, dict({{"variates", ctx.variates}}));
   }
 }
 
