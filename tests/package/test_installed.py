@@ -321,3 +321,72 @@ def test_layers_compile_fullgraph_with_eager_outputs_and_gradients(make):
     params = [u] + list(layer.parameters())
     for g, e in zip(torch.autograd.grad(out.square().sum(), params), torch.autograd.grad(ref.square().sum(), params)):
         torch.testing.assert_close(g, e)
+
+
+# ---- torch.func: grad (against autograd), vmap (against a loop), nested transforms refused ------------------------
+
+def func_cases():
+    """(name, f(*tensors) -> Tensor, tensors) for every op, float64, every optional input given."""
+    v = torch.randn(2, 3, dtype=torch.complex128)
+    x = torch.complex(-torch.rand(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64))
+    u, k, D, kr = d(2, 3, 10), d(3, 4), d(3), d(3, 4)
+    n = ssm.ops.fft_conv_size(10, 4, True)
+    F = [f + 0.01 * torch.randn_like(f) for f in ssm.ops.butterfly_dft_factors(n, torch.complex128)]
+    a, b, h0 = torch.rand(2, 6, 4, dtype=torch.float64), d(2, 6, 4), d(2, 4)
+    Bt, Dm, L, N = 2, 3, 5, 2
+    ss = (d(Bt, Dm, L), d(Bt, Dm, L), -torch.rand(Dm, N, dtype=torch.float64), d(Bt, N, L), d(Bt, N, L), d(Dm),
+          d(Bt, Dm, L), d(Dm), d(Bt, Dm, N))
+    b2, V, T, E, N2 = 1, 2, 4, 2, 2
+    s2 = (d(b2, V, T, E), torch.rand(b2, V, T, E, dtype=torch.float64), torch.rand(b2, V, T, E, dtype=torch.float64),
+          *[-torch.rand(E, N2, dtype=torch.float64) for _ in range(4)], *[d(b2, V, T, N2) for _ in range(4)], d(E))
+    lengths = torch.tensor([L, 3])
+    return [
+        ("vandermonde", lambda v, x: ssm.ops.vandermonde(v, x, 7), (v, x)),
+        ("fft_conv", lambda u, k, D, kr: ssm.ops.fft_conv(u, k, D, kr), (u, k, D, kr)),
+        ("butterfly_conv", lambda u, k, D, kr, *F: ssm.ops.butterfly_conv(u, k, D, kr, F), (u, k, D, kr, *F)),
+        ("diag_scan", lambda a, b, h0: ssm.ops.diag_scan(a, b, True, h0), (a, b, h0)),
+        ("selective_scan", lambda *t: (lambda o: o[0].sum(-1, keepdim=True) * o[1].sum())(
+            ssm.ops.selective_scan(*t[:8], True, t[8], lengths)), ss),
+        ("selective_scan_2d", lambda *t: ssm.ops.selective_scan_2d(*t, lag=2, reverse_variates=True), s2),
+    ]
+
+
+@pytest.mark.parametrize("case", func_cases(), ids=lambda c: c[0])
+def test_torch_func_grad_matches_autograd(case):
+    name, f, tensors = case
+    loss = lambda *t: f(*t).abs().square().sum()
+    argnums = tuple(range(len(tensors)))
+    got = torch.func.grad(loss, argnums=argnums)(*tensors)
+    leaves = [t.clone().requires_grad_() for t in tensors]
+    expected = torch.autograd.grad(loss(*leaves), leaves)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        torch.testing.assert_close(g, e, msg=lambda m: f"{name}: input {i}: {m}")
+
+
+@pytest.mark.parametrize("case", func_cases(), ids=lambda c: c[0])
+def test_torch_func_vmap_matches_a_loop(case):
+    name, f, tensors = case
+    batched = [torch.stack([t, t + 0.1 * torch.randn_like(t)]) for t in tensors[:2]]
+    got = torch.func.vmap(lambda p, q: f(p, q, *tensors[2:]))(*batched)
+    torch.testing.assert_close(got, torch.stack([f(batched[0][i], batched[1][i], *tensors[2:]) for i in range(2)]))
+
+
+def test_torch_func_grad_of_vmap_and_jacrev():
+    a, b = torch.rand(4, dtype=torch.float64), d(3, 5, 4)
+    per_example = torch.func.vmap(torch.func.grad(lambda a, b: ssm.ops.diag_scan(a, b[None]).square().sum()),
+                                  in_dims=(None, 0))(a, b)
+    for i in range(3):
+        leaf = a.clone().requires_grad_()
+        ssm.ops.diag_scan(leaf, b[i:i + 1]).square().sum().backward()
+        torch.testing.assert_close(per_example[i], leaf.grad)
+    jac = torch.func.jacrev(lambda a: ssm.ops.diag_scan(a, b).sum((0, 1)))(a)
+    assert jac.shape == (4, 4) and torch.allclose(jac, torch.diag(torch.diagonal(jac)))  # channels are independent
+
+
+def test_torch_func_nested_differentiation_is_a_clear_error():
+    a, b = torch.rand(4, dtype=torch.float64), d(1, 5, 4)
+    f = lambda a: ssm.ops.diag_scan(a, b).square().sum()
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.func.hessian(f)(a)
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.func.grad(lambda a: torch.func.grad(f)(a).sum())(a)

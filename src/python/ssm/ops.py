@@ -1,7 +1,9 @@
 """The ssm ops: typed wrappers of ``torch.ops.ssm.*`` with their exact semantics.
 
 Each function calls the op through PyTorch's dispatcher, so CPU, CUDA, autograd, torch.compile and the Meta device
-behave as for ``torch.ops.ssm.<name>`` itself. Every op checks its arguments and names the one that is wrong.
+behave as for ``torch.ops.ssm.<name>`` itself. Every op checks its arguments and names the one that is wrong. Under torch.func transforms (grad, vjp, jacrev,
+vmap) the wrappers go through Python autograd Functions over the same kernels (first derivatives; vmap runs the op
+per batch entry): call the wrappers, not torch.ops.ssm.*, inside torch.func.
 Shapes: B batch, H channels, L length, N state size.
 """
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from . import _func
 
 __all__ = ["vandermonde", "fft_conv", "fft_conv_size", "butterfly_conv", "butterfly_radices",
            "butterfly_dft_factors", "diag_scan", "selective_scan", "selective_scan_2d"]
@@ -23,6 +27,9 @@ def vandermonde(v: Tensor, x: Tensor, L: int) -> Tensor:
     v, x: complex64 or complex128, (B, N), one dtype and device; L >= 1. Returns the matching real dtype, (B, L).
     Differentiable in v and x; never materializes a (B, N, L) tensor.
     """
+    if _func.active():
+        _func.check_first_order("vandermonde")
+        return _func.Vandermonde.apply(v, x, L)
     return _ops.vandermonde(v, x, L)
 
 
@@ -35,6 +42,9 @@ def fft_conv(u: Tensor, k: Tensor, D: Optional[Tensor] = None, k_rev: Optional[T
     u: (B, H, L); k, k_rev: (H, Lk) with 1 <= Lk <= L; D: (H). One dtype and device: float32 or float64 on the CPU;
     float32, bfloat16 or float16 on CUDA (computed in float32). Returns (B, H, L). Differentiable in u, k, D, k_rev.
     """
+    if _func.active():
+        _func.check_first_order("fft_conv")
+        return _func.FftConv.apply(u, k, D, k_rev)
     return _ops.fft_conv(u, k, D, k_rev)
 
 
@@ -55,6 +65,10 @@ def butterfly_conv(u: Tensor, k: Tensor, D: Optional[Tensor] = None, k_rev: Opti
     transforms of u and k (learned butterflies; twiddles and the inverse stay exact). Differentiable in u, k, D, k_rev
     and every factor. Devices and dtypes as fft_conv.
     """
+    if _func.active():
+        _func.check_first_order("butterfly_conv")
+        fs = [] if factors is None else list(factors)
+        return _func.ButterflyConv.apply(u, k, D, k_rev, -1 if factors is None else len(fs), *fs)
     return _ops.butterfly_conv(u, k, D, k_rev, None if factors is None else list(factors))
 
 
@@ -78,6 +92,9 @@ def diag_scan(a: Tensor, b: Tensor, reverse: bool = False, h0: Optional[Tensor] 
     b: (B, L, P); a: (P) time-invariant or (B, L, P) time-varying; h0: (B, P). One dtype (float32, float64, complex64,
     complex128) and device. Returns x: (B, L, P). Differentiable in a, b and h0.
     """
+    if _func.active():
+        _func.check_first_order("diag_scan")
+        return _func.DiagScan.apply(a, b, reverse, h0)
     return _ops.diag_scan(a, b, reverse, h0)
 
 
@@ -98,6 +115,10 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
     else float32. Returns (out (batch, dim, L) in u's dtype, last_state (batch, dim, N)). Differentiable in every
     tensor input and through both outputs.
     """
+    if _func.active():
+        _func.check_first_order("selective_scan")
+        out, last_state, _ = _func.SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, lengths)
+        return out, last_state
     out, last_state = _ops.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, lengths)
     return out, last_state
 
@@ -116,4 +137,7 @@ def selective_scan_2d(x: Tensor, dt1: Tensor, dt2: Tensor, A1: Tensor, A2: Tenso
     x, dt*, B*, C*: one dtype (float32 or float64 on the CPU; float32, bfloat16 or float16 on CUDA); A*, D: float64
     for float64 inputs, else float32. Returns y (batch, V, T, dim) in x's dtype. Differentiable in every tensor input.
     """
+    if _func.active():
+        _func.check_first_order("selective_scan_2d")
+        return _func.SelectiveScan2d.apply(x, dt1, dt2, A1, A2, A3, A4, B1, B2, C1, C2, D, lag, reverse_variates)
     return _ops.selective_scan_2d(x, dt1, dt2, A1, A2, A3, A4, B1, B2, C1, C2, D, lag, reverse_variates)
