@@ -8,6 +8,8 @@ backward ops have no derivative, so nested differentiation (grad of grad, hessia
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 from torch._C._functorch import TransformType
@@ -63,10 +65,6 @@ class Vandermonde(torch.autograd.Function):
             dv, dx = _ops.vandermonde_backward(g.contiguous(), v, x)
         return dv, dx, None
 
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(Vandermonde, info, in_dims, *args)
-
 
 class FftConv(torch.autograd.Function):
     @staticmethod
@@ -88,10 +86,6 @@ class FftConv(torch.autograd.Function):
             du, dk, dD, dkr = _ops.fft_conv_backward(g.contiguous(), u, k, _opt(D, ctx.has[0]), _opt(k_rev, ctx.has[1]),
                                                      mask)
         return tuple(t if m else None for t, m in zip((du, dk, dD, dkr), mask))
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(FftConv, info, in_dims, *args)
 
 
 class ButterflyConv(torch.autograd.Function):
@@ -119,10 +113,6 @@ class ButterflyConv(torch.autograd.Function):
         grads = [t if m else None for t, m in zip((du, dk, dD, dkr), mask[:4])]
         return (*grads, None, *(dF if mask[4] and dF else [None] * len(factors)))
 
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(ButterflyConv, info, in_dims, *args)
-
 
 class DiagScan(torch.autograd.Function):
     @staticmethod
@@ -143,10 +133,6 @@ class DiagScan(torch.autograd.Function):
         with torch.no_grad():
             da, db, dh0 = _ops.diag_scan_backward(g.contiguous(), a, x, ctx.reverse, _opt(h0, ctx.has_h0), mask)
         return (da if mask[0] else None, db if mask[1] else None, None, dh0 if mask[2] else None)
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(DiagScan, info, in_dims, *args)
 
 
 class SelectiveScan(torch.autograd.Function):
@@ -177,10 +163,6 @@ class SelectiveScan(torch.autograd.Function):
         out = [du, ddelta, dA, dB, dC, _opt(dD, h[5]), _opt(dz, h[6]), _opt(dbias, h[7]), None, _opt(dh0, h[9]), None]
         return tuple(t if need else None for t, need in zip(out, ctx.needs_input_grad))
 
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(SelectiveScan, info, in_dims, *args)
-
 
 class SelectiveScan2d(torch.autograd.Function):
     @staticmethod
@@ -200,6 +182,7 @@ class SelectiveScan2d(torch.autograd.Function):
         out = list(grads[:11]) + [grads[11] if ctx.has_D else None, None, None]
         return tuple(v if need else None for v, need in zip(out, ctx.needs_input_grad))
 
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _loop_vmap(SelectiveScan2d, info, in_dims, *args)
+
+# vmap by the loop for every Function above.
+for _function in (Vandermonde, FftConv, ButterflyConv, DiagScan, SelectiveScan, SelectiveScan2d):
+    _function.vmap = staticmethod(functools.partial(_loop_vmap, _function))
