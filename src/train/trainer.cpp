@@ -564,19 +564,42 @@ at::Tensor add_fourier_noise(const at::Tensor& x, const FourierNoise& nz) {
   return (x.to(torch::kDouble) + noise * (nz.eps * xn / nn)).to(x.scalar_type());
 }
 
-EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split, const FourierNoise* noise) {
-  const fs::path dir = fs::path(checkpoint).parent_path();
-  const fs::path cfg_path = dir / "config.yaml";
+namespace {
+
+// A checkpoint with what it belongs to: the run's config.yaml beside it, its task, and the model with the checkpoint's
+// weights (config and checksum checked by load_checkpoint). `check_task` runs before the model is built.
+struct LoadedRun {
+  fs::path config_path;
+  config::Config config;
+  std::unique_ptr<tasks::Task> task;
+  model::SequenceModel model{nullptr};
+  State state;
+};
+
+LoadedRun load_run(const std::string& checkpoint, const std::function<void(const LoadedRun&)>& check_task = {}) {
+  const fs::path cfg_path = fs::path(checkpoint).parent_path() / "config.yaml";
   if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
-  const config::Config c = config::Config::load(train_schema(), cfg_path.string());
+  LoadedRun r{cfg_path, config::Config::load(train_schema(), cfg_path.string())};
+  r.task = tasks::make_task(r.config);
+  if (check_task) check_task(r);
+  r.model = build_model(r.config, r.task->model_shape());
+  r.state = load_checkpoint(checkpoint, r.model, nullptr, r.config);
+  return r;
+}
+
+}  // namespace
+
+EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string& split, const FourierNoise* noise) {
   const tasks::SplitId id = tasks::split_id(split);
-  const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
-  if (task->size(id) == 0)
-    throw std::runtime_error("the " + split + " split of " + cfg_path.string() + "'s task (" + task->name() +
-                             ") is empty: nothing to evaluate");
+  LoadedRun run = load_run(checkpoint, [&](const LoadedRun& r) {
+    if (r.task->size(id) == 0)
+      throw std::runtime_error("the " + split + " split of " + r.config_path.string() + "'s task (" +
+                               r.task->name() + ") is empty: nothing to evaluate");
+  });
+  const config::Config& c = run.config;
+  const std::unique_ptr<tasks::Task>& task = run.task;
+  model::SequenceModel& m = run.model;
   const torch::Device dev = pick_device(c);
-  model::SequenceModel m = build_model(c, task->model_shape());
-  load_checkpoint(checkpoint, m, nullptr, c);
   m->to(dev);
   std::function<at::Tensor(const at::Tensor&, int64_t)> perturb;
   if (noise) {
@@ -596,13 +619,13 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
 }
 
 ExportSummary export_checkpoint(const std::string& checkpoint, const std::string& out) {
-  const fs::path dir = fs::path(checkpoint).parent_path();
-  const fs::path cfg_path = dir / "config.yaml";
-  if (!fs::exists(cfg_path)) throw std::runtime_error(cfg_path.string() + ": missing (written by ssm train beside its checkpoints)");
-  const config::Config c = config::Config::load(train_schema(), cfg_path.string());
-  const std::unique_ptr<tasks::Task> task = tasks::make_task(c);
-  model::SequenceModel m = build_model(c, task->model_shape());
-  const State s = load_checkpoint(checkpoint, m, nullptr, c);  // checks the config and the checksum
+  std::error_code ec;
+  if (fs::equivalent(checkpoint, out, ec))
+    throw std::runtime_error(out + ": is the checkpoint itself; the export would replace it (give another --out)");
+  LoadedRun run = load_run(checkpoint);
+  model::SequenceModel& m = run.model;
+  const State& s = run.state;
+  const fs::path& cfg_path = run.config_path;
   c10::Dict<std::string, at::Tensor> weights;
   ExportSummary e;
   for (const auto& p : m->named_parameters()) {

@@ -70,6 +70,9 @@ expect 0 "test split: 57 examples, loss .*, mse .*, mae " -- eval "$tmp/fc/best.
 expect 0 "fc/best.state_dict.pt: [0-9]+ tensors \([0-9]+ parameter values\) of step 3" -- export "$tmp/fc/best.pt"
 expect 0 "x.pt: " -- export "$tmp/fc/last.pt" --out "$tmp/x.pt"
 expect nonzero "export: no checkpoint given" -- export
+cp "$tmp/fc/best.pt" "$tmp/best-before.pt"
+expect nonzero "is the checkpoint itself; the export would replace it" -- export "$tmp/fc/best.pt" --out "$tmp/fc/best.pt"
+cmp -s "$tmp/fc/best.pt" "$tmp/best-before.pt" && pass=$((pass + 1)) || { echo "FAIL: export onto the checkpoint changed it"; fail=$((fail + 1)); }
 expect nonzero "config.yaml: missing" -- export "$tmp/nowhere/best.pt"
 expect nonzero "export: unknown option '--fast'" -- export "$tmp/fc/best.pt" --fast
 expect nonzero "toy.csv: no column 'price'" -- train "$tmp/empty.yaml" "${fc[@]}" --set data.forecast.features=S --set data.forecast.target=price --set "trainer.out_dir=$tmp/fc2"

@@ -390,3 +390,49 @@ def test_torch_func_nested_differentiation_is_a_clear_error():
         torch.func.hessian(f)(a)
     with pytest.raises(RuntimeError, match="first derivatives only"):
         torch.func.grad(lambda a: torch.func.grad(f)(a).sum())(a)
+
+
+# ---- bad input: the layers' options and inputs, the build backend's settings --------------------------------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ssm.nn.S4D(d_state=5), "d_state must be an even number"),
+    (lambda: ssm.nn.S4D(init="hippo"), "init must be lin, inv, real, legs or ptd"),
+    (lambda: ssm.nn.S4D(discretization="euler"), "discretization must be zoh or bilinear"),
+    (lambda: ssm.nn.S5(init="legs"), "init must be hippo_n or ptd"),
+    (lambda: ssm.nn.S5(dt_min=0.2, dt_max=0.1), "need 0 < dt_min <= dt_max"),
+    (lambda: ssm.nn.LongConv(learn_butterfly=True), "learn_butterfly needs conv = butterfly"),
+    (lambda: ssm.nn.LongConv(init="zeros"), "init must be randn or double_exp"),
+    (lambda: ssm.nn.Mamba(d_conv=0), "d_conv must be >= 1"),
+    (lambda: ssm.nn.Mamba(dt_rank=-1), "dt_rank must be >= 0"),
+    (lambda: ssm.nn.Chimera(heads="all"), "heads must be both, trend or season"),
+    (lambda: ssm.nn.Chimera(season_dt_min=0), "need 0 < season_dt_min <= season_dt_max"),
+])
+def test_bad_layer_options_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bad_layer_inputs_are_named():
+    for layer in (ssm.nn.S4D(d_model=4, d_state=4), ssm.nn.S5(d_model=4, d_state=4), ssm.nn.LongConv(d_model=4),
+                  ssm.nn.Mamba(d_model=4), ssm.nn.Chimera(d_model=4)):
+        with pytest.raises(ValueError, match=r"input must have shape \(B.*4\), got \(2, 5, 3\)"):
+            layer(torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match="rows must be whole groups of variates = 2"):
+        ssm.nn.Chimera(d_model=4)(torch.randn(3, 5, 4), variates=2)
+
+
+@pytest.mark.skipif(not SOURCE, reason="SSM_SOURCE_DIR is not set (the package test sets it)")
+def test_the_build_backend_names_a_bad_setting_and_a_missing_torch(monkeypatch):
+    sys.path.insert(0, os.path.join(SOURCE, "scripts", "python"))
+    try:
+        import ssm_build
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(ssm_build.BuildError, match="setting 'cuda' \\(SSM_CUDA\\) must be AUTO, ON or OFF, got 'MAYBE'"):
+        ssm_build._build({"cuda": "maybe"})
+    no_torch = "/usr/bin/python3"
+    if subprocess.run([no_torch, "-c", "import torch"], capture_output=True).returncode == 0:
+        pytest.skip(f"{no_torch} has torch")
+    monkeypatch.setattr(ssm_build.sys, "executable", no_torch)
+    with pytest.raises(ssm_build.BuildError, match="builds its ops against the torch installed in this environment"):
+        ssm_build._torch()
