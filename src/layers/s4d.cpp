@@ -49,18 +49,21 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
     ptd_b = torch::matmul(r.V_inv, hippo_legs(o.d_state).second.to(torch::kComplexDouble));  // (N)
     ptd_v = r.V;
     mode_scale_ = 0.5;
-  } else if (o.init == "legs") {
-    legs = s4d_legs(o.d_state);  // A = -1/2 + i w, the normal part of HiPPO-LegS
+  } else if (o.init == "legs" || o.init == "legt" || o.init == "fout") {
+    // The normal part of the HiPPO matrix, diagonalized: LegS A = -1/2 + i w; LegT and FouT have no real part, which
+    // is clamped to -1e-4 as s4 does.
+    legs = s4d_diagonal(o.init, o.d_state);
+    re = torch::clamp_min(-torch::real(legs.A), 1e-4).to(torch::kFloat).unsqueeze(0).expand({H, N2}).contiguous();
     im = torch::imag(legs.A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
   } else {
-    throw std::invalid_argument("S4D: init must be lin, inv, real, legs or ptd, got '" + o.init + "'");
+    throw std::invalid_argument("S4D: init must be lin, inv, real, legs, legt, fout or ptd, got '" + o.init + "'");
   }
   A_log_re = register_parameter("A_log_re", torch::log(re).contiguous());  // -Re A = exp(A_log_re)
   A_im = register_parameter("A_im", im.contiguous());
   // C ~ complex normal with variance 1 (1/2 per part). S4D-LegS folds its B = V^* B_LegS (imaginary part clipped to
   // [-2, 2], as s4 does) into C, since this layer keeps B = 1.
   torch::Tensor c0 = torch::randn({channels, H, N2, 2}, f32) * std::sqrt(0.5);
-  if (o.init == "legs") {
+  if (o.init == "legs" || o.init == "legt" || o.init == "fout") {
     const torch::Tensor b = torch::complex(torch::real(legs.B), torch::clamp(torch::imag(legs.B), -2, 2));
     c0 = torch::view_as_real(torch::view_as_complex(c0) * b.to(torch::kComplexFloat)).contiguous();
   } else if (o.init == "ptd") {
@@ -141,8 +144,9 @@ LayerSpec s4d_spec() {
   s.doc = "S4D: a diagonal state-space convolution (its kernel by ssm::vandermonde, applied by ssm::fft_conv)";
   s.keys = {
       {"model.s4d.init", Type::kEnum, "lin",
-       "initialization of A: S4D-Lin, S4D-Inv, S4D-Real, S4D-LegS, or S4-PTD (all N eigenvalues of the PTD matrix)",
-       -inf, inf, false, {"lin", "inv", "real", "legs", "ptd"}},
+       "initialization of A: S4D-Lin, S4D-Inv, S4D-Real, the diagonalized HiPPO-LegS, -LegT or -FouT (How to Train "
+       "Your HiPPO), or S4-PTD (all N eigenvalues of the PTD matrix)",
+       -inf, inf, false, {"lin", "inv", "real", "legs", "legt", "fout", "ptd"}},
       {"model.s4d.discretization", Type::kEnum, "zoh", "zero-order hold or bilinear", -inf, inf, false,
        {"zoh", "bilinear"}},
       {"model.s4d.dt_min", Type::kFloat, "0.001", "smallest initial step dt", 0, 10, true},
