@@ -1,6 +1,5 @@
 // The `ssm` command: train, eval, bench, info.
 #include "config/config.h"
-#include "data/listops.h"
 #include "layers/ptd.h"
 #include "ssm/ops.h"
 #include "train/schema.h"
@@ -23,6 +22,10 @@
 namespace ssm::bench {
 int main(int argc, char** argv);
 }
+namespace ssm::cli {
+// ssm data listops | pathfinder | inspect (data_cmd.cpp); usage_error prints the message and the usage, returns 2.
+int cmd_data(int argc, char** argv, int (*usage_error)(const std::string&));
+}
 
 namespace {
 
@@ -34,6 +37,8 @@ const char* kUsage =
     "  eval CHECKPOINT [--split S] [--perturb fourier --eps E1,...]    evaluate a checkpoint, optionally under noise\n"
     "  export CHECKPOINT [--out FILE]                                  its weights as a plain file for Python\n"
     "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
+    "  data pathfinder --out DIR [--resolution R] [...]                generate Pathfinder (published algorithm)\n"
+    "  data inspect TASK DIR [--set key=value ...]                     counts, labels and lengths of a data set\n"
     "  init ptd [--n N] [--blocks J] [--iterations I] [--lambda L]    compute a PTD initialization (cached)\n"
     "  bench [ssm-bench options]                                       benchmark the kernels (see ssm bench --help)\n"
     "  info                                                            versions, build options, devices\n"
@@ -190,81 +195,6 @@ int cmd_export(int argc, char** argv) {
   return 0;
 }
 
-int cmd_data(int argc, char** argv) {
-  bool help = argc < 1;
-  for (int i = 0; i < argc; ++i) help |= std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h";
-  if (help) {
-    std::printf(
-        "usage: ssm data listops --out DIR [--seed S] [--train N] [--val N] [--test N] [--min-length N]\n"
-        "                        [--max-length N] [--max-depth N] [--max-args N] [--force]\n\n"
-        "Generates ListOps with the algorithm of the Long Range Arena release and writes basic_train.tsv,\n"
-        "basic_val.tsv and basic_test.tsv (Source<TAB>Target) into DIR. Defaults are the release's: 96000 / 2000 /\n"
-        "2000 distinct trees with 500 < length < 2000, depth <= 10, 2-10 arguments per operator, seed 0.\n"
-        "An existing data set in DIR is kept: the command refuses unless --force is given.\n");
-    return argc < 1 ? 2 : 0;
-  }
-  if (std::string(argv[0]) != "listops") return usage_error("data: unknown data set '" + std::string(argv[0]) + "'");
-  ssm::data::ListOpsGenOptions o;
-  std::string out;
-  int64_t n_train = 96000, n_val = 2000, n_test = 2000;
-  bool force = false;
-  constexpr int64_t kMaxExamples = 100000000, kMaxLength = 100000000;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--force") {
-      force = true;
-      continue;
-    }
-    if (i + 1 >= argc) return usage_error("data listops: " + a + " needs a value");
-    const std::string v = argv[++i];
-    int64_t n = 0;
-    if (a != "--out") {
-      char* end = nullptr;
-      errno = 0;
-      n = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 0 || errno == ERANGE)
-        return usage_error("data listops: " + a + " needs a non-negative integer, got '" + v + "'");
-      const bool count = a == "--train" || a == "--val" || a == "--test";
-      const bool length = a == "--min-length" || a == "--max-length";
-      if ((count && n > kMaxExamples) || (length && n > kMaxLength) ||
-          ((a == "--max-depth" || a == "--max-args") && n > 1000))
-        return usage_error("data listops: " + a + " " + v + " is beyond what this generator supports (at most " +
-                           std::to_string(count ? kMaxExamples : length ? kMaxLength : 1000) + ")");
-    }
-    if (a == "--out") out = v;
-    else if (a == "--seed") o.seed = static_cast<uint64_t>(n);
-    else if (a == "--train") n_train = n;
-    else if (a == "--val") n_val = n;
-    else if (a == "--test") n_test = n;
-    else if (a == "--min-length") o.min_length = n;
-    else if (a == "--max-length") o.max_length = n;
-    else if (a == "--max-depth") o.max_depth = static_cast<int>(n);
-    else if (a == "--max-args") o.max_args = static_cast<int>(n);
-    else return usage_error("data listops: unknown option '" + a + "'");
-  }
-  if (out.empty()) return usage_error("data listops: --out DIR is required");
-  if (o.max_args < 2) return usage_error("data listops: --max-args must be >= 2");
-  if (o.max_depth < 2)
-    return usage_error("data listops: --max-depth must be >= 2 (a tree of depth 1 is a single digit), got " +
-                       std::to_string(o.max_depth));
-  for (const char* f : {"basic_train.tsv", "basic_val.tsv", "basic_test.tsv"})
-    if (!force && std::filesystem::exists(std::filesystem::path(out) / f))
-      return usage_error("data listops: " + (std::filesystem::path(out) / f).string() +
-                         " exists: remove the data set, choose another --out, or pass --force to overwrite it");
-  std::filesystem::create_directories(out);
-  std::mt19937_64 rng(o.seed);
-  const auto all = ssm::data::generate_listops(o, n_train + n_val + n_test, rng);
-  const auto part = [&](int64_t begin, int64_t n) {
-    return std::vector<ssm::data::ListOpsExample>(all.begin() + begin, all.begin() + begin + n);
-  };
-  ssm::data::write_listops_tsv(out + "/basic_train.tsv", part(0, n_train));
-  ssm::data::write_listops_tsv(out + "/basic_val.tsv", part(n_train, n_val));
-  ssm::data::write_listops_tsv(out + "/basic_test.tsv", part(n_train + n_val, n_test));
-  std::printf("wrote %lld / %lld / %lld ListOps examples to %s\n", static_cast<long long>(n_train),
-              static_cast<long long>(n_val), static_cast<long long>(n_test), out.c_str());
-  return 0;
-}
-
 int cmd_init(int argc, char** argv) {
   if (argc < 1 || std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h") {
     std::printf(
@@ -335,7 +265,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return cmd_train(argc - 2, argv + 2);
     if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
     if (cmd == "export") return cmd_export(argc - 2, argv + 2);
-    if (cmd == "data") return cmd_data(argc - 2, argv + 2);
+    if (cmd == "data") return ssm::cli::cmd_data(argc - 2, argv + 2, usage_error);
     if (cmd == "init") return cmd_init(argc - 2, argv + 2);
     if (cmd == "bench") return ssm::bench::main(argc - 1, argv + 1);
     if (cmd == "info") return cmd_info();

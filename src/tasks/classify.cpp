@@ -30,11 +30,11 @@ Batch ClassificationTask::batch(SplitId s, const at::Tensor& index) const {
   return b;
 }
 
-at::Tensor ClassificationTask::loss(const at::Tensor& logits, const Batch& b) const {
+at::Tensor ClassifierTask::loss(const at::Tensor& logits, const Batch& b) const {
   return torch::nn::functional::cross_entropy(logits, b.y);
 }
 
-void ClassificationTask::add_metrics(const at::Tensor& logits, const Batch& b, Metrics& m) const {
+void ClassifierTask::add_metrics(const at::Tensor& logits, const Batch& b, Metrics& m) const {
   const double n = static_cast<double>(b.size());
   m.add("loss", torch::nn::functional::cross_entropy(logits.detach(), b.y).item<double>() * n, n);
   m.add("accuracy", (logits.argmax(1) == b.y).sum().item<double>(), n);

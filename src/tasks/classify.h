@@ -8,17 +8,23 @@
 
 namespace ssm::tasks {
 
-class ClassificationTask : public Task {
+// What every classification task shares: cross-entropy on the logits against Batch::y, accuracy, best checkpoint by
+// validation accuracy.
+class ClassifierTask : public Task {
+ public:
+  at::Tensor loss(const at::Tensor& logits, const Batch& b) const override;
+  void add_metrics(const at::Tensor& logits, const Batch& b, Metrics& m) const override;
+  std::string monitor() const override { return "accuracy"; }
+  bool maximize() const override { return true; }
+};
+
+class ClassificationTask : public ClassifierTask {
  public:
   ClassificationTask(std::string name, data::TaskData d) : name_(std::move(name)), d_(std::move(d)) {}
   std::string name() const override { return name_; }
   model::ModelShape model_shape() const override;
   int64_t size(SplitId s) const override { return split(s).size(); }
   Batch batch(SplitId s, const at::Tensor& index) const override;
-  at::Tensor loss(const at::Tensor& logits, const Batch& b) const override;
-  void add_metrics(const at::Tensor& logits, const Batch& b, Metrics& m) const override;
-  std::string monitor() const override { return "accuracy"; }
-  bool maximize() const override { return true; }
   const data::TaskData& data() const { return d_; }
 
  private:

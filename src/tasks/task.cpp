@@ -60,7 +60,9 @@ std::string Task::report(const Metrics& m) const {
 }
 
 const std::vector<TaskSpec>& task_registry() {
-  static const std::vector<TaskSpec> registry = {sfmnist_spec(), listops_spec(), forecast_spec(), uea_spec()};
+  static const std::vector<TaskSpec> registry = {sfmnist_spec(), listops_spec(), forecast_spec(), uea_spec(),
+                                                imdb_spec(),    aan_spec(),     cifar_spec(),
+                                                pathfinder_spec(), pathx_spec()};
   return registry;
 }
 
@@ -75,6 +77,8 @@ const TaskSpec& find_task(const std::string& name) {
 
 std::unique_ptr<Task> make_task(const config::Config& c) { return find_task(c.get_string("data.task")).make(c); }
 
-DataCommon data_common(const config::Config& c) { return {c.get_string("data.root"), c.get_int("data.limit_train")}; }
+DataCommon data_common(const config::Config& c) {
+  return {c.get_string("data.root"), c.get_int("data.limit_train"), c.get_string("data.cache_dir")};
+}
 
 }  // namespace ssm::tasks

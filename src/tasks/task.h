@@ -86,6 +86,7 @@ std::unique_ptr<Task> make_task(const config::Config& c);
 struct DataCommon {
   std::string root;
   int64_t limit_train = 0;
+  std::string cache_dir;  // data.cache_dir (data/store.h: cache_path)
 };
 DataCommon data_common(const config::Config& c);
 
@@ -94,5 +95,10 @@ TaskSpec sfmnist_spec();
 TaskSpec listops_spec();
 TaskSpec forecast_spec();
 TaskSpec uea_spec();
+TaskSpec imdb_spec();
+TaskSpec aan_spec();
+TaskSpec cifar_spec();
+TaskSpec pathfinder_spec();
+TaskSpec pathx_spec();
 
 }  // namespace ssm::tasks

@@ -63,7 +63,12 @@ config::Schema build() {
        "folder of the data files (empty: the task's default where it has one; sfmnist: "
        "/usr/share/datasets/fashion-mnist)"},
       {"data.limit_train", Type::kInt, "0", "use only the first N training examples (0: all)", 0, 1e12},
+      {"data.cache_dir", Type::kString, "",
+       "where the LRA tasks (imdb, aan, cifar, pathfinder, pathx) keep their prepared data, mapped from disk by later runs (empty: "
+       "$SSM_CACHE_DIR, else $XDG_CACHE_HOME/ssm, else ~/.cache/ssm; none: no cache)"},
       {"data.batch_size", Type::kInt, "50", "training batch size", 1, 1e6},
+      {"data.prefetch", Type::kBool, "true",
+       "assemble the next training batch on a background thread while the current step runs"},
       // 50: sequential Fashion-MNIST evaluates in 16.5 s instead of 21.8 s at 250 (6000 images, 2-core machine).
       {"data.eval_batch_size", Type::kInt, "50", "evaluation batch size", 1, 1e6},
   };
@@ -94,6 +99,10 @@ config::Schema build() {
        {"auto", "cpu", "cuda"}},
       {"trainer.threads", Type::kInt, "0", "CPU threads (0: all cores)", 0, 4096},
       {"trainer.log_every", Type::kInt, "50", "steps between metric lines", 1, 1e9},
+      {"trainer.val_every", Type::kInt, "0",
+       "validate (and write last.pt) every this many steps as well as at each epoch's end (0: at epochs' ends only; "
+       "for long epochs, e.g. ListOps' 96,000 examples)",
+       0, 1e12},
       {"trainer.out_dir", Type::kString, "runs/default", "where the run writes config, metrics and checkpoints"},
 
   };

@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <limits>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -87,7 +88,7 @@ struct State {
 // model and data key except where the data lives, how it is batched and the dropout rate.
 bool must_match(const std::string& key) {
   static const char* free_keys[] = {"model.dropout", "data.root", "data.batch_size", "data.eval_batch_size",
-                                    "data.limit_train"};
+                                    "data.limit_train", "data.cache_dir", "data.prefetch"};
   for (const char* k : free_keys)
     if (key == k) return false;
   return key.rfind("model.", 0) == 0 || key.rfind("data.", 0) == 0;
@@ -422,6 +423,28 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
     st.window_seen = seen;
     save_checkpoint(path, m, optimizer, st, c);
   };
+  const int64_t val_every = c.get_int("trainer.val_every");
+  const bool prefetch = c.get_bool("data.prefetch");
+  // Validation: a val line in metrics.jsonl, best.pt when the monitored metric improves.
+  auto validate = [&](int64_t epoch) {
+    if (task->size(tasks::SplitId::kVal) == 0) return;
+    const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);
+    m->train();
+    std::vector<std::pair<std::string, std::string>> line = {
+        {"event", str("val")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
+    for (const auto& kv : fields(v)) line.push_back(kv);
+    metrics << json_line(line);
+    metrics.flush();
+    if (tty) std::fputc('\n', stderr);
+    if (!opt.quiet)
+      std::fprintf(stderr, "epoch %lld step %lld: val %s\n", static_cast<long long>(epoch),
+                   static_cast<long long>(st.step), task->report(v).c_str());
+    const double value = v.mean(monitor);
+    if (std::isnan(st.best_val) || (maximize ? value > st.best_val : value < st.best_val)) {
+      st.best_val = value;
+      checkpoint(out / "best.pt");
+    }
+  };
   auto t_log = std::chrono::steady_clock::now();
   const int64_t start_step = st.step;
   const auto t_train = std::chrono::steady_clock::now();
@@ -431,9 +454,18 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
     // The order of an epoch depends on (seed, epoch) only: a resumed run sees the same batches.
     at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed * 1000003 + epoch));
     const torch::Tensor order = torch::randperm(n_train, gen, torch::TensorOptions().dtype(torch::kLong));
+    // With data.prefetch the next batch is assembled on a background thread while this step runs.
+    auto make_batch = [&, order](int64_t b) {
+      return task->batch(tasks::SplitId::kTrain, order.narrow(0, b * batch, std::min(batch, n_train - b * batch)));
+    };
+    std::future<tasks::Batch> next;
+    if (prefetch && in_epoch < steps_per_epoch) next = std::async(std::launch::async, make_batch, in_epoch);
     for (int64_t b = in_epoch; b < steps_per_epoch && st.step < total; ++b) {
       const int64_t n = std::min(batch, n_train - b * batch);
-      const tasks::Batch bt = task->batch(tasks::SplitId::kTrain, order.narrow(0, b * batch, n)).to(dev);
+      tasks::Batch host = prefetch ? next.get() : make_batch(b);
+      if (prefetch && b + 1 < steps_per_epoch && st.step + 1 < total)
+        next = std::async(std::launch::async, make_batch, b + 1);
+      const tasks::Batch bt = host.to(dev);
       const double f = lr_factor(kind, st.step, warmup, total, min_factor);
       for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(base_lr[g] * f);
@@ -482,24 +514,14 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       }
       if (opt.stop_at_step > 0 && st.step >= opt.stop_at_step) g_interrupted = true;
       if (g_interrupted) break;
-    }
-    const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
-    if (epoch_end && !g_interrupted && task->size(tasks::SplitId::kVal) > 0) {
-      const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);
-      std::vector<std::pair<std::string, std::string>> line = {
-          {"event", str("val")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
-      for (const auto& kv : fields(v)) line.push_back(kv);
-      metrics << json_line(line);
-      metrics.flush();
-      if (tty) std::fputc('\n', stderr);
-      if (!opt.quiet)
-        std::fprintf(stderr, "epoch %lld: val %s\n", static_cast<long long>(epoch), task->report(v).c_str());
-      const double value = v.mean(monitor);
-      if (std::isnan(st.best_val) || (maximize ? value > st.best_val : value < st.best_val)) {
-        st.best_val = value;
-        checkpoint(out / "best.pt");
+      // trainer.val_every: validation (and last.pt) every that many steps inside long epochs.
+      if (val_every > 0 && st.step % val_every == 0 && st.step % steps_per_epoch != 0 && st.step < total) {
+        validate(epoch);
+        checkpoint(out / "last.pt");
       }
     }
+    const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
+    if (epoch_end && !g_interrupted && (val_every == 0 || st.step % val_every == 0 || st.step == total)) validate(epoch);
     checkpoint(out / "last.pt");
     if (g_interrupted && opt.stop_at_step > 0) {
       std::signal(SIGINT, prev);

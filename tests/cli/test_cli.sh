@@ -87,5 +87,18 @@ expect 0 "usage: ssm init ptd" -- init --help
 expect 0 "kappa\(V\)" -- init ptd --n 8 --iterations 20 --cache "$tmp/cache"
 expect nonzero "must be a positive multiple of --blocks" -- init ptd --n 10 --blocks 3
 expect nonzero "needs a non-negative number" -- init ptd --n many
+# Pathfinder: the generator writes the release layout, refuses to overwrite it, and inspect reports on it.
+expect 0 "ssm data pathfinder --out DIR \[--resolution" -- data pathfinder --help
+expect nonzero "--resolution must be 32, 64, 128 or 256" -- data pathfinder --out "$tmp/pf" --resolution 48
+expect nonzero "--contour-length must be 6, 9 or 14" -- data pathfinder --out "$tmp/pf" --contour-length 7
+expect nonzero "--out DIR is required" -- data pathfinder --count 5
+expect 0 "wrote 40 Pathfinder-32 images \(contour length 14, [0-9]+ positive\) .* images/s" -- data pathfinder --out "$tmp/pf" --count 40 --per-batch 16
+expect nonzero "metadata exists: .*--force" -- data pathfinder --out "$tmp/pf" --count 40
+expect 0 "train +32 examples, length 1024-1024 .*labels 0:" -- data inspect pathfinder "$tmp/pf" --set "data.cache_dir=$tmp/cache"
+expect 0 "data mapped from the cache" -- data inspect pathfinder "$tmp/pf" --set "data.cache_dir=$tmp/cache"
+expect 0 "val +5 examples, length [0-9]+-[0-9]+" -- data inspect listops "$tmp/lo"
+expect nonzero "data inspect: needs TASK and DIR" -- data inspect pathfinder
+expect nonzero "data.task: expected one of" -- data inspect weather "$tmp/pf"
+expect nonzero "unknown data command 'mnist'" -- data mnist
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

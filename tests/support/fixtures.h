@@ -36,4 +36,15 @@ void write_idx(const std::string& path, const std::vector<int64_t>& dims, const 
 // with c, plus noise. Deterministic for a seed.
 void write_fashion_like(const std::filesystem::path& dir, int64_t n_train, int64_t n_test, uint32_t seed);
 
+// LRA-format folders of learnable, deterministic data (for the loaders' and the LRA configs' tests):
+// aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt, n reviews per class and split: words drawn at random, positive
+// reviews with more "good" and "great", negative ones with more "bad" and "awful", some UTF-8 characters.
+void write_imdb_like(const std::filesystem::path& aclimdb, int64_t n_per_class, uint32_t seed);
+// new_aan_pairs.{train,eval,test}.tsv with n_train / n_eval / n_test rows "label id1 id2 text1 text2" (label written
+// 1.0 / 0.0): linked pairs share their topic word.
+void write_aan_like(const std::filesystem::path& dir, int64_t n_train, int64_t n_eval, int64_t n_test, uint32_t seed);
+// cifar-10-batches-bin: data_batch_1..5.bin with n_per_batch records each and test_batch.bin with n_test, 3073-byte
+// records whose brightness grows with the class.
+void write_cifar_like(const std::filesystem::path& dir, int64_t n_per_batch, int64_t n_test, uint32_t seed);
+
 }  // namespace ssm::test
