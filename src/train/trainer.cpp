@@ -521,7 +521,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       }
     }
     const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
-    if (epoch_end && !g_interrupted && (val_every == 0 || st.step % val_every == 0 || st.step == total)) validate(epoch);
+    if (epoch_end && !g_interrupted) validate(epoch);
     checkpoint(out / "last.pt");
     if (g_interrupted && opt.stop_at_step > 0) {
       std::signal(SIGINT, prev);

@@ -355,6 +355,28 @@ TEST_F(Trainer, NonFiniteWeightsAreNeverCheckpointed) {
   EXPECT_FALSE(fs::exists(dir / "inf" / "last.pt.tmp"));
 }
 
+TEST_F(Trainer, PrefetchedBatchesGiveTheSameRunAndValEveryValidatesInsideEpochs) {
+  train(cfg("pre", {"data.prefetch=true"}), {false, true});
+  train(cfg("nopre", {"data.prefetch=false"}), {false, true});
+  const auto pre = train_losses("pre");
+  EXPECT_EQ(pre.size(), 24u);
+  EXPECT_EQ(pre, train_losses("nopre"));  // the same batches, the same numbers
+  // 12 steps an epoch, validation every 5 steps and at each epoch's end.
+  train(cfg("ve", {"trainer.val_every=5"}), {false, true});
+  std::ifstream f(dir / "ve" / "metrics.jsonl");
+  std::vector<int64_t> val_steps;
+  const std::regex val("\"event\": \"val\", \"step\": ([0-9]+)");
+  for (std::string line; std::getline(f, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, val)) val_steps.push_back(std::stoll(m[1]));
+  }
+  EXPECT_EQ(val_steps, (std::vector<int64_t>{5, 10, 12, 15, 20, 24}));
+  // Resuming from a checkpoint written at a val_every point continues exactly.
+  train(cfg("ve2", {"trainer.val_every=5"}), {false, true, 15});
+  train(cfg("ve2", {"trainer.val_every=5"}), {true, true});
+  EXPECT_EQ(train_losses("ve2"), train_losses("ve"));
+}
+
 TEST_F(Trainer, EvaluateCheckpointReproducesTheTestFigure) {
   const TrainSummary s = train(cfg("ev", {"trainer.max_steps=6"}), {false, true});
   const EvalSummary e = evaluate_checkpoint((dir / "ev" / "best.pt").string(), "test");
