@@ -104,13 +104,13 @@ ImageData load_cifar(const CifarOptions& o) {
       throw std::runtime_error(p + ": no such file (data.root must be the cifar-10-batches-bin folder)");
   std::ostringstream key;
   key << "cifar v1 grayscale=" << o.grayscale << " val_fraction=" << o.val_fraction << " limit_train="
-      << o.limit_train << " root=" << canonical(o.root) << " files=" << fingerprint_files(files);
+      << o.limit_train << " root=" << canonical(o.root);
   ImageData d;
   d.name = "cifar";
   d.n_classes = 10;
   d.height = d.width = 32;
   d.channels = o.grayscale ? 1 : 3;
-  const Arrays a = cached(cache_path(o.cache_dir, "cifar", key.str()), key.str(), [&] {
+  const Arrays a = cached(o.cache_dir, "cifar", key.str(), fingerprint_files(files), [&] {
     std::vector<at::Tensor> train;
     for (int i = 0; i < 5; ++i) train.push_back(read_cifar_batch(files[i]));
     int64_t n = 0;

@@ -271,12 +271,12 @@ TextData load_imdb(const ImdbOptions& o) {
     for (const auto& r : *v) files.push_back(r.path);
   std::ostringstream key;
   key << "imdb v1 " << text_key(o.text) << " val_fraction=" << o.val_fraction << " split_seed=" << o.split_seed
-      << " limit_train=" << o.limit_train << " root=" << canonical(o.root) << " files=" << fingerprint_files(files);
+      << " limit_train=" << o.limit_train << " root=" << canonical(o.root);
   TextData d;
   d.name = "imdb";
   d.val_is_test = val.empty();
   const int64_t shift = o.text.level == TextLevel::kBytes ? 1 : 0;
-  const Arrays a = cached(cache_path(o.cache_dir, "imdb", key.str()), key.str(), [&] {
+  const Arrays a = cached(o.cache_dir, "imdb", key.str(), fingerprint_files(files), [&] {
     Arrays a;
     std::vector<std::string> train_text;
     train_text.reserve(train.size());
@@ -346,12 +346,11 @@ TextData load_aan(const AanOptions& o) {
     if (!fs::is_regular_file(p))
       throw std::runtime_error(p + ": no such file (data.root must be the release's tsv_data folder)");
   std::ostringstream key;
-  key << "aan v1 " << text_key(o.text) << " limit_train=" << o.limit_train << " root=" << canonical(o.root)
-      << " files=" << fingerprint_files({train, val, test});
+  key << "aan v1 " << text_key(o.text) << " limit_train=" << o.limit_train << " root=" << canonical(o.root);
   TextData d;
   d.name = "aan";
   const int64_t shift = o.text.level == TextLevel::kBytes ? 1 : 0;
-  const Arrays a = cached(cache_path(o.cache_dir, "aan", key.str()), key.str(), [&] {
+  const Arrays a = cached(o.cache_dir, "aan", key.str(), fingerprint_files({train, val, test}), [&] {
     Arrays a;
     // Characters: a first pass counts them (the training file read twice rather than held: 147k pairs are GBs).
     if (o.text.level == TextLevel::kChars) {

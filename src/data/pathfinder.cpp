@@ -219,14 +219,15 @@ ImageData load_pathfinder(const PathfinderOptions& o) {
   std::ostringstream key;
   key << o.name << " v1 difficulty=" << o.difficulty << " resolution=" << R << " val=" << o.val_fraction
       << " test=" << o.test_fraction << " seed=" << o.split_seed << " limit_train=" << o.limit_train
-      << " root=" << canonical(o.root) << " meta=" << fingerprint_files(sources)
-      << " images=" << fingerprint_files(present) << " missing=" << missing.size();
+      << " root=" << canonical(o.root);
+  const std::string fp = "meta=" + fingerprint_files(sources) + " images=" + fingerprint_files(present) +
+                         " missing=" + std::to_string(missing.size());
   ImageData d;
   d.name = o.name;
   d.n_classes = 2;
   d.height = d.width = R;
   d.channels = 1;
-  const Arrays a = cached(cache_path(o.cache_dir, o.name, key.str()), key.str(), [&] {
+  const Arrays a = cached(o.cache_dir, o.name, key.str(), fp, [&] {
     const int64_t n = static_cast<int64_t>(recs.size());
     at::Tensor pixels = at::zeros({n, L, 1}, at::kByte), y = at::empty({n}, at::kLong);
     std::vector<std::string> why(n);

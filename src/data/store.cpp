@@ -320,10 +320,10 @@ std::string cache_path(const std::string& dir, const std::string& name, const st
   if (dir == "none") return "";
   std::string d = dir;
   if (d.empty()) {
-    if (const char* e = std::getenv("SSM_CACHE_DIR"); e && *e) d = e;
-    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) d = std::string(x) + "/ssm";
+    // The same folder as the PTD initializations' cache (layers/ptd.h: default_cache_dir).
+    if (const char* e = std::getenv("SSM_CACHE"); e && *e) d = e;
     else if (const char* home = std::getenv("HOME"); home && *home) d = std::string(home) + "/.cache/ssm";
-    else d = ".ssm-cache";
+    else d = "/tmp/ssm-cache";
   }
   return d + "/" + name + "-" + hex64(fnv1a(key)) + ".bin";
 }
@@ -348,6 +348,11 @@ Arrays cached(const std::string& path, const std::string& key, const std::functi
     }
   }
   return a;
+}
+
+Arrays cached(const std::string& dir, const std::string& name, const std::string& identity, const std::string& sources,
+              const std::function<Arrays()>& build, bool* from_cache) {
+  return cached(cache_path(dir, name, identity), identity + " sources=" + sources, build, from_cache);
 }
 
 at::Tensor pack_strings(const std::vector<std::string>& s) {

@@ -63,8 +63,8 @@ void write_cache(const std::string& path, const std::string& key, const Arrays& 
 // (absent, stale or damaged: the caller rebuilds it; `why` says which).
 std::optional<Arrays> map_cache(const std::string& path, const std::string& key, std::string* why = nullptr);
 
-// Where a task's cache lives: dir/<name>-<16 hex digits of a hash of key>.bin. dir "" means $SSM_CACHE_DIR, else
-// $XDG_CACHE_HOME/ssm, else $HOME/.cache/ssm; "none" disables caching (returns "").
+// Where a task's cache lives: dir/<name>-<16 hex digits of a hash of key>.bin. dir "" means $SSM_CACHE, else
+// $HOME/.cache/ssm (where the PTD initializations are cached too); "none" disables caching (returns "").
 std::string cache_path(const std::string& dir, const std::string& name, const std::string& key);
 
 // A fingerprint of source files for a cache key: each file's path, size and modification time, hashed (FNV-1a, 64
@@ -77,6 +77,10 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull);
 // them there. `from_cache` says which happened; a cache that cannot be written is reported on stderr, not an error.
 Arrays cached(const std::string& path, const std::string& key, const std::function<Arrays()>& build,
               bool* from_cache = nullptr);
+// The same with the file named by `identity` (the task, its options and the data's folder) and the key `identity` +
+// `sources` (a fingerprint of the source files): a changed source rebuilds the same file rather than adding one.
+Arrays cached(const std::string& dir, const std::string& name, const std::string& identity, const std::string& sources,
+              const std::function<Arrays()>& build, bool* from_cache = nullptr);
 
 // Strings as one uint8 array (each followed by a NUL) and back: vocabularies inside a cache.
 at::Tensor pack_strings(const std::vector<std::string>& s);

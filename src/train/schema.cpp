@@ -65,7 +65,7 @@ config::Schema build() {
       {"data.limit_train", Type::kInt, "0", "use only the first N training examples (0: all)", 0, 1e12},
       {"data.cache_dir", Type::kString, "",
        "where the LRA tasks (imdb, aan, cifar, pathfinder, pathx) keep their prepared data, mapped from disk by later runs (empty: "
-       "$SSM_CACHE_DIR, else $XDG_CACHE_HOME/ssm, else ~/.cache/ssm; none: no cache)"},
+       "$SSM_CACHE, else ~/.cache/ssm, as for PTD; none: no cache)"},
       {"data.batch_size", Type::kInt, "50", "training batch size", 1, 1e6},
       {"data.prefetch", Type::kBool, "true",
        "assemble the next training batch on a background thread while the current step runs"},

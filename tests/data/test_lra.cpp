@@ -224,8 +224,15 @@ TEST_F(Lra, TheCacheReproducesTheDataAndFollowsTheSources) {
   ASSERT_TRUE(fs::exists(first));
   std::ofstream(first, std::ios::binary) << "zzzz zzzz zzzz";
   fs::last_write_time(first, fs::last_write_time(first) + std::chrono::seconds(5));
+  auto files = [&] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(cache())) n += e.path().extension() == ".bin";
+    return n;
+  };
+  EXPECT_EQ(files(), 2);  // min_freq 1 and 2
   const TextData changed = load_imdb(o);
   EXPECT_FALSE(changed.from_cache);
+  EXPECT_EQ(files(), 2);  // rebuilt in place, not beside the stale one
   EXPECT_NE(row(changed.train.x, 0), row(built.train.x, 0));
   EXPECT_TRUE(load_imdb(o).from_cache);
   // A damaged cache file is rebuilt, not trusted.

@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 
 class LraTasks : public test::TempDirTest {
  protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    test::use_temp_cache();  // the PTD initializations of the PTD configs
+  }
   config::Config cfg(const std::vector<std::string>& sets) {
     std::vector<std::string> all = {"data.cache_dir=" + (dir / "cache").string()};
     all.insert(all.end(), sets.begin(), sets.end());
