@@ -100,5 +100,23 @@ expect 0 "val +5 examples, length [0-9]+-[0-9]+" -- data inspect listops "$tmp/l
 expect nonzero "data inspect: needs TASK and DIR" -- data inspect pathfinder
 expect nonzero "data.task: expected one of" -- data inspect weather "$tmp/pf"
 expect nonzero "unknown data command 'mnist'" -- data mnist
+# inspect on the other LRA formats, written here: aclImdb, AAN TSV, CIFAR-10 binary batches.
+for d in train/pos train/neg test/pos test/neg; do mkdir -p "$tmp/aclImdb/$d"; done
+printf 'a great film' >"$tmp/aclImdb/train/pos/1_9.txt"; printf 'bad' >"$tmp/aclImdb/train/neg/2_1.txt"
+printf 'fine\xc3\xa9' >"$tmp/aclImdb/test/pos/3_7.txt"; printf 'awful' >"$tmp/aclImdb/test/neg/4_2.txt"
+expect 0 "the val split is the test split" -- data inspect imdb "$tmp/aclImdb" --set data.cache_dir=none --set data.imdb.min_freq=1
+expect 0 "train +2 examples, length 4-13 .*labels 0:1 \(50.0%\) 1:1" -- data inspect imdb "$tmp/aclImdb" --set data.cache_dir=none --set data.imdb.min_freq=1
+mkdir -p "$tmp/aan"
+for s in train eval test; do printf '1.0\tA\tB\tx y\tz\n0.0\tC\tD\tq\tw w w\n' >"$tmp/aan/new_aan_pairs.$s.tsv"; done
+expect 0 "train +2 examples, length 2-4 .*second document 2-6" -- data inspect aan "$tmp/aan" --set data.cache_dir=none
+printf '1.0\tA\tB\tonly four\n' >"$tmp/aan/new_aan_pairs.eval.tsv"
+expect nonzero "new_aan_pairs.eval.tsv:1: expected 5 tab-separated columns" -- data inspect aan "$tmp/aan" --set data.cache_dir=none
+mkdir -p "$tmp/cifar"
+for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  { printf '\x03'; head -c 3072 /dev/zero; printf '\x07'; head -c 3072 /dev/zero; } >"$tmp/cifar/$f.bin"
+done
+expect 0 "train +9 examples, length 1024-1024 .*labels .*3:5 .*7:4" -- data inspect cifar "$tmp/cifar" --set "data.cache_dir=$tmp/cache"
+head -c 4000 "$tmp/cifar/data_batch_1.bin" >"$tmp/cifar/test_batch.bin"
+expect nonzero "test_batch.bin: record 1 \(at byte 3073\) is short: 927 of 3073 bytes" -- data inspect cifar "$tmp/cifar" --set "data.cache_dir=$tmp/cache"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

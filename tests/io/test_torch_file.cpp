@@ -129,7 +129,8 @@ TEST_F(TorchFile, LayerReferencesForPython) {
   };
   int index = 0;
   for (const Case& c : std::vector<Case>{{"lin", "zoh", false}, {"inv", "bilinear", true}, {"real", "zoh", true},
-                                         {"legs", "bilinear", false}, {"ptd", "zoh", false}}) {
+                                         {"legs", "bilinear", false}, {"ptd", "zoh", false},
+                                         {"legt", "zoh", true}, {"fout", "bilinear", false}}) {
     torch::manual_seed(100 + index);
     auto o = small_state_options<layers::S4DOptions>();
     o.init = c.init;

@@ -200,7 +200,7 @@ def reference_files():
 @pytest.mark.skipif(not REFERENCES, reason="SSM_LAYER_REFERENCE_DIR is not set (ctest sets it)")
 def test_the_references_are_there():
     names = [os.path.basename(f) for f in reference_files()]
-    for init in ("lin", "inv", "real", "legs", "ptd"):
+    for init in ("lin", "inv", "real", "legs", "ptd", "legt", "fout"):
         assert any(n.startswith("s4d_") and n.endswith(f"_{init}.pt") for n in names), names
     for init in ("hippo_n", "ptd"):
         assert any(n.startswith("s5_") and n.endswith(f"_{init}.pt") for n in names), names
@@ -220,7 +220,17 @@ def test_python_layer_with_the_cpp_weights_gives_the_cpp_output(path):
     torch.testing.assert_close(layer(ref["input"], **extra), ref["output"], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("init", ["lin", "inv", "real", "legs"])
+@pytest.mark.parametrize("path", [p for p in reference_files() if os.path.basename(p).startswith("s4d_")
+                                  and not p.endswith("_ptd.pt")], ids=os.path.basename)
+def test_python_s4d_draws_the_engines_state_matrix(path):
+    # A (A_log_re, A_im) is deterministic for every init but PTD: the Python layer's must be the engine's.
+    ref = torch.load(path, weights_only=True)
+    layer = ssm.nn.S4D(**ref["options"])
+    torch.testing.assert_close(layer.A_log_re, ref["state_dict"]["A_log_re"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer.A_im, ref["state_dict"]["A_im"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["lin", "inv", "real", "legs", "legt", "fout"])
 def test_python_initializations_have_the_cpp_shapes_and_ranges(init):
     torch.manual_seed(0)
     layer = ssm.nn.S4D(d_model=7, d_state=10, init=init, bidirectional=True, dt_min=0.01, dt_max=0.2)
@@ -396,7 +406,7 @@ def test_torch_func_nested_differentiation_is_a_clear_error():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: ssm.nn.S4D(d_state=5), "d_state must be an even number"),
-    (lambda: ssm.nn.S4D(init="hippo"), "init must be lin, inv, real, legs or ptd"),
+    (lambda: ssm.nn.S4D(init="hippo"), "init must be lin, inv, real, legs, legt, fout or ptd"),
     (lambda: ssm.nn.S4D(discretization="euler"), "discretization must be zoh or bilinear"),
     (lambda: ssm.nn.S5(init="legs"), "init must be hippo_n or ptd"),
     (lambda: ssm.nn.S5(dt_min=0.2, dt_max=0.1), "need 0 < dt_min <= dt_max"),

@@ -42,6 +42,43 @@ def _s4d_legs(N: int, with_vectors: bool = False):
     return (A, B, V) if with_vectors else (A, B)
 
 
+def _hippo(measure: str, N: int):
+    """HiPPO-LegS, -LegT or -FouT (A, B) in float64 and the rows P (r, N) of the low-rank correction that leaves
+    A + P^T P normal (the engine's layers/hippo.h)."""
+    f64 = torch.float64
+    q = torch.sqrt(2 * torch.arange(N, dtype=f64) + 1)
+    if measure == "legs":
+        A = -torch.tril(torch.outer(q, q), -1) - torch.diag(torch.arange(N, dtype=f64) + 1)
+        return A, q, torch.sqrt(torch.arange(N, dtype=f64) + 0.5).unsqueeze(0)
+    if measure == "legt":
+        n, k = torch.arange(N).unsqueeze(1), torch.arange(N).unsqueeze(0)
+        sign = torch.where((n >= k) | ((k - n) % 2 == 0), 1.0, -1.0).to(f64)
+        P = torch.zeros(2, N, dtype=f64)
+        P[0, 1::2] = torch.sqrt(q[1::2] ** 2 / 2)
+        P[1, 0::2] = torch.sqrt(q[0::2] ** 2 / 2)
+        return -0.5 * torch.outer(q, q) * sign, 0.5 * q, P
+    if measure == "fout":
+        d = torch.zeros(N - 1, dtype=f64)
+        d[0::2] = torch.arange(0, N // 2, dtype=f64)[: len(d[0::2])]
+        B = torch.zeros(N, dtype=f64)
+        B[0::2] = math.sqrt(2.0)
+        B[0] = 1.0
+        A = math.pi * (-torch.diag(d, 1) + torch.diag(d, -1)) - torch.outer(B, B)
+        return A, B, B.unsqueeze(0)
+    raise ValueError(f"hippo: measure must be legs, legt or fout, got '{measure}'")
+
+
+def _s4d_diagonal(measure: str, N: int):
+    """The diagonal (S4D) initialization of a measure: the N/2 eigenvalues of its normal part with the larger
+    imaginary parts, A = re + i w (re: the mean of the normal part's diagonal), and B = V^* B."""
+    A, B, P = _hippo(measure, N)
+    S = A + P.T @ P
+    re = S.diagonal().mean().item()
+    w, V = torch.linalg.eigh((S - re * torch.eye(N, dtype=torch.float64)).to(torch.complex128) * -1j)
+    w, V = w[N // 2:], V[:, N // 2:]
+    return torch.complex(torch.full_like(w, re), w), V.conj().T @ B.to(torch.complex128)
+
+
 class S4D(nn.Module):
     """The S4D layer (a diagonal state-space convolution; the engine's layer 's4d', README "Tasks, layers and
     models"). Per channel h: A = -exp(A_log_re) + i A_im (N/2 modes, conjugates implied), dt = exp(log_dt), complex C
@@ -49,7 +86,8 @@ class S4D(nn.Module):
     :func:`ssm.ops.vandermonde` (zero-order hold or bilinear), ``y = fft_conv(u, K[0], D, K[1])``, then the
     :class:`OutputStage`.
 
-    init: 'lin', 'inv', 'real' or 'legs' (S4D-Lin/Inv/Real/LegS, drawn as the engine draws them); 'ptd' (S4-PTD, all
+    init: 'lin', 'inv', 'real', 'legs', 'legt' or 'fout' (S4D-Lin/Inv/Real and the diagonalized HiPPO-LegS/LegT/
+    FouT, drawn as the engine draws them); 'ptd' (S4-PTD, all
     N eigenvalues of the engine's perturbed HiPPO matrix, which only the engine computes: ``ssm init ptd``) gives the
     layer's shapes for loading weights, and its parameters must come from load_state_dict.
     """
@@ -65,8 +103,8 @@ class S4D(nn.Module):
             raise ValueError("S4D: need 0 < dt_min <= dt_max")
         if discretization not in ("zoh", "bilinear"):
             raise ValueError(f"S4D: discretization must be zoh or bilinear, got '{discretization}'")
-        if init not in ("lin", "inv", "real", "legs", "ptd"):
-            raise ValueError(f"S4D: init must be lin, inv, real, legs or ptd, got '{init}'")
+        if init not in ("lin", "inv", "real", "legs", "legt", "fout", "ptd"):
+            raise ValueError(f"S4D: init must be lin, inv, real, legs, legt, fout or ptd, got '{init}'")
         self.d_model, self.d_state, self.init = d_model, d_state, init
         self.discretization, self.bidirectional = discretization, bidirectional
         H, N2, channels = d_model, d_state if init == "ptd" else d_state // 2, 2 if bidirectional else 1
@@ -82,8 +120,9 @@ class S4D(nn.Module):
             im = (d_state / math.pi) * (d_state / (2 * n + 1) - 1)
         elif init == "real":
             re, im = n + 1, torch.zeros(H, N2)
-        elif init == "legs":
-            A, B = _s4d_legs(d_state)
+        elif init in ("legs", "legt", "fout"):
+            A, B = _s4d_diagonal(init, d_state)
+            re = (-A.real).clamp_min(1e-4).float().expand(H, N2).contiguous()
             im = A.imag.float().expand(H, N2)
             b = torch.complex(B.real, B.imag.clamp(-2, 2)).to(torch.complex64)
             c0 = torch.view_as_real(torch.view_as_complex(c0) * b)
