@@ -176,6 +176,21 @@ int cmd_pathfinder(int argc, char** argv, Usage usage_error) {
   return 0;
 }
 
+// This process's resident memory from /proc/self/status, MiB: anonymous (heap) and file-backed (mapped files).
+std::pair<double, double> resident_mib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  double anon = 0, file = 0;
+  if (!f) return {anon, file};
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    long kb = 0;
+    if (std::sscanf(line, "RssAnon: %ld kB", &kb) == 1) anon = kb / 1024.0;
+    if (std::sscanf(line, "RssFile: %ld kB", &kb) == 1) file = kb / 1024.0;
+  }
+  std::fclose(f);
+  return {anon, file};
+}
+
 int cmd_inspect(int argc, char** argv, Usage usage_error) {
   if (argc < 3) return usage_error("data inspect: needs TASK and DIR");
   const std::string task = argv[1], root = argv[2];
@@ -188,6 +203,7 @@ int cmd_inspect(int argc, char** argv, Usage usage_error) {
   }
   const config::Config c = config::Config::from_overrides(train::train_schema(), sets);
   train::check_config(c);
+  const auto before = resident_mib();
   const auto t = tasks::make_task(c);
   const model::ModelShape shape = t->model_shape();
   std::printf("%s from %s\n", t->name().c_str(), root.c_str());
@@ -235,6 +251,12 @@ int cmd_inspect(int argc, char** argv, Usage usage_error) {
     }
     std::printf("\n");
   }
+  // After every example was read once (all pages of a mapped cache touched): what training holds resident.
+  const auto after = resident_mib();
+  std::printf("  resident memory after reading every example: %.0f MiB heap + %.0f MiB mapped files (before loading: "
+              "%.0f + %.0f; the data: +%.0f MiB)\n",
+              after.first, after.second, before.first, before.second,
+              after.first + after.second - before.first - before.second);
   if (const auto* img = dynamic_cast<const tasks::ImageTask*>(t.get())) {
     std::printf("  %zu unreadable images left out%s\n", img->data().skipped.size(), img->data().skipped.empty() ? "" : ":");
     for (const auto& s : img->data().skipped) std::printf("    %s\n", s.c_str());

@@ -61,12 +61,6 @@ at::Tensor read_cifar_batch(const std::string& path) {
 
 namespace {
 
-std::string canonical(const std::string& p) {
-  std::error_code ec;
-  const fs::path c = fs::weakly_canonical(p, ec);
-  return ec ? p : c.string();
-}
-
 // Records (n, 3073) -> pixels (n, 1024, C) and labels.
 ImageSplit to_split(const at::Tensor& rec, bool gray) {
   const int64_t n = rec.size(0), C = gray ? 1 : 3;
@@ -104,7 +98,7 @@ ImageData load_cifar(const CifarOptions& o) {
       throw std::runtime_error(p + ": no such file (data.root must be the cifar-10-batches-bin folder)");
   std::ostringstream key;
   key << "cifar v1 grayscale=" << o.grayscale << " val_fraction=" << o.val_fraction << " limit_train="
-      << o.limit_train << " root=" << canonical(o.root);
+      << o.limit_train << " root=" << canonical_path(o.root);
   ImageData d;
   d.name = "cifar";
   d.n_classes = 10;

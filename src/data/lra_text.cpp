@@ -170,26 +170,7 @@ TextSplit get(const Arrays& a, const std::string& prefix, int64_t shift) {
   return s;
 }
 
-std::string read_whole(const std::string& path, size_t max_bytes) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open");
-  std::string s;
-  char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    s.append(buf, static_cast<size_t>(f.gcount()));
-    if (s.size() > max_bytes)
-      throw std::runtime_error(path + ": longer than " + std::to_string(max_bytes >> 20) +
-                               " MiB: not a review of aclImdb?");
-  }
-  if (f.bad()) throw std::runtime_error(path + ": read error");
-  return s;
-}
 
-std::string canonical(const std::string& p) {
-  std::error_code ec;
-  const fs::path c = fs::weakly_canonical(p, ec);
-  return ec ? p : c.string();
-}
 
 std::string text_key(const TextOptions& t) {
   return std::string("level=") + (t.level == TextLevel::kBytes ? "bytes" : "chars") +
@@ -242,7 +223,7 @@ std::vector<Review> list_reviews(const std::string& root, const std::string& spl
 }
 
 std::string read_review(const Review& r) {
-  std::string s = read_whole(r.path, size_t(16) << 20);
+  std::string s = read_bounded(r.path, size_t(16) << 20);
   if (s.empty()) throw std::runtime_error(r.path + ": empty review");
   return s;
 }
@@ -271,7 +252,7 @@ TextData load_imdb(const ImdbOptions& o) {
     for (const auto& r : *v) files.push_back(r.path);
   std::ostringstream key;
   key << "imdb v1 " << text_key(o.text) << " val_fraction=" << o.val_fraction << " split_seed=" << o.split_seed
-      << " limit_train=" << o.limit_train << " root=" << canonical(o.root);
+      << " limit_train=" << o.limit_train << " root=" << canonical_path(o.root);
   TextData d;
   d.name = "imdb";
   d.val_is_test = val.empty();
@@ -346,7 +327,7 @@ TextData load_aan(const AanOptions& o) {
     if (!fs::is_regular_file(p))
       throw std::runtime_error(p + ": no such file (data.root must be the release's tsv_data folder)");
   std::ostringstream key;
-  key << "aan v1 " << text_key(o.text) << " limit_train=" << o.limit_train << " root=" << canonical(o.root);
+  key << "aan v1 " << text_key(o.text) << " limit_train=" << o.limit_train << " root=" << canonical_path(o.root);
   TextData d;
   d.name = "aan";
   const int64_t shift = o.text.level == TextLevel::kBytes ? 1 : 0;

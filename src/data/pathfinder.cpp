@@ -21,18 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const std::string& path, size_t max_bytes) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open");
-  std::string s;
-  char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    s.append(buf, static_cast<size_t>(f.gcount()));
-    if (s.size() > max_bytes) throw std::runtime_error(path + ": larger than " + std::to_string(max_bytes >> 20) + " MiB");
-  }
-  return s;
-}
-
 // The value after 'key': in an NPY header dict.
 std::string npy_field(const std::string& h, const std::string& key, const std::string& path) {
   const size_t at = h.find("'" + key + "'");
@@ -54,7 +42,7 @@ std::string npy_field(const std::string& h, const std::string& key, const std::s
 }  // namespace
 
 std::vector<std::vector<std::string>> read_npy_strings(const std::string& path) {
-  const std::string s = read_all(path, size_t(1) << 30);
+  const std::string s = read_bounded(path, size_t(1) << 30);
   if (s.size() < 10 || s.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error(path + ": not an NPY file");
   const int major = static_cast<unsigned char>(s[6]);
   size_t hlen, start;
@@ -176,15 +164,6 @@ std::vector<PathfinderRecord> read_pathfinder_metadata(const std::string& path, 
   return out;
 }
 
-namespace {
-
-std::string canonical(const std::string& p) {
-  std::error_code ec;
-  const fs::path c = fs::weakly_canonical(p, ec);
-  return ec ? p : c.string();
-}
-
-}  // namespace
 
 ImageData load_pathfinder(const PathfinderOptions& o) {
   const int64_t R = o.resolution, L = R * R;
@@ -219,7 +198,7 @@ ImageData load_pathfinder(const PathfinderOptions& o) {
   std::ostringstream key;
   key << o.name << " v1 difficulty=" << o.difficulty << " resolution=" << R << " val=" << o.val_fraction
       << " test=" << o.test_fraction << " seed=" << o.split_seed << " limit_train=" << o.limit_train
-      << " root=" << canonical(o.root);
+      << " root=" << canonical_path(o.root);
   const std::string fp = "meta=" + fingerprint_files(sources) + " images=" + fingerprint_files(present) +
                          " missing=" + std::to_string(missing.size());
   ImageData d;

@@ -355,6 +355,27 @@ Arrays cached(const std::string& dir, const std::string& name, const std::string
   return cached(cache_path(dir, name, identity), identity + " sources=" + sources, build, from_cache);
 }
 
+std::string read_bounded(const std::string& path, size_t max_bytes) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error(path + ": cannot open");
+  std::string s;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    s.append(buf, static_cast<size_t>(f.gcount()));
+    if (s.size() > max_bytes)
+      throw std::runtime_error(path + ": larger than " + std::to_string(max_bytes >> 20) +
+                               " MiB: not a file of this format?");
+  }
+  if (f.bad()) throw std::runtime_error(path + ": read error");
+  return s;
+}
+
+std::string canonical_path(const std::string& p) {
+  std::error_code ec;
+  const fs::path c = fs::weakly_canonical(p, ec);
+  return ec ? p : c.string();
+}
+
 at::Tensor pack_strings(const std::vector<std::string>& s) {
   std::string all;
   for (const auto& x : s) {

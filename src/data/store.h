@@ -82,6 +82,11 @@ Arrays cached(const std::string& path, const std::string& key, const std::functi
 Arrays cached(const std::string& dir, const std::string& name, const std::string& identity, const std::string& sources,
               const std::function<Arrays()>& build, bool* from_cache = nullptr);
 
+// The bytes of a file of at most max_bytes (more is an error naming the file: not a file of the expected format).
+std::string read_bounded(const std::string& path, size_t max_bytes);
+// `p` made absolute and normal (symbolic links resolved where they exist), for cache identities; `p` on failure.
+std::string canonical_path(const std::string& p);
+
 // Strings as one uint8 array (each followed by a NUL) and back: vocabularies inside a cache.
 at::Tensor pack_strings(const std::vector<std::string>& s);
 std::vector<std::string> unpack_strings(const at::Tensor& t);
