@@ -27,7 +27,7 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
       "log_dt", torch::rand({H}, f32) * (std::log(o.dt_max) - std::log(o.dt_min)) + std::log(o.dt_min));
   const torch::Tensor n = torch::arange(N2, f32).unsqueeze(0).expand({H, N2});  // (H, N/2)
   torch::Tensor re = torch::full({H, N2}, 0.5, f32), im;
-  DiagonalInit legs;
+  DiagonalInit diag;  // legs, legt, fout
   torch::Tensor ptd_b, ptd_v;
   if (o.init == "lin") {
     im = M_PI * n;
@@ -52,19 +52,19 @@ S4DImpl::S4DImpl(const S4DOptions& o) : o_(o) {
   } else if (o.init == "legs" || o.init == "legt" || o.init == "fout") {
     // The normal part of the HiPPO matrix, diagonalized: LegS A = -1/2 + i w; LegT and FouT have no real part, which
     // is clamped to -1e-4 as s4 does.
-    legs = s4d_diagonal(o.init, o.d_state);
-    re = torch::clamp_min(-torch::real(legs.A), 1e-4).to(torch::kFloat).unsqueeze(0).expand({H, N2}).contiguous();
-    im = torch::imag(legs.A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
+    diag = s4d_diagonal(o.init, o.d_state);
+    re = torch::clamp_min(-torch::real(diag.A), 1e-4).to(torch::kFloat).unsqueeze(0).expand({H, N2}).contiguous();
+    im = torch::imag(diag.A).to(torch::kFloat).unsqueeze(0).expand({H, N2});
   } else {
     throw std::invalid_argument("S4D: init must be lin, inv, real, legs, legt, fout or ptd, got '" + o.init + "'");
   }
   A_log_re = register_parameter("A_log_re", torch::log(re).contiguous());  // -Re A = exp(A_log_re)
   A_im = register_parameter("A_im", im.contiguous());
-  // C ~ complex normal with variance 1 (1/2 per part). S4D-LegS folds its B = V^* B_LegS (imaginary part clipped to
-  // [-2, 2], as s4 does) into C, since this layer keeps B = 1.
+  // C ~ complex normal with variance 1 (1/2 per part). The diagonalized HiPPO inits fold their B = V^* B_HiPPO
+  // (imaginary part clipped to [-2, 2], as s4 does) into C, since this layer keeps B = 1.
   torch::Tensor c0 = torch::randn({channels, H, N2, 2}, f32) * std::sqrt(0.5);
   if (o.init == "legs" || o.init == "legt" || o.init == "fout") {
-    const torch::Tensor b = torch::complex(torch::real(legs.B), torch::clamp(torch::imag(legs.B), -2, 2));
+    const torch::Tensor b = torch::complex(torch::real(diag.B), torch::clamp(torch::imag(diag.B), -2, 2));
     c0 = torch::view_as_real(torch::view_as_complex(c0) * b.to(torch::kComplexFloat)).contiguous();
   } else if (o.init == "ptd") {
     const torch::Tensor cv = torch::matmul(torch::view_as_complex(c0).to(torch::kComplexDouble), ptd_v) * ptd_b;

@@ -428,8 +428,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   // Validation: a val line in metrics.jsonl, best.pt when the monitored metric improves.
   auto validate = [&](int64_t epoch) {
     if (task->size(tasks::SplitId::kVal) == 0) return;
-    const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);
-    m->train();
+    const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);  // back in train mode after
     std::vector<std::pair<std::string, std::string>> line = {
         {"event", str("val")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
     for (const auto& kv : fields(v)) line.push_back(kv);
