@@ -3,7 +3,6 @@
 #include "io/atomic_write.h"
 
 #include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <fstream>
@@ -102,20 +101,19 @@ void write_listops_tsv(const std::string& path, const std::vector<ListOpsExample
   io::write_text_atomically(path, text);
 }
 
-std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& path) {
-  std::ifstream f(path);
+void read_listops_tsv(const std::string& path, const std::function<void(std::string&&, int)>& row, int64_t limit) {
+  std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error(path + ": cannot open");
   // 1 MiB a line: 100 times the longest line of the LRA release (2000 tokens), so that a wrong file cannot take
   // gigabytes of memory in tokens.
   constexpr size_t kMaxLine = size_t(1) << 20;
   std::string line;
-  int64_t no = 0;
+  int64_t no = 0, rows = 0;
   if (!read_line(f, line, no, path, kMaxLine))
     throw std::runtime_error(path + ":1: empty file (expected the header Source<TAB>Target)");
   if (line != "Source\tTarget")
     throw std::runtime_error(path + ":1: expected the header 'Source<TAB>Target', got '" + printable(line) + "'");
-  std::vector<std::pair<std::string, int>> out;
-  while (read_line(f, line, no, path, kMaxLine)) {
+  while ((limit <= 0 || rows < limit) && read_line(f, line, no, path, kMaxLine)) {
     if (line.empty()) continue;
     const auto cols = std::count(line.begin(), line.end(), '\t') + 1;
     if (cols != 2)
@@ -125,8 +123,15 @@ std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& pat
     const std::string label = line.substr(tab + 1);
     if (label.size() != 1 || !std::isdigit(static_cast<unsigned char>(label[0])))
       throw std::runtime_error(path + ":" + std::to_string(no) + ": label '" + printable(label) + "' is not an integer 0-9");
-    out.emplace_back(line.substr(0, tab), label[0] - '0');
+    line.resize(tab);
+    row(std::move(line), label[0] - '0');
+    ++rows;
   }
+}
+
+std::vector<std::pair<std::string, int>> read_listops_tsv(const std::string& path) {
+  std::vector<std::pair<std::string, int>> out;
+  read_listops_tsv(path, [&](std::string&& source, int label) { out.emplace_back(std::move(source), label); });
   return out;
 }
 
@@ -142,56 +147,70 @@ std::vector<std::string> tokenize_listops(const std::string& source) {
   return out;
 }
 
-TaskData load_listops(const ListOpsOptions& o) {
+TextData load_listops(const ListOpsOptions& o) {
   if (o.max_length < 2) throw std::invalid_argument("listops: max_length must be >= 2");
-  auto read = [&](const std::string& name) {
-    std::vector<std::vector<std::string>> toks;
-    std::vector<int> labels;
-    for (auto& [src, label] : read_listops_tsv(o.root + "/" + name)) {
-      toks.push_back(tokenize_listops(src));
-      labels.push_back(label);
+  const std::string train = o.root + "/basic_train.tsv", val = o.root + "/basic_val.tsv",
+                    test = o.root + "/basic_test.tsv";
+  std::ostringstream key;
+  key << "listops v2 max_length=" << o.max_length << " limit_train=" << o.limit_train
+      << " root=" << canonical_path(o.root);
+  TextData d;
+  d.name = "listops";
+  d.n_classes = 10;
+  const Arrays a = cached(o.cache_dir, "listops", key.str(), fingerprint_files({train, val, test}), [&] {
+    // Pass 1: the vocabulary from the training split's token counts (the rows are not held).
+    std::map<std::string, int64_t> freq;
+    read_listops_tsv(train, [&](std::string&& src, int) {
+      for (auto& tok : tokenize_listops(src)) ++freq[tok];
+    }, o.limit_train);
+    std::vector<std::pair<std::string, int64_t>> by_freq(freq.begin(), freq.end());
+    std::stable_sort(by_freq.begin(), by_freq.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+    std::map<std::string, int32_t> vocab;
+    std::vector<std::string> names;
+    for (const auto& [tok, n] : by_freq) {
+      vocab.emplace(tok, static_cast<int32_t>(3 + names.size()));
+      names.push_back(tok);
     }
-    return std::make_pair(toks, labels);
-  };
-  auto train = read("basic_train.tsv");
-  if (o.limit_train > 0 && static_cast<int64_t>(train.first.size()) > o.limit_train) {
-    train.first.resize(o.limit_train);
-    train.second.resize(o.limit_train);
-  }
-  const auto val = read("basic_val.tsv"), test = read("basic_test.tsv");
-  std::map<std::string, int64_t> freq;
-  for (const auto& t : train.first)
-    for (const auto& tok : t) ++freq[tok];
-  std::vector<std::pair<std::string, int64_t>> by_freq(freq.begin(), freq.end());
-  std::stable_sort(by_freq.begin(), by_freq.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::map<std::string, int64_t> vocab = {{"<pad>", 0}, {"<unk>", 1}, {"<eos>", 2}};
-  for (const auto& [tok, n] : by_freq) vocab.emplace(tok, static_cast<int64_t>(vocab.size()));
-  auto encode = [&](const std::pair<std::vector<std::vector<std::string>>, std::vector<int>>& d) {
-    const int64_t n = d.first.size();
-    int64_t L = 1;
-    for (const auto& t : d.first) L = std::max<int64_t>(L, std::min<int64_t>(t.size() + 1, o.max_length));
-    Split s{at::zeros({n, L}, at::kLong), at::empty({n}, at::kLong), at::empty({n}, at::kLong)};
-    auto x = s.x.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t len = std::min<int64_t>(d.first[i].size(), o.max_length - 1);
-      for (int64_t j = 0; j < len; ++j) {
-        auto it = vocab.find(d.first[i][j]);
-        x[i][j] = it == vocab.end() ? 1 : it->second;
-      }
-      x[i][len] = 2;
-      s.lengths[i] = len + 1;
-      s.y[i] = d.second[i];
-    }
-    return s;
-  };
-  TaskData t;
-  t.name = "listops";
-  t.train = encode(train);
-  t.val = encode(val);
-  t.test = encode(test);
-  t.vocab_size = static_cast<int64_t>(vocab.size());
-  t.n_classes = 10;
-  return t;
+    if (3 + names.size() > 32768)
+      throw std::runtime_error(train + ": " + std::to_string(names.size()) +
+                               " distinct tokens (ListOps has 15; not a ListOps file?)");
+    // Pass 2: each split encoded straight into its store.
+    const int64_t max_id = 2 + static_cast<int64_t>(names.size());
+    auto encode = [&](const std::string& path, int64_t limit) {
+      TextSplit s;
+      RaggedBuilder b(0, std::max<int64_t>(max_id, 2));
+      std::vector<int64_t> y;
+      std::vector<int32_t> ids;
+      read_listops_tsv(path, [&](std::string&& src, int label) {
+        const auto toks = tokenize_listops(src);
+        const size_t len = std::min<size_t>(toks.size(), static_cast<size_t>(o.max_length - 1));
+        ids.resize(len + 1);
+        for (size_t j = 0; j < len; ++j) {
+          const auto it = vocab.find(toks[j]);
+          ids[j] = it == vocab.end() ? 1 : it->second;
+        }
+        ids[len] = 2;
+        b.add(ids);
+        y.push_back(label);
+      }, limit);
+      s.x = b.finish();
+      s.y = at::empty({static_cast<int64_t>(y.size())}, at::kLong);
+      std::copy(y.begin(), y.end(), s.y.data_ptr<int64_t>());
+      return s;
+    };
+    Arrays a;
+    put_text_split(a, "train", encode(train, o.limit_train));
+    put_text_split(a, "val", encode(val, 0));
+    put_text_split(a, "test", encode(test, 0));
+    a["vocab"] = pack_strings(names);
+    return a;
+  }, &d.from_cache);
+  d.train = get_text_split(a, "train", 0);
+  d.val = get_text_split(a, "val", 0);
+  d.test = get_text_split(a, "test", 0);
+  d.vocab = unpack_strings(a.at("vocab"));
+  d.vocab_size = 3 + static_cast<int64_t>(d.vocab.size());
+  return d;
 }
 
 }  // namespace ssm::data

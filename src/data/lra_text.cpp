@@ -146,8 +146,9 @@ at::Tensor labels_tensor(const std::vector<int64_t>& y) {
   return t;
 }
 
-// A split as named arrays of a cache, and back.
-void put(Arrays& a, const std::string& prefix, const TextSplit& s) {
+}  // namespace
+
+void put_text_split(Arrays& a, const std::string& prefix, const TextSplit& s) {
   a[prefix + ".x.values"] = s.x.values;
   a[prefix + ".x.offsets"] = s.x.offsets;
   if (s.x2.size() > 0 || s.x2.offsets.defined()) {
@@ -157,7 +158,7 @@ void put(Arrays& a, const std::string& prefix, const TextSplit& s) {
   a[prefix + ".y"] = s.y;
 }
 
-TextSplit get(const Arrays& a, const std::string& prefix, int64_t shift) {
+TextSplit get_text_split(const Arrays& a, const std::string& prefix, int64_t shift) {
   auto at = [&](const std::string& k) {
     const auto it = a.find(prefix + k);
     if (it == a.end()) throw std::runtime_error("data cache: array " + prefix + k + " is missing");
@@ -170,7 +171,7 @@ TextSplit get(const Arrays& a, const std::string& prefix, int64_t shift) {
   return s;
 }
 
-
+namespace {
 
 std::string text_key(const TextOptions& t) {
   return std::string("level=") + (t.level == TextLevel::kBytes ? "bytes" : "chars") +
@@ -278,16 +279,16 @@ TextData load_imdb(const ImdbOptions& o) {
       s.y = labels_tensor(y);
       return s;
     };
-    put(a, "train", encode(train, &train_text));
+    put_text_split(a, "train", encode(train, &train_text));
     train_text.clear();
-    if (!val.empty()) put(a, "val", encode(val, nullptr));
-    put(a, "test", encode(test, nullptr));
+    if (!val.empty()) put_text_split(a, "val", encode(val, nullptr));
+    put_text_split(a, "test", encode(test, nullptr));
     finish_vocab(d, enc, a);
     return a;
   }, &d.from_cache);
-  d.train = get(a, "train", shift);
-  d.test = get(a, "test", shift);
-  d.val = d.val_is_test ? d.test : get(a, "val", shift);
+  d.train = get_text_split(a, "train", shift);
+  d.test = get_text_split(a, "test", shift);
+  d.val = d.val_is_test ? d.test : get_text_split(a, "val", shift);
   d.vocab = unpack_strings(a.at("vocab"));
   d.vocab_size = o.text.level == TextLevel::kBytes ? 257 : 3 + static_cast<int64_t>(d.vocab.size());
   return d;
@@ -353,15 +354,15 @@ TextData load_aan(const AanOptions& o) {
       s.y = labels_tensor(y);
       return s;
     };
-    put(a, "train", encode(train, o.limit_train));
-    put(a, "val", encode(val, 0));
-    put(a, "test", encode(test, 0));
+    put_text_split(a, "train", encode(train, o.limit_train));
+    put_text_split(a, "val", encode(val, 0));
+    put_text_split(a, "test", encode(test, 0));
     finish_vocab(d, enc, a);
     return a;
   }, &d.from_cache);
-  d.train = get(a, "train", shift);
-  d.val = get(a, "val", shift);
-  d.test = get(a, "test", shift);
+  d.train = get_text_split(a, "train", shift);
+  d.val = get_text_split(a, "val", shift);
+  d.test = get_text_split(a, "test", shift);
   d.vocab = unpack_strings(a.at("vocab"));
   d.vocab_size = o.text.level == TextLevel::kBytes ? 257 : 3 + static_cast<int64_t>(d.vocab.size());
   return d;

@@ -65,6 +65,11 @@ struct AanOptions {
 };
 TextData load_aan(const AanOptions& o);
 
+// A split as named arrays of a cache ("<prefix>.x.values", ".x.offsets", ".x2.*", ".y"), and back (a missing array
+// is an error naming it).
+void put_text_split(Arrays& a, const std::string& prefix, const TextSplit& s);
+TextSplit get_text_split(const Arrays& a, const std::string& prefix, int64_t shift);
+
 // One AAN row: label (0/1), the two documents. Errors name the file and line.
 struct AanRow {
   int label = 0;

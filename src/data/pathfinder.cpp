@@ -76,7 +76,10 @@ std::vector<std::vector<std::string>> read_npy_strings(const std::string& path) 
   const int64_t rows = dims[0], cols = dims.size() == 2 ? dims[1] : 1;
   const size_t item = static_cast<size_t>(width) * (unicode ? 4 : 1);
   const size_t data = start + hlen;
-  if (static_cast<uint64_t>(rows) * cols * item > s.size() - data)
+  // Each count on its own first (an item is at least a byte), so that the product cannot overflow.
+  const uint64_t avail = s.size() - data;
+  if (static_cast<uint64_t>(rows) > avail || static_cast<uint64_t>(cols) > avail ||
+      static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) * item > avail)
     throw std::runtime_error(path + ": truncated NPY data (" + std::to_string(rows) + " x " + std::to_string(cols) +
                              " strings of " + std::to_string(item) + " bytes declared)");
   const bool fortran = order == "True";

@@ -52,7 +52,7 @@ void read(const std::string& path, Check check, std::vector<uint8_t>* grow, uint
 GrayImage read_png_gray(const std::string& path) {
   GrayImage g;
   read(path, [&](int64_t h, int64_t w) {
-    if (h * w > (int64_t(1) << 28)) throw std::runtime_error(path + ": image of " + std::to_string(h) + " x " +
+    if (h * w > (int64_t(1) << 24)) throw std::runtime_error(path + ": image of " + std::to_string(h) + " x " +
                                                              std::to_string(w) + " pixels is too large");
     g.height = h;
     g.width = w;

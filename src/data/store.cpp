@@ -156,7 +156,8 @@ RaggedTokens RaggedBuilder::finish() {
 // ---- Cache files ------------------------------------------------------------------------------------------------
 namespace {
 
-constexpr char kMagic[8] = {'S', 'S', 'M', 'D', 'A', 'T', 'A', '1'};
+// Version 2: strings are packed with a length before each (any byte, NUL included, may occur in them).
+constexpr char kMagic[8] = {'S', 'S', 'M', 'D', 'A', 'T', 'A', '2'};
 constexpr uint64_t kAlign = 64;
 
 const char* dtype_name(at::ScalarType t) {
@@ -260,6 +261,8 @@ std::optional<Arrays> map_cache(const std::string& path, const std::string& key,
   ::close(fd);
   if (m->p == MAP_FAILED) return fail(std::string("cannot be mapped: ") + std::strerror(errno));
   const char* base = static_cast<const char*>(m->p);
+  if (std::memcmp(base, kMagic, 7) == 0 && base[7] != kMagic[7])
+    return fail("stale (written by another version of ssm)");
   if (std::memcmp(base, kMagic, 8) != 0) return fail("damaged (not an ssm cache file)");
   uint64_t hlen = 0;
   for (int i = 0; i < 8; ++i) hlen |= static_cast<uint64_t>(static_cast<unsigned char>(base[8 + i])) << (8 * i);
@@ -376,30 +379,34 @@ std::string canonical_path(const std::string& p) {
   return ec ? p : c.string();
 }
 
+// Each string as a 4-byte little-endian length and its bytes, so that any byte may occur in one.
 at::Tensor pack_strings(const std::vector<std::string>& s) {
   std::string all;
   for (const auto& x : s) {
-    if (x.find('\0') != std::string::npos) throw std::invalid_argument("pack_strings: a string holds a NUL");
+    if (x.size() > 0xffffffffull) throw std::invalid_argument("pack_strings: a string longer than 4 GiB");
+    const auto n = static_cast<uint32_t>(x.size());
+    for (int i = 0; i < 4; ++i) all += static_cast<char>((n >> (8 * i)) & 0xff);
     all += x;
-    all += '\0';
   }
   at::Tensor t = at::empty({static_cast<int64_t>(all.size())}, at::kByte);
-  std::memcpy(t.data_ptr<uint8_t>(), all.data(), all.size());
+  if (!all.empty()) std::memcpy(t.data_ptr<uint8_t>(), all.data(), all.size());
   return t;
 }
 
 std::vector<std::string> unpack_strings(const at::Tensor& t) {
   const at::Tensor c = t.contiguous();
-  const char* p = reinterpret_cast<const char*>(c.data_ptr<uint8_t>());
+  const auto n = static_cast<size_t>(c.numel());
+  const unsigned char* p = n ? c.data_ptr<uint8_t>() : nullptr;
   std::vector<std::string> out;
-  std::string cur;
-  for (int64_t i = 0; i < c.numel(); ++i) {
-    if (p[i] == '\0') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += p[i];
-    }
+  size_t i = 0;
+  while (i < n) {
+    if (n - i < 4) throw std::runtime_error("unpack_strings: damaged (a length cut short)");
+    uint32_t len = 0;
+    for (int k = 0; k < 4; ++k) len |= static_cast<uint32_t>(p[i + k]) << (8 * k);
+    i += 4;
+    if (len > n - i) throw std::runtime_error("unpack_strings: damaged (a string past the end)");
+    out.emplace_back(reinterpret_cast<const char*>(p + i), len);
+    i += len;
   }
   return out;
 }

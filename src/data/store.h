@@ -51,9 +51,9 @@ class RaggedBuilder {
 };
 
 // ---- The cache file ---------------------------------------------------------------------------------------------
-// A file of named arrays: the magic "SSMDATA1", the header's length (8 bytes, little endian), a text header ("key
-// <the source fingerprint>" and one "array <name> <dtype> <offset> <bytes> <dims...>" line per array), then the arrays,
-// each at an offset aligned to 64 bytes. Mapped read-only-shared from disk (copy-on-write), so that a data set of
+// A file of named arrays: the magic "SSMDATA2" (a cache of another version is rebuilt), the header's length (8 bytes,
+// little endian), a text header ("key <the source fingerprint>" and one "array <name> <dtype> <offset> <bytes>
+// <dims...>" line per array), then the arrays, each at an offset aligned to 64 bytes. Mapped read-only-shared from disk (copy-on-write), so that a data set of
 // several GB costs resident memory only for the pages a run touches.
 using Arrays = std::map<std::string, at::Tensor>;
 
@@ -87,7 +87,8 @@ std::string read_bounded(const std::string& path, size_t max_bytes);
 // `p` made absolute and normal (symbolic links resolved where they exist), for cache identities; `p` on failure.
 std::string canonical_path(const std::string& p);
 
-// Strings as one uint8 array (each followed by a NUL) and back: vocabularies inside a cache.
+// Strings as one uint8 array (each a 4-byte little-endian length, then its bytes; any byte, NUL too, may occur) and
+// back: vocabularies inside a cache. unpack_strings throws std::runtime_error on a damaged array.
 at::Tensor pack_strings(const std::vector<std::string>& s);
 std::vector<std::string> unpack_strings(const at::Tensor& t);
 

@@ -1,7 +1,6 @@
 #include "tasks/classify.h"
 
 #include "data/fashion_mnist.h"
-#include "data/listops.h"
 
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
@@ -64,25 +63,5 @@ TaskSpec sfmnist_spec() {
   return s;
 }
 
-TaskSpec listops_spec() {
-  using config::Type;
-  TaskSpec s;
-  s.name = "listops";
-  s.doc = "ListOps: nested list operations as tokens, 10 classes (data.root: basic_{train,val,test}.tsv)";
-  s.keys = {
-      {"data.listops.max_length", Type::kInt, "2048",
-       "listops: longest token sequence, <eos> included (longer ones are cut)", 2, 1e9},
-  };
-  s.make = [](const config::Config& c) -> std::unique_ptr<Task> {
-    data::ListOpsOptions o;
-    const DataCommon common = data_common(c);
-    if (common.root.empty()) c.fail("data.root", "listops needs the folder of basic_{train,val,test}.tsv");
-    o.root = common.root;
-    o.limit_train = common.limit_train;
-    o.max_length = c.get_int("data.listops.max_length");
-    return std::make_unique<ClassificationTask>("listops", data::load_listops(o));
-  };
-  return s;
-}
 
 }  // namespace ssm::tasks

@@ -1,4 +1,4 @@
-// Classification of one sequence (sequential Fashion-MNIST, ListOps, UEA multivariate series): cross-entropy loss,
+// Classification of one sequence (sequential Fashion-MNIST, UEA multivariate series): cross-entropy loss,
 // accuracy, best checkpoint by validation accuracy. Inputs are padded on the right; their valid lengths travel with
 // the batch, and the model's pooling and layers respect them.
 #pragma once

@@ -1,8 +1,9 @@
-// The Long Range Arena tasks beyond ListOps: Text (imdb), Retrieval (aan), Image (cifar), Pathfinder and Path-X, from
-// their released files (data/lra_text.h, data/images.h, data/pathfinder.h), through the data cache (data/store.h).
+// The Long Range Arena tasks: ListOps, Text (imdb), Retrieval (aan), Image (cifar), Pathfinder and Path-X, from their
+// released files (data/listops.h, data/lra_text.h, data/images.h, data/pathfinder.h), through the data cache.
 #include "tasks/lra.h"
 
 #include "data/images.h"
+#include "data/listops.h"
 #include "data/lra_text.h"
 #include "data/pathfinder.h"
 
@@ -79,6 +80,27 @@ config::Schema text_keys(const std::string& task, const std::string& max_length,
 }
 
 }  // namespace
+
+TaskSpec listops_spec() {
+  TaskSpec s;
+  s.name = "listops";
+  s.doc = "LRA ListOps: nested list operations as tokens, 10 classes (data.root: basic_{train,val,test}.tsv)";
+  s.keys = {
+      {"data.listops.max_length", Type::kInt, "2048",
+       "listops: longest token sequence, <eos> included (longer ones are cut)", 2, 1e9},
+  };
+  s.make = [](const config::Config& c) -> std::unique_ptr<Task> {
+    const DataCommon common = data_common(c);
+    if (common.root.empty()) c.fail("data.root", "listops needs the folder of basic_{train,val,test}.tsv");
+    data::ListOpsOptions o;
+    o.root = common.root;
+    o.limit_train = common.limit_train;
+    o.max_length = c.get_int("data.listops.max_length");
+    o.cache_dir = common.cache_dir;
+    return std::make_unique<TextTask>("listops", data::load_listops(o));
+  };
+  return s;
+}
 
 TaskSpec imdb_spec() {
   TaskSpec s;

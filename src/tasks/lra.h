@@ -1,6 +1,6 @@
-// Long Range Arena tasks held in compact storage (data/store.h): text and retrieval over ragged token sequences
-// padded per batch to the longest of the batch, and pixel-sequence classification over uint8 images converted per
-// batch.
+// Long Range Arena tasks held in compact storage (data/store.h): ListOps, text and retrieval over ragged token
+// sequences padded per batch to the longest of the batch, and pixel-sequence classification over uint8 images
+// converted per batch.
 #pragma once
 
 #include "data/images.h"
@@ -9,7 +9,7 @@
 
 namespace ssm::tasks {
 
-// IMDB (one document) and AAN (two documents through the retrieval head).
+// ListOps and IMDB (one sequence) and AAN (two documents through the retrieval head).
 class TextTask : public ClassifierTask {
  public:
   TextTask(std::string name, data::TextData d) : name_(std::move(name)), d_(std::move(d)) {}

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -95,26 +96,81 @@ TEST_F(ListOps, RoundTripThroughTheLoader) {
     EXPECT_EQ(rows[i].first, ex[i].source);
     EXPECT_EQ(rows[i].second, ex[i].label);
   }
+  // The vocabulary computed here: <pad> <unk> <eos>, then the training tokens by descending count, ties by name.
+  std::map<std::string, int64_t> freq;
+  for (int i = 0; i < 40; ++i)
+    for (const auto& tok : tokenize_listops(ex[i].source)) ++freq[tok];
+  std::vector<std::pair<std::string, int64_t>> order(freq.begin(), freq.end());
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::map<std::string, int64_t> id;
+  for (const auto& [tok, n] : order) id.emplace(tok, 3 + static_cast<int64_t>(id.size()));
+
   ListOpsOptions lo;
   lo.root = dir.string();
   lo.max_length = 32;  // shorter than some examples: truncated, <eos> kept
-  const TaskData t = load_listops(lo);
-  EXPECT_EQ(t.train.size(), 40);
+  lo.cache_dir = (dir / "cache").string();
+  const TextData t = load_listops(lo);
+  EXPECT_FALSE(t.from_cache);
+  ASSERT_EQ(t.train.size(), 40);
   EXPECT_EQ(t.val.size(), 10);
-  EXPECT_EQ(t.vocab_size, 3 + static_cast<int64_t>([&] {
-              std::set<std::string> s;
-              for (int i = 0; i < 40; ++i)
-                for (const auto& tok : tokenize_listops(ex[i].source)) s.insert(tok);
-              return s.size();
-            }()));
+  EXPECT_EQ(t.test.size(), 10);
+  EXPECT_EQ(t.n_classes, 10);
+  EXPECT_EQ(t.vocab_size, 3 + static_cast<int64_t>(id.size()));
+  ASSERT_EQ(t.vocab.size(), id.size());
+  for (size_t k = 0; k < t.vocab.size(); ++k) EXPECT_EQ(id.at(t.vocab[k]), 3 + static_cast<int64_t>(k));
+  EXPECT_EQ(t.train.x.values.scalar_type(), at::kByte);  // 18 ids: one byte a token
+  const auto [x, lengths] = t.train.x.gather(at::arange(40, at::kLong));
   for (int64_t i = 0; i < 40; ++i) {
-    const int64_t n = tokenize_listops(ex[i].source).size();
-    const int64_t len = t.train.lengths[i].item<int64_t>();
-    EXPECT_EQ(len, std::min<int64_t>(n, 31) + 1);
-    EXPECT_EQ(t.train.x[i][len - 1].item<int64_t>(), 2);  // <eos>
-    if (len < t.train.x.size(1)) EXPECT_EQ(t.train.x[i].narrow(0, len, t.train.x.size(1) - len).abs().sum().item<int64_t>(), 0);
+    const auto toks = tokenize_listops(ex[i].source);
+    const int64_t len = lengths[i].item<int64_t>();
+    ASSERT_EQ(len, std::min<int64_t>(toks.size(), 31) + 1);
+    for (int64_t j = 0; j + 1 < len; ++j) EXPECT_EQ(x[i][j].item<int64_t>(), id.at(toks[j])) << i << " " << j;
+    EXPECT_EQ(x[i][len - 1].item<int64_t>(), 2);  // <eos>
+    if (len < x.size(1)) EXPECT_EQ(x[i].narrow(0, len, x.size(1) - len).abs().sum().item<int64_t>(), 0);
     EXPECT_EQ(t.train.y[i].item<int64_t>(), ex[i].label);
   }
+  // A token of the val split that training never saw reads as <unk>.
+  for (int64_t i = 0; i < 10; ++i) {
+    const auto toks = tokenize_listops(ex[40 + i].source);
+    const auto [xv, lv] = t.val.x.gather(at::tensor({i}, at::kLong));
+    for (int64_t j = 0; j + 1 < lv[0].item<int64_t>(); ++j)
+      EXPECT_EQ(xv[0][j].item<int64_t>(), id.count(toks[j]) ? id.at(toks[j]) : 1);
+    EXPECT_EQ(t.val.y[i].item<int64_t>(), ex[40 + i].label);
+  }
+
+  // The second load maps the cache and reproduces every array exactly.
+  const TextData c = load_listops(lo);
+  EXPECT_TRUE(c.from_cache);
+  EXPECT_EQ(c.vocab, t.vocab);
+  for (const auto& [a, b] : {std::pair{&t.train, &c.train}, {&t.val, &c.val}, {&t.test, &c.test}}) {
+    EXPECT_TRUE(at::equal(a->x.values, b->x.values));
+    EXPECT_TRUE(at::equal(a->x.offsets, b->x.offsets));
+    EXPECT_TRUE(at::equal(a->y, b->y));
+  }
+  // limit_train keeps the first examples and is a different cache entry.
+  lo.limit_train = 7;
+  const TextData l = load_listops(lo);
+  EXPECT_FALSE(l.from_cache);
+  EXPECT_EQ(l.train.size(), 7);
+  EXPECT_TRUE(at::equal(l.train.y, t.train.y.narrow(0, 0, 7)));
+}
+
+TEST_F(ListOps, LoaderErrorsNameTheFile) {
+  ListOpsGenOptions g;
+  g.min_length = 10;
+  g.max_length = 40;
+  std::mt19937_64 rng(3);
+  const auto ex = generate_listops(g, 6, rng);
+  write_listops_tsv((dir / "basic_train.tsv").string(), ex);
+  write_listops_tsv((dir / "basic_val.tsv").string(), ex);
+  ListOpsOptions lo;
+  lo.root = dir.string();
+  lo.cache_dir = "none";
+  expect_error([&] { load_listops(lo); }, {"basic_test.tsv"});
+  write("basic_test.tsv", "Source\tTarget\n( ( [MAX 1 ) ] )\t1\n( 2 )\t12\n");
+  expect_error([&] { load_listops(lo); }, {"basic_test.tsv:3:", "label '12'"});
+  lo.max_length = 1;
+  expect_error([&] { load_listops(lo); }, {"max_length"});
 }
 
 TEST_F(ListOps, CrlfLinesAreAccepted) {

@@ -102,6 +102,33 @@ TEST_F(Lra, CacheFilesRoundTripAndRefuseStaleOrDamagedOnes) {
   expect_error([&] { write_cache(p, "key one", {{"z", torch::zeros({2}, torch::kBool)}}); }, {"unsupported dtype"});
   std::ifstream f(p, std::ios::binary);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), before);
+
+  // A cache of another format version (the magic's last byte) is stale, and rebuilt, not misread.
+  std::string old = before;
+  old[7] = '1';
+  {
+    std::ofstream o(dir / "old.bin", std::ios::binary);
+    o << old;
+  }
+  EXPECT_FALSE(map_cache((dir / "old.bin").string(), "key one", &why).has_value());
+  EXPECT_NE(why.find("another version"), std::string::npos) << why;
+}
+
+TEST_F(Lra, PackedStringsHoldAnyBytes) {
+  // Random strings of random bytes, NUL and empty ones among them (a vocabulary of a text with NUL characters).
+  std::vector<std::string> in = {"", std::string(1, '\0'), std::string("a\0b", 3)};
+  const auto r = torch::randint(0, 256, {40}, torch::kLong);
+  for (int k = 0; k < 8; ++k) {
+    std::string x;
+    for (int64_t j = 0; j < 5 * k; ++j) x += static_cast<char>(r[j % 40].item<int64_t>());
+    in.push_back(x);
+  }
+  EXPECT_EQ(unpack_strings(pack_strings(in)), in);
+  EXPECT_TRUE(unpack_strings(pack_strings({})).empty());
+  // A damaged array (cut inside a length or inside a string) is an error, never a read past its end.
+  const at::Tensor t = pack_strings({"abc", "defgh"});
+  expect_error([&] { unpack_strings(t.slice(0, 0, 2)); }, {"damaged"});
+  expect_error([&] { unpack_strings(t.slice(0, 0, t.numel() - 1)); }, {"damaged"});
 }
 
 // ---- IMDB --------------------------------------------------------------------------------------------------------

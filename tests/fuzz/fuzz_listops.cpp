@@ -5,7 +5,7 @@
 #include "data/listops.h"
 #include "fuzz_support.h"
 
-#include <ATen/ops/zeros.h>
+#include <ATen/ops/arange.h>
 
 #include <stdexcept>
 #include <string>
@@ -35,25 +35,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ListOpsOptions o;
   o.root = ssm::fuzz::workdir() + "/lo";
   o.max_length = 2 + static_cast<int64_t>(ssm::fuzz::digest(data, size) % 40);
-  TaskData d;
+  o.cache_dir = "none";
+  TextData d;
   try {
     d = load_listops(o);
   } catch (const std::runtime_error&) {
     return 0;
   }
-  for (const Split* s : {&d.train, &d.val, &d.test}) {
-    if (s->size() != static_cast<int64_t>(rows.size())) ssm::fuzz::broken("example count");
+  for (const TextSplit* s : {&d.train, &d.val, &d.test}) {
+    if (s->size() != static_cast<int64_t>(rows.size()) || s->x.size() != s->size()) ssm::fuzz::broken("example count");
     if (s->size() == 0) continue;
-    const int64_t L = s->x.size(1);
+    const auto [xt, lt] = s->x.gather(at::arange(s->size(), at::kLong));
+    const int64_t L = xt.size(1);
     if (L > o.max_length) ssm::fuzz::broken("longer than max_length");
-    const auto x = s->x.accessor<int64_t, 2>();
+    const auto x = xt.accessor<int64_t, 2>();
     for (int64_t i = 0; i < s->size(); ++i) {
-      const int64_t len = s->lengths[i].item<int64_t>();
+      const int64_t len = lt[i].item<int64_t>();
       if (len < 1 || len > L) ssm::fuzz::broken("length out of range");
       if (x[i][len - 1] != 2) ssm::fuzz::broken("no <eos> at the end");
       for (int64_t j = 0; j < L; ++j) {
         if (x[i][j] < 0 || x[i][j] >= d.vocab_size) ssm::fuzz::broken("token id outside the vocabulary");
         if (j >= len && x[i][j] != 0) ssm::fuzz::broken("padding is not <pad>");
+        if (j < len && x[i][j] == 0) ssm::fuzz::broken("<pad> inside a sequence");
       }
     }
   }

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <tuple>
 
 namespace ssm::tasks {
 namespace {
@@ -74,6 +75,41 @@ TEST_F(LraTasks, TextRetrievalAndImageBatches) {
                    "data.cifar.grayscale=false"}));
   }, {"data.cifar.input", "grayscale"});
   test::expect_error([&] { make_task(cfg({"data.task=aan"})); }, {"data.root", "new_aan_pairs"});
+  // Held-out shares that leave under a tenth for training name the key (before any file is read).
+  test::expect_error([&] {
+    make_task(cfg({"data.task=pathfinder", "data.root=" + (dir / "nowhere").string(), "data.pathfinder.val_fraction=0.5",
+                   "data.pathfinder.test_fraction=0.4"}));
+  }, {"data.pathfinder.test_fraction", "below 0.9"});
+  test::expect_error([&] {
+    make_task(cfg({"data.task=pathx", "data.root=" + (dir / "nowhere").string(), "data.pathx.val_fraction=0.5",
+                   "data.pathx.test_fraction=0.45"}));
+  }, {"data.pathx.test_fraction", "below 0.9"});
+}
+
+TEST_F(LraTasks, ListOpsBatchesArePaddedPerBatch) {
+  data::ListOpsGenOptions g;
+  g.min_length = 10;
+  g.max_length = 80;
+  std::mt19937_64 rng(11);
+  const auto ex = data::generate_listops(g, 30, rng);
+  fs::create_directories(dir / "lo");
+  for (const auto& [name, from, to] : {std::tuple{"basic_train.tsv", 0, 20}, {"basic_val.tsv", 20, 25},
+                                       {"basic_test.tsv", 25, 30}})
+    data::write_listops_tsv((dir / "lo" / name).string(), {ex.begin() + from, ex.begin() + to});
+  auto t = make_task(cfg({"data.task=listops", "data.root=" + (dir / "lo").string()}));
+  EXPECT_EQ(t->size(SplitId::kTrain), 20);
+  EXPECT_EQ(t->model_shape().n_classes, 10);
+  EXPECT_EQ(t->model_shape().head, model::ModelShape::Head::kClassify);
+  int64_t shortest = 0;
+  for (int64_t i = 1; i < 20; ++i)
+    if (ex[i].length < ex[shortest].length) shortest = i;
+  const Batch one = t->batch(SplitId::kTrain, torch::tensor({shortest}, torch::kLong));
+  const Batch all = t->batch(SplitId::kTrain, torch::arange(20, torch::kLong));
+  EXPECT_EQ(one.x.size(1), one.lengths[0].item<int64_t>());  // no padding beyond the batch's longest
+  EXPECT_EQ(all.x.size(1), all.lengths.max().item<int64_t>());
+  EXPECT_LT(one.x.size(1), all.x.size(1));
+  EXPECT_TRUE(torch::equal(one.x[0], all.x[shortest].narrow(0, 0, one.x.size(1))));
+  for (int64_t i = 0; i < 20; ++i) EXPECT_EQ(all.y[i].item<int64_t>(), ex[i].label);
 }
 
 TEST_F(LraTasks, ImdbIsLearnable) {
