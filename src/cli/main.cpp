@@ -1,5 +1,6 @@
 // The `ssm` command: train, eval, bench, info.
 #include "config/config.h"
+#include "dist/dist.h"
 #include "layers/ptd.h"
 #include "ssm/ops.h"
 #include "train/schema.h"
@@ -25,6 +26,8 @@ int main(int argc, char** argv);
 namespace ssm::cli {
 // ssm data listops | pathfinder | inspect (data_cmd.cpp); usage_error prints the message and the usage, returns 2.
 int cmd_data(int argc, char** argv, int (*usage_error)(const std::string&));
+// ssm train --nproc N (launch.cpp): N ranks of `ssm train train_args...` on this machine; their combined exit status.
+int launch_local(int nproc, const std::vector<std::string>& train_args, int timeout_s);
 }
 
 namespace {
@@ -34,6 +37,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  train CONFIG [--set key.path=value ...] [--resume] [--quiet]   train a model from a YAML config\n"
+    "        [--nproc N]                                               (on N processes: data parallel)\n"
     "  eval CHECKPOINT [--split S] [--perturb fourier --eps E1,...]    evaluate a checkpoint, optionally under noise\n"
     "  export CHECKPOINT [--out FILE]                                  its weights as a plain file for Python\n"
     "  data listops --out DIR [--seed S] [...]                         generate ListOps (official algorithm)\n"
@@ -58,23 +62,38 @@ std::string fmt(double v) {
 
 int cmd_train(int argc, char** argv) {
   std::string config_path;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, passed;  // passed: the arguments a rank of --nproc gets
   ssm::train::TrainOptions opt;
+  int nproc = 0;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--nproc" || a.rfind("--nproc=", 0) == 0) {
+      const std::string v = a == "--nproc" ? (i + 1 < argc ? argv[++i] : "") : a.substr(8);
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 1024)
+        return usage_error("train: --nproc needs a number of processes 1-1024, got '" + v + "'");
+      nproc = static_cast<int>(n);
+      continue;
+    }
+    passed.push_back(a);
     if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: ssm train CONFIG [--set key.path=value ...] [--resume] [--quiet]\n\n"
+          "usage: ssm train CONFIG [--set key.path=value ...] [--resume] [--quiet] [--nproc N]\n\n"
           "Trains the model a YAML config describes, validating each epoch and testing at the end. The run folder\n"
           "(trainer.out_dir) receives config.yaml (the resolved config), metrics.jsonl (one JSON object per log\n"
           "interval and evaluation), last.pt and best.pt (written atomically). --resume continues from last.pt\n"
           "exactly; Ctrl-C saves last.pt and stops. A config may start from others: base: [file, ...].\n\n"
+          "Data parallel: --nproc N starts N processes on this machine; under torchrun (or any launcher that sets\n"
+          "RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) each process is one rank. data.batch_size is the\n"
+          "global batch, split across the ranks; rank 0 writes the run folder. Gloo on CPUs, NCCL on GPUs.\n\n"
           "config keys:\n%s",
           ssm::config::describe(ssm::train::train_schema()).c_str());
       return 0;
     } else if (a == "--set") {
       if (i + 1 >= argc) return usage_error("--set needs key.path=value");
       sets.push_back(argv[++i]);
+      passed.push_back(argv[i]);
     } else if (a.rfind("--set=", 0) == 0) {
       sets.push_back(a.substr(6));
     } else if (a == "--resume") {
@@ -91,7 +110,19 @@ int cmd_train(int argc, char** argv) {
   }
   if (config_path.empty()) return usage_error("train: no config file given");
   const auto cfg = ssm::config::Config::load(ssm::train::train_schema(), config_path, sets);
+  if (nproc > 0) {
+    if (std::getenv("WORLD_SIZE"))
+      return usage_error("train: --nproc inside a distributed launch (WORLD_SIZE is set): give one or the other");
+    ssm::train::check_config(cfg);  // a config error is reported once, before any process starts
+    if (nproc > 1) return ssm::cli::launch_local(nproc, passed, static_cast<int>(cfg.get_int("trainer.dist.timeout_s")));
+  }
   const auto s = ssm::train::train(cfg, opt);
+  if (!s.main_rank) return 0;
+  if (s.world > 1)
+    std::printf("distributed: %d ranks; %.2f MiB of gradients all-reduced per step in %lld buckets; %.1f ms per step "
+                "waiting for them after backward\n",
+                s.world, s.allreduce_bytes_per_step / 1048576.0, static_cast<long long>(s.buckets),
+                1000 * s.wait_s_per_step);
   std::printf("trained %lld steps in %.1f s; best val %s %s; test: %s; run: %s\n", static_cast<long long>(s.steps),
               s.seconds, s.monitor.c_str(), std::isnan(s.best_val) ? "(no validation split)" : fmt(s.best_val).c_str(),
               s.test_report.empty() ? "(no test split)" : s.test_report.c_str(), s.out_dir.c_str());
@@ -249,6 +280,10 @@ int cmd_info() {
   std::printf("ssm %s\nLibTorch %s\nbuilt with CUDA kernels: %s\nCUDA available: %s\nCUDA devices: %d\n",
               ssm::version(), TORCH_VERSION, ssm::built_with_cuda() ? "yes" : "no",
               torch::cuda::is_available() ? "yes" : "no", static_cast<int>(torch::cuda::device_count()));
+  const bool gloo = ssm::dist::have_gloo(), nccl = ssm::dist::have_nccl();
+  std::printf("distributed training: %s\n", gloo && nccl ? "Gloo (CPU) and NCCL (GPU)"
+                                             : gloo       ? "Gloo (CPU); no NCCL in this build"
+                                                          : "none (built without Gloo's headers)");
   return 0;
 }
 

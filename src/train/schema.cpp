@@ -104,6 +104,19 @@ config::Schema build() {
        "for long epochs, e.g. ListOps' 96,000 examples)",
        0, 1e12},
       {"trainer.out_dir", Type::kString, "runs/default", "where the run writes config, metrics and checkpoints"},
+      {"trainer.precision", Type::kEnum, "float32",
+       "arithmetic of forward passes: float32, or bf16 autocast (matrix products and activations in bfloat16; "
+       "weights, optimizer state, the ssm ops (kernels, convolutions, scans) and the loss in float32; no loss "
+       "scaling)",
+       -inf, inf, false, {"float32", "bf16"}},
+      // distributed training (ssm train --nproc N, torchrun)
+      {"trainer.dist.timeout_s", Type::kInt, "300",
+       "distributed: seconds a rank waits for the others (rendezvous, each collective) before it stops with an "
+       "error naming the ranks that stopped responding",
+       1, 86400},
+      {"trainer.dist.bucket_mb", Type::kFloat, "25",
+       "distributed: size of a gradient bucket, MiB (each bucket's all-reduce starts while backward still runs)",
+       0.001, 4096},
 
   };
   schema.insert(schema.end(), training.begin(), training.end());

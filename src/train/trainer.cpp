@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "dist/dist.h"
 #include "io/atomic_write.h"
 #include "io/torch_file.h"
 #include "layers/registry.h"
@@ -7,6 +8,7 @@
 #include "train/schema.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -251,22 +254,96 @@ void rewind_metrics(const fs::path& path, int64_t step) {
   io::write_text_atomically(path, kept);
 }
 
-// Metrics of a whole split, in eval mode; `perturb` (optional) changes each batch's inputs.
+// trainer.precision bf16: autocast to bfloat16 on the run's device while in scope (restored after).
+class Autocast {
+ public:
+  Autocast(bool on, c10::DeviceType d) : on_(on), d_(d) {
+    if (!on_) return;
+    was_ = at::autocast::is_autocast_enabled(d_);
+    type_ = at::autocast::get_autocast_dtype(d_);
+    at::autocast::set_autocast_enabled(d_, true);
+    at::autocast::set_autocast_dtype(d_, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(d_, was_);
+    at::autocast::set_autocast_dtype(d_, type_);
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_, was_ = false;
+  c10::DeviceType d_;
+  at::ScalarType type_ = at::kBFloat16;
+};
+
+bool use_bf16(const config::Config& c) { return c.get_string("trainer.precision") == "bf16"; }
+
+// The metric sums of every rank in every rank's `m`, in the order of rank 0's names (rank 0 is never without data).
+void reduce_metrics(dist::Group* g, tasks::Metrics& m) {
+  if (!g) return;
+  std::string names;
+  for (const auto& n : m.names()) names += n + "\n";
+  std::istringstream in(g->broadcast_string(names));
+  std::vector<std::string> list;
+  std::vector<double> v;
+  for (std::string n; std::getline(in, n);) {
+    list.push_back(n);
+    const auto t = m.totals(n);
+    v.insert(v.end(), {t.first, t.second});
+  }
+  v = g->sum(v);
+  m.clear();
+  for (size_t i = 0; i < list.size(); ++i) m.add(list[i], v[2 * i], v[2 * i + 1]);
+}
+
+// Metrics of a whole split, in eval mode; `perturb` (optional) changes each batch's inputs. With a group, each rank
+// evaluates its shard and the sums are reduced.
 tasks::Metrics run_eval(model::SequenceModel& m, const tasks::Task& task, tasks::SplitId split, int64_t batch,
                         const torch::Device& dev,
-                        const std::function<at::Tensor(const at::Tensor&, int64_t)>& perturb = nullptr) {
+                        const std::function<at::Tensor(const at::Tensor&, int64_t)>& perturb = nullptr,
+                        dist::Group* group = nullptr, bool bf16 = false) {
   torch::NoGradGuard no_grad;
   m->eval();
   tasks::Metrics metrics;
-  const int64_t n = task.size(split);
-  for (int64_t i = 0; i < n; i += batch) {
+  const auto [first, count] = group ? dist::shard(task.size(split), group->rank(), group->world())
+                                    : std::pair<int64_t, int64_t>{0, task.size(split)};
+  const int64_t n = first + count;
+  for (int64_t i = first; i < n; i += batch) {
     tasks::Batch b = task.batch(split, torch::arange(i, std::min(n, i + batch)));
     if (perturb) b.x = perturb(b.x, i);
     b = b.to(dev);
-    task.add_metrics(m->forward(b), b, metrics);
+    at::Tensor out;
+    {
+      Autocast ac(bf16, dev.type());
+      out = m->forward(b);
+    }
+    task.add_metrics(bf16 ? out.to(torch::kFloat) : out, b, metrics);
   }
   m->train();
+  reduce_metrics(group, metrics);
   return metrics;
+}
+
+// Every parameter and buffer of rank 0 on every rank.
+void broadcast_model(dist::Group* g, model::SequenceModel& m, bool buffers_only = false) {
+  if (!g) return;
+  std::vector<at::Tensor> t;
+  torch::NoGradGuard no_grad;
+  if (!buffers_only)
+    for (const auto& p : m->parameters()) t.push_back(p.detach());
+  for (const auto& b : m->buffers()) t.push_back(b.detach());
+  std::vector<at::Tensor> flat;
+  for (auto& x : t) {
+    if (x.is_complex()) x = torch::view_as_real(x);  // c10d's backends move real numbers
+    flat.push_back(x.is_contiguous() ? x : x.contiguous());
+  }
+  g->broadcast(flat);
+  for (size_t i = 0; i < t.size(); ++i)
+    if (!flat[i].is_same(t[i])) t[i].copy_(flat[i]);
 }
 
 std::string json_line(const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -352,8 +429,13 @@ double lr_factor(const std::string& kind, int64_t step, int64_t warmup, int64_t 
 TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   const auto t_start = std::chrono::steady_clock::now();
   check_config(c);
+  // Distributed (torchrun's environment, or ssm train --nproc): every rank runs this function; rank 0 alone writes.
+  const dist::Env env = dist::read_env();
+  const bool main_rank = env.rank == 0;
   const int64_t threads = c.get_int("trainer.threads");
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  else if (env.local_world > 1)  // the cores shared by the processes of this machine
+    torch::set_num_threads(static_cast<int>(std::max<unsigned>(1, std::thread::hardware_concurrency() / env.local_world)));
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores > 0 && threads > static_cast<int64_t>(cores))
     std::fprintf(stderr,
@@ -362,11 +444,18 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
                  static_cast<long long>(threads), cores);
   const int64_t seed = c.get_int("trainer.seed");
   torch::manual_seed(static_cast<uint64_t>(seed));
-  const torch::Device dev = pick_device(c);
+  torch::Device dev = pick_device(c);
+  if (dev.is_cuda() && env.distributed()) dev = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  std::unique_ptr<dist::Group> group_ptr;
+  if (env.distributed())
+    group_ptr = std::make_unique<dist::Group>(env, dev.is_cuda(),
+                                              std::chrono::milliseconds(1000 * c.get_int("trainer.dist.timeout_s")));
+  dist::Group* group = group_ptr.get();
   const fs::path out = c.get_string("trainer.out_dir");
-  fs::create_directories(out);
-  const RunLock lock(out);
-  if (!opt.resume && fs::exists(out / "last.pt"))
+  if (main_rank) fs::create_directories(out);
+  std::optional<RunLock> lock;
+  if (main_rank) lock.emplace(out);
+  if (!opt.resume && main_rank && fs::exists(out / "last.pt"))
     throw std::runtime_error((out / "last.pt").string() +
                              " exists: pass --resume to continue that run, or choose another trainer.out_dir");
   if (opt.resume && !fs::exists(out / "last.pt"))
@@ -385,12 +474,23 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   // config.yaml and metrics.jsonl as they were.
   State st;
   if (opt.resume) st = load_checkpoint(out / "last.pt", m, &optimizer, c);
-  io::write_text_atomically(out / "config.yaml", "# resolved configuration of " +
-                                                     (c.source().empty() ? "(no file)" : c.source()) + "\n" +
-                                                     c.to_yaml([&](const std::string& key) { return key_applies(c, key); }));
+  // The window a checkpoint holds is the sum over the ranks that wrote it: rank 0 alone continues it.
+  if (!main_rank) st.window.clear();
+  broadcast_model(group, m);  // one model on every rank
+  if (main_rank)
+    io::write_text_atomically(out / "config.yaml",
+                              "# resolved configuration of " + (c.source().empty() ? "(no file)" : c.source()) + "\n" +
+                                  c.to_yaml([&](const std::string& key) { return key_applies(c, key); }));
 
   const int64_t batch = c.get_int("data.batch_size"), n_train = task->size(tasks::SplitId::kTrain);
   if (n_train == 0) throw std::runtime_error("the training split is empty");
+  if (batch < env.world)
+    c.fail("data.batch_size", "is the global batch, split across the " + std::to_string(env.world) +
+                                  " ranks: it must be at least " + std::to_string(env.world));
+  std::unique_ptr<dist::GradSync> sync;
+  if (group)
+    sync = std::make_unique<dist::GradSync>(
+        *group, m->parameters(), static_cast<int64_t>(c.get_float("trainer.dist.bucket_mb") * (1 << 20)));
   const int64_t steps_per_epoch = (n_train + batch - 1) / batch;
   const int64_t max_steps = c.get_int("trainer.max_steps");
   const int64_t total = max_steps > 0 ? max_steps : steps_per_epoch * c.get_int("trainer.epochs");
@@ -406,36 +506,46 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
                    "warning: the schedule's length changed from %lld to %lld steps (trainer.epochs or "
                    "trainer.max_steps): the learning rate continues from step %lld of the new schedule, not the old\n",
                    static_cast<long long>(st.total), static_cast<long long>(total), static_cast<long long>(st.step));
-    rewind_metrics(out / "metrics.jsonl", st.step);
+    if (main_rank) rewind_metrics(out / "metrics.jsonl", st.step);
   }
-  // A new run starts an empty file (a run that died before its first checkpoint leaves nothing to continue).
-  std::ofstream metrics(out / "metrics.jsonl", opt.resume ? std::ios::app : std::ios::trunc);
-  if (!metrics) cannot_write(out / "metrics.jsonl", std::strerror(errno));
-  const bool tty = !opt.quiet && isatty(STDERR_FILENO);
+  // A new run starts an empty file (a run that died before its first checkpoint leaves nothing to continue). Ranks
+  // other than 0 write nothing.
+  std::ofstream metrics;
+  if (main_rank) {
+    metrics.open(out / "metrics.jsonl", opt.resume ? std::ios::app : std::ios::trunc);
+    if (!metrics) cannot_write(out / "metrics.jsonl", std::strerror(errno));
+  }
+  const bool quiet = opt.quiet || !main_rank;
+  const bool tty = !quiet && isatty(STDERR_FILENO);
 
   g_interrupted = false;
   auto prev = std::signal(SIGINT, [](int) { g_interrupted = true; });
   tasks::Metrics train_metrics = st.window;  // a resumed run continues its logging window
   int64_t seen = st.window_seen;
+  // Collective: every rank calls it at the same steps; rank 0 writes the file.
   auto checkpoint = [&](const fs::path& path) {
     st.total = total;
     st.window = train_metrics;
+    reduce_metrics(group, st.window);
     st.window_seen = seen;
-    save_checkpoint(path, m, optimizer, st, c);
+    broadcast_model(group, m, true);  // rank 0's buffers (BatchNorm's running statistics) everywhere
+    if (main_rank) save_checkpoint(path, m, optimizer, st, c);
   };
   const int64_t val_every = c.get_int("trainer.val_every");
+  const bool bf16 = use_bf16(c);
   const bool prefetch = c.get_bool("data.prefetch");
   // Validation: a val line in metrics.jsonl, best.pt when the monitored metric improves.
   auto validate = [&](int64_t epoch) {
     if (task->size(tasks::SplitId::kVal) == 0) return;
-    const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev);  // back in train mode after
+    broadcast_model(group, m, true);
+    const tasks::Metrics v = run_eval(m, *task, tasks::SplitId::kVal, eval_batch, dev, nullptr, group, bf16);  // train mode after
     std::vector<std::pair<std::string, std::string>> line = {
         {"event", str("val")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
     for (const auto& kv : fields(v)) line.push_back(kv);
     metrics << json_line(line);
     metrics.flush();
     if (tty) std::fputc('\n', stderr);
-    if (!opt.quiet)
+    if (!quiet)
       std::fprintf(stderr, "epoch %lld step %lld: val %s\n", static_cast<long long>(epoch),
                    static_cast<long long>(st.step), task->report(v).c_str());
     const double value = v.mean(monitor);
@@ -446,6 +556,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   };
   auto t_log = std::chrono::steady_clock::now();
   const int64_t start_step = st.step;
+  bool stopping = false;
   const auto t_train = std::chrono::steady_clock::now();
   m->train();
   while (st.step < total) {
@@ -453,41 +564,69 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
     // The order of an epoch depends on (seed, epoch) only: a resumed run sees the same batches.
     at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed * 1000003 + epoch));
     const torch::Tensor order = torch::randperm(n_train, gen, torch::TensorOptions().dtype(torch::kLong));
-    // With data.prefetch the next batch is assembled on a background thread while this step runs.
+    // With data.prefetch the next batch is assembled on a background thread while this step runs. Distributed: the
+    // global batch b is split across the ranks (dist::shard); a rank's share may be empty in a short last batch.
     auto make_batch = [&, order](int64_t b) {
-      return task->batch(tasks::SplitId::kTrain, order.narrow(0, b * batch, std::min(batch, n_train - b * batch)));
+      const auto [first, count] = dist::shard(std::min(batch, n_train - b * batch), env.rank, env.world);
+      if (count == 0) return tasks::Batch();
+      return task->batch(tasks::SplitId::kTrain, order.narrow(0, b * batch + first, count));
     };
     std::future<tasks::Batch> next;
     if (prefetch && in_epoch < steps_per_epoch) next = std::async(std::launch::async, make_batch, in_epoch);
     for (int64_t b = in_epoch; b < steps_per_epoch && st.step < total; ++b) {
       const int64_t n = std::min(batch, n_train - b * batch);
+      const int64_t mine = dist::shard(n, env.rank, env.world).second;
       tasks::Batch host = prefetch ? next.get() : make_batch(b);
       if (prefetch && b + 1 < steps_per_epoch && st.step + 1 < total)
         next = std::async(std::launch::async, make_batch, b + 1);
-      const tasks::Batch bt = host.to(dev);
+      const tasks::Batch bt = mine > 0 ? host.to(dev) : host;
       const double f = lr_factor(kind, st.step, warmup, total, min_factor);
       for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(base_lr[g] * f);
       if (opt.on_step) opt.on_step(st.step, m);
+      // Dropout differs across ranks and resumes exactly: each rank's generator is seeded by (seed, rank, step).
+      if (group) torch::manual_seed(static_cast<uint64_t>(seed) * 1000003u + static_cast<uint64_t>(st.step) * 7919u +
+                                    static_cast<uint64_t>(env.rank) + 1);
       optimizer.zero_grad();
-      const torch::Tensor output = m->forward(bt);
-      const torch::Tensor loss = task->loss(output, bt);
-      const double lv = loss.item<double>();
+      torch::Tensor output, loss;
+      double lv = 0;
+      if (mine > 0) {
+        {
+          Autocast ac(bf16, dev.type());
+          output = m->forward(bt);
+        }
+        if (bf16) output = output.to(torch::kFloat);  // the loss in float32
+        loss = task->loss(output, bt);
+        lv = loss.item<double>();
+      }
+      // Distributed: the global loss, and the decisions every rank must take together (a non-finite loss on any
+      // rank, an interruption on any rank).
+      bool stop_now = false;
+      if (group) {
+        const std::vector<double> r = group->sum({std::isfinite(lv) ? lv * mine : 0.0, std::isfinite(lv) ? 0.0 : 1.0,
+                                                  g_interrupted ? 1.0 : 0.0});
+        if (r[1] > 0) lv = std::numeric_limits<double>::quiet_NaN();
+        else lv = r[0] / n;
+        stop_now = r[2] > 0;
+      }
       if (!std::isfinite(lv)) {
         metrics << json_line({{"event", str("error")}, {"step", std::to_string(st.step)}, {"loss", num(lv)}});
         throw std::runtime_error("loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
                                  std::to_string(st.step) + "; stopped. The last good checkpoint is " +
                                  (out / "last.pt").string() + " (if one was written)");
       }
-      loss.backward();
+      if (sync) sync->begin(static_cast<double>(mine) / n);
+      if (mine > 0) loss.backward();
+      if (sync) sync->finish();
       if (clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), clip);
       optimizer.step();
       ++st.step;
       if (opt.after_step) opt.after_step(st.step, m);
-      task->add_metrics(output, bt, train_metrics);
+      if (mine > 0) task->add_metrics(output, bt, train_metrics);
       seen += n;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
       if (st.step % log_every == 0 || st.step == total) {
+        reduce_metrics(group, train_metrics);
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
         std::vector<std::pair<std::string, std::string>> line = {
             {"event", str("train")}, {"step", std::to_string(st.step)}, {"epoch", std::to_string(epoch)}};
@@ -496,7 +635,7 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
                                  {"elapsed_s", num(elapsed)}});
         metrics << json_line(line);
         metrics.flush();
-        if (!opt.quiet && !tty)
+        if (!quiet && !tty)
           std::fprintf(stderr, "step %lld/%lld epoch %lld %s lr %.2e %.0f samples/s\n",
                        static_cast<long long>(st.step), static_cast<long long>(total), static_cast<long long>(epoch),
                        task->report(train_metrics).c_str(), base_lr[0] * f, seen / dt);
@@ -511,8 +650,10 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
                      std::string(width - done, '.').c_str(), static_cast<long long>(st.step),
                      static_cast<long long>(total), lv, fmt_time(elapsed).c_str(), fmt_time(eta).c_str());
       }
-      if (opt.stop_at_step > 0 && st.step >= opt.stop_at_step) g_interrupted = true;
-      if (g_interrupted) break;
+      // Distributed: the decision the ranks took together at this step (a signal after it counts at the next).
+      stopping = group ? stop_now : g_interrupted.load();
+      if (opt.stop_at_step > 0 && st.step >= opt.stop_at_step) stopping = true;
+      if (stopping) break;
       // trainer.val_every: validation (and last.pt) every that many steps inside long epochs.
       if (val_every > 0 && st.step % val_every == 0 && st.step % steps_per_epoch != 0 && st.step < total) {
         validate(epoch);
@@ -520,17 +661,19 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
       }
     }
     const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total;
-    if (epoch_end && !g_interrupted) validate(epoch);
+    if (epoch_end && !stopping) validate(epoch);
     checkpoint(out / "last.pt");
-    if (g_interrupted && opt.stop_at_step > 0) {
+    if (stopping && opt.stop_at_step > 0) {
       std::signal(SIGINT, prev);
       TrainSummary early;
       early.steps = st.step;
       early.monitor = monitor;
       early.out_dir = out.string();
+      early.main_rank = main_rank;
+      if (group) group->barrier();
       return early;
     }
-    if (g_interrupted) {
+    if (stopping) {
       std::signal(SIGINT, prev);
       throw std::runtime_error("interrupted at step " + std::to_string(st.step) + "; saved " +
                                (out / "last.pt").string() + " (continue with --resume)");
@@ -543,21 +686,37 @@ TrainSummary train(const config::Config& c, const TrainOptions& opt) {
   sum.monitor = monitor;
   sum.best_val = st.best_val;
   sum.out_dir = out.string();
+  sum.main_rank = main_rank;
   if (task->size(tasks::SplitId::kTest) > 0) {
     // The test figures come from best.pt (selected on validation); without a validation split, from the last state.
-    if (fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr, c);
-    sum.test = run_eval(m, *task, tasks::SplitId::kTest, eval_batch, dev);
+    // Distributed: rank 0 reads best.pt and sends its weights to the others.
+    if (main_rank && fs::exists(out / "best.pt")) load_checkpoint(out / "best.pt", m, nullptr, c);
+    broadcast_model(group, m);
+    sum.test = run_eval(m, *task, tasks::SplitId::kTest, eval_batch, dev, nullptr, group, use_bf16(c));
     sum.test_report = task->report(sum.test);
-    std::vector<std::pair<std::string, std::string>> line = {{"event", str("test")},
-                                                             {"step", std::to_string(st.step)}};
-    for (const auto& kv : fields(sum.test)) line.push_back(kv);
-    metrics << json_line(line);
-    metrics.flush();
-    torch::NoGradGuard no_grad;
-    m->eval();
-    task->save_examples((out / "test_examples.json").string(),
-                        [&](const tasks::Batch& b) { return m->forward(b.to(dev)); });
+    if (main_rank) {
+      std::vector<std::pair<std::string, std::string>> line = {{"event", str("test")},
+                                                               {"step", std::to_string(st.step)}};
+      for (const auto& kv : fields(sum.test)) line.push_back(kv);
+      metrics << json_line(line);
+      metrics.flush();
+      torch::NoGradGuard no_grad;
+      m->eval();
+      task->save_examples((out / "test_examples.json").string(),
+                          [&](const tasks::Batch& b) {
+                            Autocast ac(bf16, dev.type());
+                            const at::Tensor y = m->forward(b.to(dev));
+                            return bf16 ? y.to(torch::kFloat) : y;
+                          });
+    }
   }
+  if (sync) {
+    sum.world = env.world;
+    sum.allreduce_bytes_per_step = sync->bytes_per_step();
+    sum.buckets = sync->buckets();
+    sum.wait_s_per_step = sync->steps() ? sync->wait_seconds() / sync->steps() : 0;
+  }
+  if (group) group->barrier();  // no rank ends (and closes its connections) while another still needs them
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return sum;
 }
@@ -633,7 +792,7 @@ EvalSummary evaluate_checkpoint(const std::string& checkpoint, const std::string
     };
   }
   EvalSummary e;
-  e.metrics = run_eval(m, *task, id, c.get_int("data.eval_batch_size"), dev, perturb);
+  e.metrics = run_eval(m, *task, id, c.get_int("data.eval_batch_size"), dev, perturb, nullptr, use_bf16(c));
   e.report = task->report(e.metrics);
   e.examples = task->size(id);
   return e;

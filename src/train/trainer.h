@@ -35,8 +35,18 @@ struct TrainSummary {
   std::string test_report;   // the task's line for the test metrics
   double seconds = 0;
   std::string out_dir;
+  // Distributed runs: the ranks, the gradient bytes all-reduced per step, the buckets, and the time per step spent
+  // waiting for all-reduces after backward (what overlap with backward did not hide).
+  int world = 1;
+  int64_t allreduce_bytes_per_step = 0, buckets = 0;
+  double wait_s_per_step = 0;
+  bool main_rank = true;  // rank 0 (the one that writes)
 };
 
+// Distributed data parallelism when the environment says so (dist/dist.h: RANK, WORLD_SIZE, MASTER_ADDR, ...): every
+// rank calls train(); data.batch_size is the global batch, split across the ranks; gradients are averaged during
+// backward; rank 0 alone writes config.yaml, metrics.jsonl and the checkpoints; resuming needs last.pt readable by every
+// rank (one folder, or a shared filesystem across machines) and works with another number of ranks.
 // Returns the summary; throws std::runtime_error on failure (a NaN loss, an unreadable checkpoint, ...) after keeping
 // whatever was already written, and config::ConfigError for keys that disagree.
 TrainSummary train(const config::Config& cfg, const TrainOptions& opt);

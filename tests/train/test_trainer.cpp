@@ -1,8 +1,10 @@
 // The training driver: schedule, parameter groups, a short run that must learn, exact resume, run-folder safety.
+#include "ssm/ops/fft_conv.h"
 #include "support/fixtures.h"
 #include "train/schema.h"
 #include "train/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -21,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 class Trainer : public test::TempDirTest {
- protected:
+ public:
   void SetUp() override {
     TempDirTest::SetUp();
     test::write_fashion_like(dir / "data", 240, 60, 7);
@@ -226,6 +228,62 @@ std::vector<std::pair<std::string, int64_t>> records(const fs::path& file) {
   for (std::string line; std::getline(f, line);)
     if (std::regex_search(line, m, re)) out.emplace_back(m[1], std::stoll(m[2]));
   return out;
+}
+
+// trainer.precision bf16: autocast to bfloat16 around forward passes. The loss curve follows float32's within what
+// bfloat16's 8-bit mantissa allows, and the run differs from float32's (the autocast is in effect).
+void bf16_against_float32(Trainer& t, const std::string& device, const std::string& layer) {
+  const std::vector<std::string> sets = {"trainer.device=" + device, "model.layer=" + layer, "model.dropout=0",
+                                         "trainer.epochs=2", "model.d_model=16"};
+  auto with = [&](const std::string& p) {
+    std::vector<std::string> v = sets;
+    v.push_back("trainer.precision=" + p);
+    return v;
+  };
+  const TrainSummary f = train(t.cfg("f32-" + device + "-" + layer, with("float32")), {false, true});
+  const TrainSummary b = train(t.cfg("bf16-" + device + "-" + layer, with("bf16")), {false, true});
+  const auto lf = t.train_losses("f32-" + device + "-" + layer), lb = t.train_losses("bf16-" + device + "-" + layer);
+  ASSERT_EQ(lf.size(), lb.size());
+  ASSERT_GT(lf.size(), 20u);
+  double worst = 0, any = 0;
+  for (const auto& [step, loss] : lf) {
+    worst = std::max(worst, std::abs(lb.at(step) - loss) / std::abs(loss));
+    any = std::max(any, std::abs(lb.at(step) - loss));
+  }
+  std::printf("%s %s: %zu steps, loss float32 %.4f -> %.4f, bf16 %.4f -> %.4f, largest relative gap %.3f\n",
+              device.c_str(), layer.c_str(), lf.size(), lf.begin()->second, lf.rbegin()->second,
+              lb.begin()->second, lb.rbegin()->second, worst);
+  EXPECT_LT(worst, 0.05) << "bf16's loss curve leaves float32's";
+  EXPECT_GT(any, 0) << "bf16 autocast changed nothing: not in effect";
+  EXPECT_TRUE(std::isfinite(b.test.mean("loss")));
+  EXPECT_NEAR(b.test.mean("accuracy"), f.test.mean("accuracy"), 0.2);
+}
+
+TEST_F(Trainer, Bf16AutocastFollowsFloat32OnTheCpu) {
+  for (const char* layer : {"s4d", "s5", "longconv"}) bf16_against_float32(*this, "cpu", layer);
+}
+
+TEST_F(Trainer, Bf16AutocastFollowsFloat32OnTheGpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU: bf16 autocast on CUDA not run";
+  for (const char* layer : {"s4d", "s5", "mamba"}) bf16_against_float32(*this, "cuda", layer);
+}
+
+TEST(Autocast, SsmOpsRunInFloat32UnderBf16Autocast) {
+  torch::manual_seed(2);
+  const torch::Tensor u = torch::randn({2, 3, 40}).to(torch::kBFloat16), k = torch::randn({3, 40});
+  const torch::Tensor want = ssm::fft_conv(u.to(torch::kFloat), k);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  const torch::Tensor got = ssm::fft_conv(u, k.to(torch::kBFloat16));
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  EXPECT_EQ(got.scalar_type(), torch::kFloat);
+  // k rounded to bfloat16 by the caller: the op computes in float32 on the rounded values.
+  const torch::Tensor want_rounded =
+      ssm::fft_conv(u.to(torch::kFloat), k.to(torch::kBFloat16).to(torch::kFloat));
+  EXPECT_TRUE(torch::allclose(got, want_rounded, 1e-5, 1e-5));
+  EXPECT_FALSE(torch::allclose(got, want, 1e-6, 1e-6));  // the rounding of k is seen: the check can fail
+  // Without autocast a bfloat16 input is refused by name, as before.
+  EXPECT_THROW(ssm::fft_conv(u, k.to(torch::kBFloat16)), c10::Error);
 }
 
 TEST_F(Trainer, ResumedRunLeavesTheLogAsIfItHadNeverStopped) {
