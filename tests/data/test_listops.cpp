@@ -38,7 +38,17 @@ int eval_tokens(const std::vector<std::string>& t, size_t& i) {
   return n % 2 ? args[n / 2] : (args[n / 2 - 1] + args[n / 2]) / 2;
 }
 
-class ListOps : public test::TempDirTest {};
+class ListOps : public test::TempDirTest {
+ protected:
+  // n generated trees of min-max tokens, from a generator seeded with `seed`.
+  static std::vector<ListOpsExample> generated(int64_t min_length, int64_t max_length, int64_t n, uint64_t seed) {
+    ListOpsGenOptions o;
+    o.min_length = min_length;
+    o.max_length = max_length;
+    std::mt19937_64 rng(seed);
+    return generate_listops(o, n, rng);
+  }
+};
 
 TEST_F(ListOps, EvaluatorOnKnownExpressions) {
   EXPECT_EQ(evaluate_listops("( ( ( ( [MAX 4 ) 5 ) 3 ) ] )"), 5);
@@ -82,11 +92,7 @@ TEST_F(ListOps, GeneratorRespectsBoundsLabelsAndSeed) {
 }
 
 TEST_F(ListOps, RoundTripThroughTheLoader) {
-  ListOpsGenOptions o;
-  o.min_length = 10;
-  o.max_length = 60;
-  std::mt19937_64 rng(1);
-  const auto ex = generate_listops(o, 60, rng);
+  const auto ex = generated(10, 60, 60, 1);
   write_listops_tsv((dir / "basic_train.tsv").string(), {ex.begin(), ex.begin() + 40});
   write_listops_tsv((dir / "basic_val.tsv").string(), {ex.begin() + 40, ex.begin() + 50});
   write_listops_tsv((dir / "basic_test.tsv").string(), {ex.begin() + 50, ex.end()});
@@ -156,11 +162,7 @@ TEST_F(ListOps, RoundTripThroughTheLoader) {
 }
 
 TEST_F(ListOps, LoaderErrorsNameTheFile) {
-  ListOpsGenOptions g;
-  g.min_length = 10;
-  g.max_length = 40;
-  std::mt19937_64 rng(3);
-  const auto ex = generate_listops(g, 6, rng);
+  const auto ex = generated(10, 40, 6, 3);
   write_listops_tsv((dir / "basic_train.tsv").string(), ex);
   write_listops_tsv((dir / "basic_val.tsv").string(), ex);
   ListOpsOptions lo;
