@@ -123,7 +123,7 @@ std::vector<std::pair<std::string, double>> device_copy_bw;
 using Impl = std::pair<std::string, std::function<at::Tensor()>>;
 
 // Times every implementation forward and forward+backward; the last one is the LibTorch baseline that the speedup
-// column compares with.
+// column compares with (none when "ssm" is alone: speedup 0 in the JSON, "-" in the table).
 void measure(const Options& o, const at::Device& dev, const std::string& op, const std::string& dtype,
              const std::string& shape, double bytes_fwd, double flops_fwd, double bytes_fb, double flops_fb,
              const std::vector<at::Tensor>& in, const std::vector<Impl>& impls) {
@@ -145,12 +145,15 @@ void measure(const Options& o, const at::Device& dev, const std::string& op, con
       x.flops = bwd ? flops_fb : flops_fwd;
       x.bw_fraction = x.bytes / (x.median_ms * 1e-3) / copy_bandwidth;
     }
+    const bool baseline = impls.size() > 1;  // a row without one (the table says why) shows no speedup
     for (auto& x : r) {
-      x.speedup = r.back().median_ms / x.median_ms;
-      std::printf("%-14s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %6.1f%% %9.2f %10.1f %8.2fx\n", x.op.c_str(),
+      x.speedup = baseline ? r.back().median_ms / x.median_ms : 0.0;
+      char speedup[32] = "        -";
+      if (baseline) std::snprintf(speedup, sizeof speedup, "%8.2fx", x.speedup);
+      std::printf("%-14s %-8s %-10s %-28s %-8s %-9s %10.3f %9.2f %6.1f%% %9.2f %10.1f %s\n", x.op.c_str(),
                   x.device.c_str(), x.dtype.c_str(), x.shape.c_str(), x.mode.c_str(), x.impl.c_str(), x.median_ms,
                   x.bytes / x.median_ms * 1e-6, 100 * x.bw_fraction, x.flops / x.median_ms * 1e-6,
-                  x.peak_extra_bytes / 1048576.0, x.speedup);
+                  x.peak_extra_bytes / 1048576.0, speedup);
       std::fflush(stdout);
       results.push_back(x);
     }

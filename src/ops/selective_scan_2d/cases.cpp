@@ -109,9 +109,19 @@ OpTable make() {
   t.cases.push_back(shape(2, 4, 20, 3, 40, 1, false, true, kCuda));
   t.cases.push_back(shape(1, 2, 15, 2, 100, 3, true, false, kCuda));
   t.cases.push_back(shape(1, 2, 10, 2, 200, 1, false, true, kCuda));
-  // The CPU target of the selective-scans issue. (GPU rows at forecasting shapes -- (32, 7, 720, 256, 16) and ECL's
-  // (16, 321, 96, 64, 16), bfloat16 and float32 -- join the table with the CUDA kernels, as in selective_scan.)
+  // The CPU target of the selective-scans issue, and GPU rows at forecasting shapes (ETT's 7 variates at T = 96 and
+  // 720, seasonal lag 24; ECL's 321 variates at T = 96), bfloat16 and float32.
   t.cases.push_back(shape(16, 7, 720, 64, 16, 1, false, true, kBenchCpu));
+  for (const char* dt : {"bfloat16", "float32"}) {
+    Case a = shape(32, 7, 96, 256, 16, 24, false, true, kBenchCuda);
+    Case b = shape(32, 7, 720, 256, 16, 24, false, true, kBenchCuda);
+    Case e = shape(16, 321, 96, 64, 16, 1, true, true, kBenchCuda);
+    for (Case* x : {&a, &b, &e}) {
+      x->option["dtype"] = dt;
+      x->label += std::string("_") + dt;
+      t.cases.push_back(*x);
+    }
+  }
   t.cpu_dtypes = {at::kDouble, at::kFloat};
   t.cuda_dtypes = {at::kFloat, at::kBFloat16, at::kHalf};
   t.inputs = inputs;
@@ -136,7 +146,11 @@ OpTable make() {
     k.flops_fb = k.flops_fwd + cells * dim * N * 50;
     return k;
   };
+  // The baseline is the cell loop a user would write, except on a GPU past 1,024 cells (V T), where its per-cell
+  // launches would take minutes of the GPU check (ECL's 321 x 96 cells: about 15 launches per cell each way): those
+  // rows report bandwidth only.
   t.impls = [](const Case& c, const std::vector<at::Tensor>& in) {
+    if (in[0].is_cuda() && c.at("V") * c.at("T") > 1024) return std::vector<Impl>{};
     return std::vector<Impl>{{"libtorch", [c, in] { return grid_loop(c, in); }}};
   };
   t.python_args = [](const Case& c) {
