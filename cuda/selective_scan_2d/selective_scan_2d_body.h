@@ -85,10 +85,32 @@ struct SerialLanes {
 };
 #endif
 
-// The forward of channel ch (= b * dim + d) for the calling lane (0 <= lane < W): the states n = lane + k W, k < KN.
-template <typename T, int W, int KN, class Lanes>
-SSM_SCAN2D_FN void scan2d_fwd_channel(const Scan2dParams& p, int64_t ch, int lane, const Lanes& lanes) {
-  const int64_t b = ch / p.dim, d = ch % p.dim, N = p.N, V = p.V;
+// The calling lane's states n = lane + k W (k < KN) of channel d: which exist, and their A1..A4.
+template <int W, int KN>
+struct Scan2dLaneA {
+  bool on[KN];
+  float A1[KN], A2[KN], A3[KN], A4[KN];
+  SSM_SCAN2D_FN Scan2dLaneA(const Scan2dParams& p, int64_t d, int lane) {
+    SSM_SCAN2D_UNROLL
+    for (int k = 0; k < KN; ++k) {
+      const int64_t n = lane + k * W;
+      on[k] = n < p.N;
+      A1[k] = on[k] ? p.A1[d * p.N + n] : 0.f;
+      A2[k] = on[k] ? p.A2[d * p.N + n] : 0.f;
+      A3[k] = on[k] ? p.A3[d * p.N + n] : 0.f;
+      A4[k] = on[k] ? p.A4[d * p.N + n] : 0.f;
+    }
+  }
+};
+
+// One time step t of channel (b, d): the states into now ((V, N, 2), the lane's elements), from the time
+// predecessor's prev (null: none); also into keep when not null. With Out, y of the step's cells too (a sum over the
+// lanes per cell).
+template <bool Out, typename T, int W, int KN, class Lanes>
+SSM_SCAN2D_FN void scan2d_step(const Scan2dParams& p, int64_t b, int64_t d, int64_t t, int lane,
+                               const Scan2dLaneA<W, KN>& a, const float* prev, float* now, float* keep,
+                               const Lanes& lanes) {
+  const int64_t N = p.N, V = p.V;
   const T* x = static_cast<const T*>(p.x);
   const T* dt1 = static_cast<const T*>(p.dt1);
   const T* dt2 = static_cast<const T*>(p.dt2);
@@ -96,78 +118,22 @@ SSM_SCAN2D_FN void scan2d_fwd_channel(const Scan2dParams& p, int64_t ch, int lan
   const T* B2 = static_cast<const T*>(p.B2);
   const T* C1 = static_cast<const T*>(p.C1);
   const T* C2 = static_cast<const T*>(p.C2);
-  T* y = static_cast<T*>(p.y);
-  float A1[KN], A2[KN], A3[KN], A4[KN];
-  bool on[KN];
-SSM_SCAN2D_UNROLL
-  for (int k = 0; k < KN; ++k) {
-    const int64_t n = lane + k * W;
-    on[k] = n < N;
-    A1[k] = on[k] ? p.A1[d * N + n] : 0.f;
-    A2[k] = on[k] ? p.A2[d * N + n] : 0.f;
-    A3[k] = on[k] ? p.A3[d * N + n] : 0.f;
-    A4[k] = on[k] ? p.A4[d * N + n] : 0.f;
-  }
-  const float Dd = p.D ? p.D[d] : 0.f;
-  float* ring = p.workspace + ch * p.slots * V * N * 2;  // (slots, V, N, 2): h1, h2
-  for (int64_t t = 0; t < p.T; ++t) {
-    float h1q[KN], h2q[KN];
-SSM_SCAN2D_UNROLL
-    for (int k = 0; k < KN; ++k) h1q[k] = h2q[k] = 0.f;
-    const bool has_t = t >= p.lag;
-    float* now = ring + (t % p.slots) * V * N * 2;
-    const float* prev = has_t ? ring + ((t - p.lag) % p.slots) * V * N * 2 : nullptr;
-    for (int64_t i = 0; i < V; ++i) {
-      const int64_t v = p.reverse ? V - 1 - i : i, cell = (b * V + v) * p.T + t;
-      const float xv = to_float(x[cell * p.dim + d]);
-      const float d1 = to_float(dt1[cell * p.dim + d]), d2 = to_float(dt2[cell * p.dim + d]);
-      float acc = 0.f;
-SSM_SCAN2D_UNROLL
-      for (int k = 0; k < KN; ++k) {
-        if (!on[k]) continue;
-        const int64_t n = lane + k * W, o = (i * N + n) * 2;
-        const float h1p = has_t ? prev[o] : 0.f, h2p = has_t ? prev[o + 1] : 0.f;
-        const float v1 = expf(d1 * A1[k]) * h1p + expf(d1 * A2[k]) * h2p + d1 * to_float(B1[cell * N + n]) * xv;
-        const float v2 = expf(d2 * A3[k]) * h1q[k] + expf(d2 * A4[k]) * h2q[k] + d2 * to_float(B2[cell * N + n]) * xv;
-        now[o] = v1;
-        now[o + 1] = v2;
-        h1q[k] = v1;
-        h2q[k] = v2;
-        acc += to_float(C1[cell * N + n]) * v1 + to_float(C2[cell * N + n]) * v2;
-      }
-      acc = lanes.sum(acc) + Dd * xv;
-      if (lane == 0) y[cell * p.dim + d] = from_float<T>(acc);
-    }
-  }
-}
-
-// The states of one time step t of channel (b, d) into now ((V, N, 2), the lane's elements), from the time
-// predecessor's prev (null: none); also into keep when not null. No output.
-template <typename T, int W, int KN>
-SSM_SCAN2D_FN void scan2d_states_step(const Scan2dParams& p, int64_t b, int64_t d, int64_t t, int lane,
-                                      const bool (&on)[KN], const float (&A1)[KN], const float (&A2)[KN],
-                                      const float (&A3)[KN], const float (&A4)[KN], const float* prev, float* now,
-                                      float* keep) {
-  const int64_t N = p.N, V = p.V;
-  const T* x = static_cast<const T*>(p.x);
-  const T* dt1 = static_cast<const T*>(p.dt1);
-  const T* dt2 = static_cast<const T*>(p.dt2);
-  const T* B1 = static_cast<const T*>(p.B1);
-  const T* B2 = static_cast<const T*>(p.B2);
   float h1q[KN], h2q[KN];
-SSM_SCAN2D_UNROLL
+  SSM_SCAN2D_UNROLL
   for (int k = 0; k < KN; ++k) h1q[k] = h2q[k] = 0.f;
   for (int64_t i = 0; i < V; ++i) {
     const int64_t v = p.reverse ? V - 1 - i : i, cell = (b * V + v) * p.T + t;
     const float xv = to_float(x[cell * p.dim + d]);
     const float d1 = to_float(dt1[cell * p.dim + d]), d2 = to_float(dt2[cell * p.dim + d]);
-SSM_SCAN2D_UNROLL
+    float acc = 0.f;
+    SSM_SCAN2D_UNROLL
     for (int k = 0; k < KN; ++k) {
-      if (!on[k]) continue;
+      if (!a.on[k]) continue;
       const int64_t n = lane + k * W, o = (i * N + n) * 2;
       const float h1p = prev ? prev[o] : 0.f, h2p = prev ? prev[o + 1] : 0.f;
-      const float v1 = expf(d1 * A1[k]) * h1p + expf(d1 * A2[k]) * h2p + d1 * to_float(B1[cell * N + n]) * xv;
-      const float v2 = expf(d2 * A3[k]) * h1q[k] + expf(d2 * A4[k]) * h2q[k] + d2 * to_float(B2[cell * N + n]) * xv;
+      const float v1 = expf(d1 * a.A1[k]) * h1p + expf(d1 * a.A2[k]) * h2p + d1 * to_float(B1[cell * N + n]) * xv;
+      const float v2 =
+          expf(d2 * a.A3[k]) * h1q[k] + expf(d2 * a.A4[k]) * h2q[k] + d2 * to_float(B2[cell * N + n]) * xv;
       now[o] = v1;
       now[o + 1] = v2;
       if (keep) {
@@ -176,7 +142,25 @@ SSM_SCAN2D_UNROLL
       }
       h1q[k] = v1;
       h2q[k] = v2;
+      if (Out) acc += to_float(C1[cell * N + n]) * v1 + to_float(C2[cell * N + n]) * v2;
     }
+    if (Out) {
+      acc = lanes.sum(acc) + (p.D ? p.D[d] : 0.f) * xv;
+      if (lane == 0) static_cast<T*>(p.y)[cell * p.dim + d] = from_float<T>(acc);
+    }
+  }
+}
+
+// The forward of channel ch (= b * dim + d) for the calling lane (0 <= lane < W), in a ring of p.slots time steps.
+template <typename T, int W, int KN, class Lanes>
+SSM_SCAN2D_FN void scan2d_fwd_channel(const Scan2dParams& p, int64_t ch, int lane, const Lanes& lanes) {
+  const int64_t b = ch / p.dim, d = ch % p.dim, step = p.V * p.N * 2;
+  const Scan2dLaneA<W, KN> a(p, d, lane);
+  float* ring = p.workspace + ch * p.slots * step;  // (slots, V, N, 2): h1, h2
+  for (int64_t t = 0; t < p.T; ++t) {
+    const float* prev = t >= p.lag ? ring + ((t - p.lag) % p.slots) * step : nullptr;
+    scan2d_step<true, T, W, KN>(p, b, d, t, lane, a, prev, ring + (t % p.slots) * step, static_cast<float*>(nullptr),
+                                lanes);
   }
 }
 
@@ -202,18 +186,15 @@ SSM_SCAN2D_FN void scan2d_bwd_channel(const Scan2dParams& p, const Scan2dBwdPara
   T* dx = static_cast<T*>(q.dx);
   T* ddt1 = static_cast<T*>(q.ddt1);
   T* ddt2 = static_cast<T*>(q.ddt2);
-  float A1[KN], A2[KN], A3[KN], A4[KN], dA1[KN], dA2[KN], dA3[KN], dA4[KN];
-  bool on[KN];
-SSM_SCAN2D_UNROLL
-  for (int k = 0; k < KN; ++k) {
-    const int64_t n = lane + k * W;
-    on[k] = n < N;
-    A1[k] = on[k] ? p.A1[d * N + n] : 0.f;
-    A2[k] = on[k] ? p.A2[d * N + n] : 0.f;
-    A3[k] = on[k] ? p.A3[d * N + n] : 0.f;
-    A4[k] = on[k] ? p.A4[d * N + n] : 0.f;
-    dA1[k] = dA2[k] = dA3[k] = dA4[k] = 0.f;
-  }
+  const Scan2dLaneA<W, KN> a(p, d, lane);
+  const bool(&on)[KN] = a.on;
+  const float(&A1)[KN] = a.A1;
+  const float(&A2)[KN] = a.A2;
+  const float(&A3)[KN] = a.A3;
+  const float(&A4)[KN] = a.A4;
+  float dA1[KN], dA2[KN], dA3[KN], dA4[KN];
+  SSM_SCAN2D_UNROLL
+  for (int k = 0; k < KN; ++k) dA1[k] = dA2[k] = dA3[k] = dA4[k] = 0.f;
   const float Dd = p.D ? p.D[d] : 0.f;
   float dD = 0.f;
 
@@ -224,12 +205,12 @@ SSM_SCAN2D_UNROLL
     const int64_t c = t / K + 1, j = t % K - keep_from;
     float* keep = hs > 0 && j >= 0 ? ckpt + ((c - 1) * hs + j) * step : nullptr;
     const float* prev = t >= s && hs > 0 ? buf + ((t - s) % slots) * step : nullptr;
-    scan2d_states_step<T, W, KN>(p, b, d, t, lane, on, A1, A2, A3, A4, prev, buf + (t % slots) * step, keep);
+    scan2d_step<false, T, W, KN>(p, b, d, t, lane, a, prev, buf + (t % slots) * step, keep, lanes);
   }
 
   // The adjoint ring starts at zero: times t >= T - s receive no time push.
   for (int64_t e = 0; e < hs * V; ++e)
-SSM_SCAN2D_UNROLL
+    SSM_SCAN2D_UNROLL
     for (int k = 0; k < KN; ++k) {
       if (!on[k]) continue;
       const int64_t o = (e * N + lane + k * W) * 2;
@@ -241,7 +222,7 @@ SSM_SCAN2D_UNROLL
     // Pass 2: the chunk's states, from its checkpoint (the hs steps before t0).
     if (c > 0)
       for (int64_t e = 0; e < hs * V; ++e)
-SSM_SCAN2D_UNROLL
+        SSM_SCAN2D_UNROLL
         for (int k = 0; k < KN; ++k) {
           if (!on[k]) continue;
           const int64_t o = (e * N + lane + k * W) * 2, from = ((c - 1) * hs * V) * N * 2 + o;
@@ -250,8 +231,8 @@ SSM_SCAN2D_UNROLL
         }
     for (int64_t t = t0; t < t1; ++t) {
       const float* prev = t >= s && hs > 0 ? buf + (t - s - t0 + hs) * step : nullptr;
-      scan2d_states_step<T, W, KN>(p, b, d, t, lane, on, A1, A2, A3, A4, prev, buf + (t - t0 + hs) * step,
-                                   static_cast<float*>(nullptr));
+      scan2d_step<false, T, W, KN>(p, b, d, t, lane, a, prev, buf + (t - t0 + hs) * step,
+                                   static_cast<float*>(nullptr), lanes);
     }
     // Pass 3: the chunk walked back.
     for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -260,13 +241,13 @@ SSM_SCAN2D_UNROLL
       const float* prev = has_t ? buf + (t - s - t0 + hs) * step : nullptr;
       float* P = hs > 0 ? adj + (t % hs) * step : nullptr;
       float Q1[KN], Q2[KN];  // the variate pushes to (i - 1, t)
-SSM_SCAN2D_UNROLL
+      SSM_SCAN2D_UNROLL
       for (int k = 0; k < KN; ++k) Q1[k] = Q2[k] = 0.f;
       for (int64_t i = V - 1; i >= 0; --i) {
         const int64_t v = p.reverse ? V - 1 - i : i, cell = (b * V + v) * TT + t, at = cell * p.dim + d;
         const float xv = to_float(x[at]), d1 = to_float(dt1[at]), d2 = to_float(dt2[at]), g = to_float(gy[at]);
         float sd1 = 0.f, sd2 = 0.f, sdx = 0.f;
-SSM_SCAN2D_UNROLL
+        SSM_SCAN2D_UNROLL
         for (int k = 0; k < KN; ++k) {
           if (!on[k]) continue;
           const int64_t n = lane + k * W, o = (i * N + n) * 2, cn = cell * N + n;
@@ -307,7 +288,7 @@ SSM_SCAN2D_UNROLL
       }
     }
   }
-SSM_SCAN2D_UNROLL
+  SSM_SCAN2D_UNROLL
   for (int k = 0; k < KN; ++k) {
     if (!on[k]) continue;
     const int64_t n = lane + k * W;
