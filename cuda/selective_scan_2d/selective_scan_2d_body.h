@@ -85,6 +85,20 @@ struct SerialLanes {
 };
 #endif
 
+// The inputs in their storage type.
+template <typename T>
+struct Scan2dTyped {
+  const T *x, *dt1, *dt2, *B1, *B2, *C1, *C2;
+  SSM_SCAN2D_FN explicit Scan2dTyped(const Scan2dParams& p)
+      : x(static_cast<const T*>(p.x)),
+        dt1(static_cast<const T*>(p.dt1)),
+        dt2(static_cast<const T*>(p.dt2)),
+        B1(static_cast<const T*>(p.B1)),
+        B2(static_cast<const T*>(p.B2)),
+        C1(static_cast<const T*>(p.C1)),
+        C2(static_cast<const T*>(p.C2)) {}
+};
+
 // The calling lane's states n = lane + k W (k < KN) of channel d: which exist, and their A1..A4.
 template <int W, int KN>
 struct Scan2dLaneA {
@@ -111,13 +125,8 @@ SSM_SCAN2D_FN void scan2d_step(const Scan2dParams& p, int64_t b, int64_t d, int6
                                const Scan2dLaneA<W, KN>& a, const float* prev, float* now, float* keep,
                                const Lanes& lanes) {
   const int64_t N = p.N, V = p.V;
-  const T* x = static_cast<const T*>(p.x);
-  const T* dt1 = static_cast<const T*>(p.dt1);
-  const T* dt2 = static_cast<const T*>(p.dt2);
-  const T* B1 = static_cast<const T*>(p.B1);
-  const T* B2 = static_cast<const T*>(p.B2);
-  const T* C1 = static_cast<const T*>(p.C1);
-  const T* C2 = static_cast<const T*>(p.C2);
+  const Scan2dTyped<T> in(p);
+  const T *x = in.x, *dt1 = in.dt1, *dt2 = in.dt2, *B1 = in.B1, *B2 = in.B2, *C1 = in.C1, *C2 = in.C2;
   float h1q[KN], h2q[KN];
   SSM_SCAN2D_UNROLL
   for (int k = 0; k < KN; ++k) h1q[k] = h2q[k] = 0.f;
@@ -175,13 +184,8 @@ SSM_SCAN2D_FN void scan2d_bwd_channel(const Scan2dParams& p, const Scan2dBwdPara
   float* ckpt = q.workspace + (ch - q.ch0) * scan2d_bwd_channel_floats(V, TT, N, hs, K);  // (chunks - 1) hs steps
   float* buf = ckpt + (chunks - 1) * hs * step;  // hs + K steps: time t of chunk [t0, t1) at t - t0 + hs
   float* adj = buf + (hs + K) * step;            // hs steps: the time pushes, slot t mod hs
-  const T* x = static_cast<const T*>(p.x);
-  const T* dt1 = static_cast<const T*>(p.dt1);
-  const T* dt2 = static_cast<const T*>(p.dt2);
-  const T* B1 = static_cast<const T*>(p.B1);
-  const T* B2 = static_cast<const T*>(p.B2);
-  const T* C1 = static_cast<const T*>(p.C1);
-  const T* C2 = static_cast<const T*>(p.C2);
+  const Scan2dTyped<T> in(p);
+  const T *x = in.x, *dt1 = in.dt1, *dt2 = in.dt2, *B1 = in.B1, *B2 = in.B2, *C1 = in.C1, *C2 = in.C2;
   const T* gy = static_cast<const T*>(q.grad_y);
   T* dx = static_cast<T*>(q.dx);
   T* ddt1 = static_cast<T*>(q.ddt1);

@@ -2,14 +2,12 @@
 // that N both run the CPU kernels on copies of the inputs (bfloat16 and float16 widened to float32) and return the
 // results on the inputs' device in their dtypes, with a one-time warning: correct, slow (README, "The ops").
 #include "ops/common/tensors.h"
+#include "ops/selective_scan_2d/kernel_params.h"
 #include "ops/selective_scan_2d/selective_scan_2d.h"
 #include "selective_scan_2d/selective_scan_2d.h"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <ATen/ops/zeros.h>
-#include <ATen/ops/zeros_like.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/util/Exception.h>
 
@@ -46,48 +44,12 @@ cuda::Scan2dStorage storage_of(at::ScalarType t) {
   TORCH_CHECK(false, "ssm::selective_scan_2d: no CUDA kernel for dtype ", t);
 }
 
-// The inputs made contiguous (the kernels index them densely), kept alive beside the params that point into them.
-struct KernelInputs {
-  at::Tensor x, dt1, dt2, B1, B2, C1, C2, A1, A2, A3, A4, D;
-};
-
-KernelInputs kernel_inputs(const Scan2dInputs& in) {
-  auto c = [](const at::Tensor& t) { return t.defined() ? t.contiguous() : t; };
-  return {c(in.x),  c(in.dt1), c(in.dt2), c(in.B1), c(in.B2), c(in.C1),
-          c(in.C2), c(in.A1),  c(in.A2),  c(in.A3), c(in.A4), c(in.D)};
-}
-
-cuda::Scan2dParams kernel_params(const KernelInputs& k, const Scan2dInputs& in, const Scan2dSizes<>& s) {
-  cuda::Scan2dParams p{};
-  p.x = k.x.const_data_ptr();
-  p.dt1 = k.dt1.const_data_ptr();
-  p.dt2 = k.dt2.const_data_ptr();
-  p.B1 = k.B1.const_data_ptr();
-  p.B2 = k.B2.const_data_ptr();
-  p.C1 = k.C1.const_data_ptr();
-  p.C2 = k.C2.const_data_ptr();
-  p.A1 = k.A1.const_data_ptr<float>();
-  p.A2 = k.A2.const_data_ptr<float>();
-  p.A3 = k.A3.const_data_ptr<float>();
-  p.A4 = k.A4.const_data_ptr<float>();
-  p.D = k.D.defined() ? k.D.const_data_ptr<float>() : nullptr;
-  p.batch = s.batch;
-  p.V = s.V;
-  p.T = s.T;
-  p.dim = s.dim;
-  p.N = s.N;
-  p.lag = in.lag;
-  p.slots = std::min(in.lag + 1, s.T);
-  p.reverse = in.reverse_variates;
-  return p;
-}
-
-at::Tensor fwd_kernel(const Scan2dInputs& in, const Scan2dSizes<>& s) {
-  const KernelInputs k = kernel_inputs(in);
-  at::Tensor y = at::empty({s.batch, s.V, s.T, s.dim}, k.x.options());
-  cuda::Scan2dParams p = kernel_params(k, in, s);
-  at::Tensor ws = at::empty({cuda::scan2d_workspace_floats(s.batch, s.dim, s.V, s.N, p.slots)},
-                            k.x.options().dtype(at::kFloat));
+at::Tensor fwd_kernel(const Scan2dInputs& in) {
+  const Scan2dKernelInputs k = scan2d_kernel_inputs(in);
+  at::Tensor y = at::empty_like(k.x);
+  cuda::Scan2dParams p = scan2d_params(k);
+  at::Tensor ws =
+      at::empty({cuda::scan2d_workspace_floats(p.batch, p.dim, p.V, p.N, p.slots)}, k.x.options().dtype(at::kFloat));
   p.y = y.mutable_data_ptr();
   p.workspace = ws.mutable_data_ptr<float>();
   const cudaError_t err = cuda::scan2d_fwd(p, storage_of(k.x.scalar_type()), at::cuda::getCurrentCUDAStream());
@@ -99,37 +61,16 @@ at::Tensor fwd_kernel(const Scan2dInputs& in, const Scan2dSizes<>& s) {
 // cuda/selective_scan_2d/selective_scan_2d_body.h); the channels run in launches whose workspace stays within this.
 constexpr int64_t kBwdWorkspaceFloats = int64_t{1} << 28;  // 1 GiB
 
-Scan2dGrads bwd_kernel(const at::Tensor& grad_y, const Scan2dInputs& in, const Scan2dSizes<>& s) {
-  const KernelInputs k = kernel_inputs(in);
-  const at::Tensor g = grad_y.contiguous();
-  const auto ao = k.x.options(), fo = ao.dtype(at::kFloat);
-  at::Tensor dx = at::empty({s.batch, s.V, s.T, s.dim}, ao), ddt1 = at::empty_like(dx), ddt2 = at::empty_like(dx);
-  at::Tensor dB1 = at::zeros({s.batch, s.V, s.T, s.N}, fo), dB2 = at::zeros_like(dB1), dC1 = at::zeros_like(dB1),
-             dC2 = at::zeros_like(dB1);  // float32 sums over the channels
-  at::Tensor dA1 = at::zeros({s.dim, s.N}, fo), dA2 = at::zeros_like(dA1), dA3 = at::zeros_like(dA1),
-             dA4 = at::zeros_like(dA1);
-  at::Tensor dD = k.D.defined() ? at::zeros({s.dim}, fo) : at::Tensor();
-  const cuda::Scan2dParams p = kernel_params(k, in, s);
-  cuda::Scan2dBwdParams q{};
-  q.grad_y = g.const_data_ptr();
-  q.dx = dx.mutable_data_ptr();
-  q.ddt1 = ddt1.mutable_data_ptr();
-  q.ddt2 = ddt2.mutable_data_ptr();
-  q.dB1 = dB1.mutable_data_ptr<float>();
-  q.dB2 = dB2.mutable_data_ptr<float>();
-  q.dC1 = dC1.mutable_data_ptr<float>();
-  q.dC2 = dC2.mutable_data_ptr<float>();
-  q.dA1 = dA1.mutable_data_ptr<float>();
-  q.dA2 = dA2.mutable_data_ptr<float>();
-  q.dA3 = dA3.mutable_data_ptr<float>();
-  q.dA4 = dA4.mutable_data_ptr<float>();
-  q.dD = dD.defined() ? dD.mutable_data_ptr<float>() : nullptr;
-  q.hist = cuda::scan2d_bwd_hist(in.lag, s.T);
-  q.chunk = cuda::scan2d_bwd_chunk(q.hist, s.T);
-  const int64_t per_channel = cuda::scan2d_bwd_channel_floats(s.V, s.T, s.N, q.hist, q.chunk);
-  const int64_t channels = s.batch * s.dim;
+Scan2dGrads bwd_kernel(const at::Tensor& grad_y, const Scan2dInputs& in) {
+  const Scan2dKernelInputs k = scan2d_kernel_inputs(in);
+  const at::Tensor gy = grad_y.contiguous();
+  const cuda::Scan2dParams p = scan2d_params(k);
+  Scan2dKernelGrads g;
+  cuda::Scan2dBwdParams q = scan2d_bwd_params(k, gy, g);
+  const int64_t per_channel = cuda::scan2d_bwd_channel_floats(p.V, p.T, p.N, q.hist, q.chunk);
+  const int64_t channels = p.batch * p.dim;
   const int64_t per_launch = std::max<int64_t>(1, std::min(channels, kBwdWorkspaceFloats / per_channel));
-  at::Tensor ws = at::empty({per_launch * per_channel}, fo);
+  at::Tensor ws = at::empty({per_launch * per_channel}, k.x.options().dtype(at::kFloat));
   q.workspace = ws.mutable_data_ptr<float>();
   const auto stream = at::cuda::getCurrentCUDAStream();
   for (int64_t ch0 = 0; ch0 < channels; ch0 += per_launch) {  // launches in stream order reuse the workspace
@@ -139,8 +80,8 @@ Scan2dGrads bwd_kernel(const at::Tensor& grad_y, const Scan2dInputs& in, const S
     TORCH_CHECK(err == cudaSuccess, "ssm::selective_scan_2d_backward: CUDA kernel failed: ", cudaGetErrorString(err));
   }
   auto like = [](const at::Tensor& t, const at::Tensor& ref) { return t.to(ref.scalar_type()); };
-  return {dx,  ddt1, ddt2, dA1, dA2, dA3, dA4, like(dB1, in.B1), like(dB2, in.B2), like(dC1, in.C1),
-          like(dC2, in.C2), dD};
+  return {g.dx,  g.ddt1, g.ddt2, g.dA1, g.dA2, g.dA3, g.dA4, like(g.dB1, in.B1), like(g.dB2, in.B2), like(g.dC1, in.C1),
+          like(g.dC2, in.C2), g.dD};
 }
 
 }  // namespace
@@ -149,7 +90,7 @@ at::Tensor selective_scan_2d_cuda_impl(const Scan2dInputs& in) {
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
   const auto s = check_selective_scan_2d("ssm::selective_scan_2d", in);
   const c10::cuda::CUDAGuard guard(in.x.device());
-  if (cuda::scan2d_fwd_supported(s.N)) return fwd_kernel(in, s);
+  if (cuda::scan2d_fwd_supported(s.N)) return fwd_kernel(in);
   warn_fallback("N > 128");
   return back(selective_scan_2d_cpu_impl(cpu_inputs(in)), in.x);
 }
@@ -158,7 +99,7 @@ Scan2dGrads selective_scan_2d_backward_cuda_impl(const at::Tensor& grad_y, const
   const KernelDispatchScope dispatch_scope;  // see ops/common/library.h
   const auto s = check_selective_scan_2d_backward("ssm::selective_scan_2d_backward", grad_y, in);
   const c10::cuda::CUDAGuard guard(in.x.device());
-  if (cuda::scan2d_bwd_supported(s.N)) return bwd_kernel(grad_y, in, s);
+  if (cuda::scan2d_bwd_supported(s.N)) return bwd_kernel(grad_y, in);
   warn_fallback("the backward at N > 128");
   auto [dx, ddt1, ddt2, dA1, dA2, dA3, dA4, dB1, dB2, dC1, dC2, dD] =
       selective_scan_2d_backward_cpu_impl(to_cpu(grad_y), cpu_inputs(in));
